@@ -1,0 +1,138 @@
+// The WebGPU adapter and device, through Dawn's Node binding (`webgpu`).
+// Order of preference: a core adapter on a real GPU (Vulkan / Metal / D3D12); otherwise Dawn's OpenGL
+// backend in compatibility mode, which is what runs on Mesa llvmpipe on machines without a GPU.
+// WG_BACKEND (or initDevice({backend})) picks one explicitly.
+import { create, globals } from 'webgpu';
+import { GpuError } from './errors.ts';
+
+export type Backend = 'auto' | 'vulkan' | 'metal' | 'd3d12' | 'opengl' | 'opengles';
+
+export interface DeviceInfo {
+  backend: string;
+  description: string;
+  featureLevel: 'core' | 'compatibility';
+  /** Native `f16` in WGSL; without it f16 tensors are stored as packed halves. */
+  shaderF16: boolean;
+  subgroups: boolean;
+  timestampQuery: boolean;
+  features: string[];
+  limits: {
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupsPerDimension: number;
+    maxStorageBuffersPerShaderStage: number;
+  };
+}
+
+export interface InitOptions {
+  backend?: Backend;
+  powerPreference?: GPUPowerPreference;
+}
+
+const INSTALL_HINT =
+  'No WebGPU adapter found. On a machine without a GPU install Mesa\'s software renderer ' +
+  '(Debian/Ubuntu: sudo apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri libgles2) and run with ' +
+  'WG_BACKEND=opengl; on a machine with a GPU install its Vulkan (or Metal/D3D12) driver.';
+
+let dev: GPUDevice | null = null;
+let info: DeviceInfo | null = null;
+let initializing: Promise<DeviceInfo> | null = null;
+const pendingErrors: string[] = [];
+let lostReason: string | null = null;
+
+/** The device; initDevice() must have resolved first. */
+export function device(): GPUDevice {
+  if (!dev) throw new GpuError('WebGPU device not initialised: call `await initDevice()` first');
+  if (lostReason) throw new GpuError(`WebGPU device lost: ${lostReason}`);
+  return dev;
+}
+
+export function deviceInfo(): DeviceInfo {
+  if (!info) throw new GpuError('WebGPU device not initialised: call `await initDevice()` first');
+  return info;
+}
+
+/** Acquire adapter and device once; later calls return the same device. */
+export function initDevice(opts: InitOptions = {}): Promise<DeviceInfo> {
+  initializing ??= open(opts).catch((e) => { initializing = null; throw e; });
+  return initializing;
+}
+
+async function requestAdapter(backend: Backend, featureLevel: 'core' | 'compatibility', powerPreference?: GPUPowerPreference) {
+  const gpu = create(backend === 'auto' ? [] : [`backend=${backend}`]) as GPU;
+  const adapter = await gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
+  return adapter;
+}
+
+async function open(opts: InitOptions): Promise<DeviceInfo> {
+  process.env.EGL_PLATFORM ??= 'surfaceless'; // llvmpipe through EGL needs no display
+  Object.assign(globalThis, globals); // GPUBufferUsage & co.
+  const backend = (opts.backend ?? (process.env.WG_BACKEND as Backend | undefined) ?? 'auto') as Backend;
+  const valid: Backend[] = ['auto', 'vulkan', 'metal', 'd3d12', 'opengl', 'opengles'];
+  if (!valid.includes(backend)) throw new GpuError(`unknown backend "${backend}" (WG_BACKEND): use one of ${valid.join(', ')}`);
+  let adapter: GPUAdapter | null = null;
+  let featureLevel: 'core' | 'compatibility' = 'core';
+  if (backend !== 'opengl' && backend !== 'opengles') adapter = await requestAdapter(backend, 'core', opts.powerPreference);
+  if (!adapter && (backend === 'auto' || backend === 'opengl' || backend === 'opengles')) {
+    featureLevel = 'compatibility';
+    adapter = await requestAdapter(backend === 'auto' ? 'opengl' : backend, 'compatibility', opts.powerPreference);
+  }
+  if (!adapter) throw new GpuError(backend === 'auto' ? INSTALL_HINT : `no WebGPU adapter for backend "${backend}". ${INSTALL_HINT}`);
+
+  const want: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+  const requiredFeatures = want.filter((f) => adapter!.features.has(f));
+  const a = adapter.limits;
+  // Ask for everything the kernels can use, up to what the adapter offers: compat defaults are far lower.
+  const names = [
+    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ',
+    'maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension',
+    'maxStorageBuffersPerShaderStage', 'maxBindGroups', 'maxUniformBufferBindingSize',
+  ] as const;
+  const requiredLimits: Record<string, number> = {};
+  for (const n of names) requiredLimits[n] = a[n];
+  const d = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'engine' });
+
+  d.addEventListener('uncapturederror', (ev) => {
+    pendingErrors.push((ev as GPUUncapturedErrorEvent).error.message);
+  });
+  d.lost.then((l) => { if (dev === d) lostReason = `${l.reason}: ${l.message}`; });
+
+  const ai = adapter.info;
+  const lim = d.limits;
+  info = {
+    backend: (ai as { backendType?: string }).backendType ?? (featureLevel === 'compatibility' ? 'opengl' : backend),
+    description: [ai.description, ai.vendor, ai.architecture].filter(Boolean).join(' ') || 'unknown adapter',
+    featureLevel,
+    shaderF16: d.features.has('shader-f16'),
+    subgroups: d.features.has('subgroups'),
+    timestampQuery: d.features.has('timestamp-query'),
+    features: [...d.features].sort(),
+    limits: {
+      maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+      maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+      maxBufferSize: lim.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
+      maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+    },
+  };
+  dev = d;
+  return info;
+}
+
+/** One line naming the adapter, its backend, optional features and key limits. */
+export function describeDevice(i: DeviceInfo = deviceInfo()): string {
+  const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+  const opt = [i.shaderF16 ? 'shader-f16' : 'no shader-f16 (packed halves)', i.subgroups && 'subgroups', i.timestampQuery && 'timestamp-query']
+    .filter(Boolean).join(', ');
+  return `${i.description} [${i.backend}, ${i.featureLevel}] ${opt}; invocations/wg ${i.limits.maxComputeInvocationsPerWorkgroup}, ` +
+    `wg storage ${i.limits.maxComputeWorkgroupStorageSize} B, binding ${mib(i.limits.maxStorageBufferBindingSize)}, buffer ${mib(i.limits.maxBufferSize)}`;
+}
+
+/** Errors Dawn reported since the last call (validation, out-of-memory, internal), oldest first. */
+export function takeGpuErrors(): string[] {
+  return pendingErrors.splice(0);
+}
+

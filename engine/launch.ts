@@ -1,0 +1,71 @@
+// Kernels and their dispatch. A kernel is a pure function from a spec to WGSL, with a key naming the
+// spec; one pipeline per key, cached and labelled with it. Binding 0 is the uniform struct `u`, then
+// the read tensors in order, then the written ones; entry point `main`.
+import { device } from './device.ts';
+import { dispatch, uniformSlot } from './queue.ts';
+import type { Tensor } from './tensor.ts';
+
+export interface Kernel<S> {
+  key(spec: S): string;
+  wgsl(spec: S): string;
+}
+
+/** A tensor, or a byte range of one (for tensors beyond the per-binding size limit). */
+export type Binding = Tensor | { tensor: Tensor; offset: number; size: number };
+
+export interface LaunchArgs {
+  uniforms?: ArrayBuffer;
+  read?: readonly Binding[];
+  write?: readonly Binding[];
+  grid: readonly [number, number, number];
+}
+
+const pipelines = new Map<string, GPUComputePipeline>();
+let currentOp = 'op';
+
+/** Run fn with `name` as the op that GPU objects are labelled with (so errors name it). */
+export function withOp<T>(name: string, fn: () => T): T {
+  const prev = currentOp;
+  currentOp = name;
+  try { return fn(); } finally { currentOp = prev; }
+}
+
+export function pipeline<S>(k: Kernel<S>, spec: S): GPUComputePipeline {
+  const key = k.key(spec);
+  let p = pipelines.get(key);
+  if (!p) {
+    const module = device().createShaderModule({ label: key, code: k.wgsl(spec) });
+    p = device().createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    pipelines.set(key, p);
+  }
+  return p;
+}
+
+export const pipelineCount = (): number => pipelines.size;
+
+export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
+  const p = pipeline(k, spec);
+  const entries: GPUBindGroupEntry[] = [];
+  const buffers: GPUBuffer[] = [];
+  if (args.uniforms) entries.push({ binding: 0, resource: uniformSlot(args.uniforms) });
+  let binding = 1;
+  for (const b of [...(args.read ?? []), ...(args.write ?? [])]) {
+    const resource: GPUBufferBinding = 'tensor' in b
+      ? { buffer: b.tensor.buffer, offset: b.offset, size: b.size }
+      : { buffer: b.buffer, offset: 0, size: b.byteLength };
+    buffers.push(resource.buffer);
+    entries.push({ binding: binding++, resource });
+  }
+  const bindGroup = device().createBindGroup({ label: `${currentOp}:${p.label}`, layout: p.getBindGroupLayout(0), entries });
+  dispatch(p, bindGroup, args.grid, buffers);
+}
+
+/**
+ * Workgroups for `threads` invocations of `wg` each; over the per-dimension limit the grid folds into
+ * 2-D, and kernels recover the flat index as gid.x + gid.y * nwg.x * wg.
+ */
+export function grid1d(threads: number, wg: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(threads / wg));
+  const max = device().limits.maxComputeWorkgroupsPerDimension;
+  return groups <= max ? [groups, 1, 1] : [max, Math.ceil(groups / max), 1];
+}
