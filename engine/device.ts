@@ -37,6 +37,8 @@ const INSTALL_HINT =
   'WG_BACKEND=opengl; on a machine with a GPU install its Vulkan (or Metal/D3D12) driver.';
 
 let dev: GPUDevice | null = null;
+// Dawn's instance must outlive its device: if the GC collects it, the device's threads crash.
+const instances: GPU[] = [];
 let info: DeviceInfo | null = null;
 let initializing: Promise<DeviceInfo> | null = null;
 const pendingErrors: string[] = [];
@@ -62,6 +64,7 @@ export function initDevice(opts: InitOptions = {}): Promise<DeviceInfo> {
 
 async function requestAdapter(backend: Backend, featureLevel: 'core' | 'compatibility', powerPreference?: GPUPowerPreference) {
   const gpu = create(backend === 'auto' ? [] : [`backend=${backend}`]) as GPU;
+  instances.push(gpu);
   const adapter = await gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
   return adapter;
 }

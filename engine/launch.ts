@@ -52,7 +52,7 @@ export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
   for (const b of [...(args.read ?? []), ...(args.write ?? [])]) {
     const resource: GPUBufferBinding = 'tensor' in b
       ? { buffer: b.tensor.buffer, offset: b.offset, size: b.size }
-      : { buffer: b.buffer, offset: 0, size: b.byteLength };
+      : { buffer: b.buffer, offset: 0, size: Math.ceil(b.byteLength / 16) * 16 }; // whole vec4s / pairs: pool buffers have the room
     buffers.push(resource.buffer);
     entries.push({ binding: binding++, resource });
   }

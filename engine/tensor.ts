@@ -112,6 +112,13 @@ export class Tensor {
     return t;
   }
 
+  /** A handle no scope will dispose, replacing this one (which is disposed). */
+  own(): Tensor {
+    const t = this.share();
+    this.dispose();
+    return t;
+  }
+
   /** Drop this handle's reference; the storage returns to the pool when the last handle goes. */
   dispose(): void {
     if (!this.storage) return;

@@ -1,0 +1,16 @@
+// The engine's public surface.
+export { initDevice, device, deviceInfo, describeDevice, type DeviceInfo, type Backend, type InitOptions } from './device.ts';
+export { type DType, DTYPES, storageBytes, toHalfBits, fromHalfBits, roundToHalf } from './dtype.ts';
+export { OpError, GpuError, expect, type Expect } from './errors.ts';
+export { type Shape, numel, fmt, sameShape, strides, convOut, samePadding } from './shape.ts';
+export { Tensor, type TensorOptions } from './tensor.ts';
+export { scope, scopeAsync, currentScope } from './scope.ts';
+export { poolStats, trim as trimPool, sizeClass, type PoolStats } from './pool.ts';
+export { uniforms, type Uniforms, type UniformType } from './uniforms.ts';
+export { launch, grid1d, pipeline, pipelineCount, withOp, type Kernel, type Binding, type LaunchArgs } from './launch.ts';
+export { flush, sync, counters, hasPendingWork, throwGpuErrors } from './queue.ts';
+export { defineOp, type OpDef } from './op.ts';
+export { backward, noGrad, gradEnabled, clearTape, tapeLength } from './autograd.ts';
+export { capture, CapturedStep } from './replay.ts';
+export { addRaw } from './accumulate.ts';
+export { Rng, type RngState } from './rng.ts';

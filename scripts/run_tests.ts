@@ -1,0 +1,24 @@
+// Runs every tests/**/*.test.ts in one process (one GPU device) with uvu; `-- PATTERN` narrows by path.
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+function find(dir: string): string[] {
+  return readdirSync(dir).sort().flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? find(p) : p.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+const pattern = process.argv[2];
+const files = find('tests').filter((f) => !pattern || f.includes(pattern));
+if (!files.length) { console.error(`no test files match ${pattern}`); process.exit(1); }
+(globalThis as { UVU_DEFER?: number }).UVU_DEFER = 1;
+const uvu = await import('uvu');
+const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
+for (const [i, f] of files.entries()) {
+  (globalThis as { UVU_INDEX?: number }).UVU_INDEX = i;
+  queue.push([f]);
+  await import(resolve(f));
+}
+await uvu.exec();
+process.exit(process.exitCode ?? 0); // Dawn's device would keep the event loop alive

@@ -1,0 +1,61 @@
+// Reads a picture file from disk into the planar CHW RGB uint8 layout the
+// model's input pipeline uses (same layout as the CIFAR-10 binaries).
+// Only PNG for now: decoding JPEG would need the `jpeg-js` package.
+
+import { readFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
+
+export interface DecodedImage {
+  /** Planar RGB: all reds, then all greens, then all blues; length 3*h*w. */
+  data: Uint8Array;
+  h: number;
+  w: number;
+  c: 3;
+}
+
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * Decodes a PNG (grey, palette, RGB or RGBA, 8 or 16 bit: pngjs normalises all
+ * of them to 8-bit RGBA) and drops the alpha channel. Errors always name the
+ * path, since the caller is usually a CLI handed a file by a person.
+ */
+export function readImageFile(path: string): DecodedImage {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new Error(`readImageFile: cannot read ${path}: ${(err as Error).message}`);
+  }
+  const format = sniffFormat(bytes);
+  if (format !== 'png') {
+    const what = format === 'unknown' ? 'not a recognised image format' : `${format.toUpperCase()} is not supported`;
+    throw new Error(`readImageFile: ${path}: ${what} (only PNG can be read)`);
+  }
+  let png: PNG;
+  try {
+    png = PNG.sync.read(bytes);
+  } catch (err) {
+    throw new Error(`readImageFile: ${path}: corrupt or truncated PNG (${(err as Error).message})`);
+  }
+  const { width: w, height: h } = png;
+  const plane = h * w;
+  const data = new Uint8Array(3 * plane);
+  for (let p = 0; p < plane; p++) {
+    data[p] = png.data[4 * p]!;
+    data[plane + p] = png.data[4 * p + 1]!;
+    data[2 * plane + p] = png.data[4 * p + 2]!;
+  }
+  return { data, h, w, c: 3 };
+}
+
+/** Identifies the format from its first bytes rather than trusting the file extension. */
+function sniffFormat(b: Uint8Array): 'png' | 'jpeg' | 'gif' | 'bmp' | 'webp' | 'unknown' {
+  if (PNG_MAGIC.every((v, i) => b[i] === v)) return 'png';
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  const ascii = (from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
+  if (ascii(0, 4) === 'GIF8') return 'gif';
+  if (ascii(0, 2) === 'BM') return 'bmp';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  return 'unknown';
+}
