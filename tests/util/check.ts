@@ -25,3 +25,11 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, bou
 }
 
 export const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * b[i]; return s; };
+
+/** Assert that `fn` fails with a message matching `pattern` (uvu's throws() rethrows assertion failures). */
+export function expectFailure(fn: () => unknown, pattern: RegExp, what: string): void {
+  let message: string | null = null;
+  try { fn(); } catch (e) { message = (e as Error).message; }
+  assert.ok(message !== null, `${what}: expected a failure`);
+  assert.match(message!, pattern, `${what}: failure message`);
+}

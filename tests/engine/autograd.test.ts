@@ -1,0 +1,92 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Tensor, backward, noGrad, defineOp, poolStats, tapeLength, clearTape, Rng, scope } from '../../engine/index.ts';
+import { raw, mul, add, relu } from '../../kernels/elementwise.ts';
+import { sum, mean } from '../../kernels/reduce.ts';
+import { upload } from '../util/gpu.ts';
+import { expectClose, expectFailure, TOL } from '../util/check.ts';
+import { gradcheck, numericGrad } from '../util/gradcheck.ts';
+
+// square(x) = x·x with a deliberately wrong backward (dy·x instead of 2·dy·x)
+const wrongSquare = defineOp('wrongSquare', {
+  forward: (x: Tensor) => ({ y: raw.mul(x, x), saved: { x } }),
+  backward: (dy, { x }) => [raw.mul(dy, x)],
+});
+
+test('gradcheck catches a deliberately wrong gradient (float64 reference level)', () => {
+  const x = new Rng(1).uniforms(9);
+  const f = (v: Float64Array) => v.reduce((s, t) => s + t * t, 0);
+  gradcheck(f, Float64Array.from(x), x.map((t) => 2 * t), 'right'); // the right one passes
+  expectFailure(() => gradcheck(f, Float64Array.from(x), x.map((t) => t), 'wrong'), /wrong vs finite differences: rel L2 5\.00e-1/, 'gradcheck');
+});
+
+test('finite differences of the GPU forward catch a wrong GPU backward rule', async () => {
+  const x = new Rng(2).uniforms(11);
+  const X = upload(x, [11], 'f32', { requiresGrad: true });
+  backward(sum(wrongSquare(X)));
+  const gpuGrad = await X.grad!.read();
+  const want = numericGrad((v) => v.reduce((s, t) => s + t * t, 0), Float64Array.from(x));
+  expectFailure(() => expectClose(gpuGrad, want, 1e-3, 'wrongSquare'), /wrongSquare: rel L2 5\.00e-1/, 'GPU check');
+  X.dispose();
+});
+
+test('a tensor used twice gets the sum of both paths', async () => {
+  const x = new Rng(3).uniforms(13);
+  const X = upload(x, [13], 'f32', { requiresGrad: true });
+  backward(sum(add(mul(X, X), X))); // d/dx (x² + x) = 2x + 1
+  expectClose(await X.grad!.read(), x.map((t) => 2 * t + 1), TOL.f32, 'dx');
+  X.dispose();
+});
+
+test('gradients accumulate across backward calls until cleared', async () => {
+  const X = upload([1, 2, 3], [3], 'f32', { requiresGrad: true });
+  backward(mean(X));
+  backward(mean(X));
+  expectClose(await X.grad!.read(), [2 / 3, 2 / 3, 2 / 3], TOL.f32, 'accumulated');
+  X.grad!.dispose();
+  X.grad = null;
+  backward(sum(X));
+  expectClose(await X.grad!.read(), [1, 1, 1], TOL.f32, 'after clearing');
+  X.dispose();
+});
+
+test('backward frees saved activations and leaves only the leaf gradients', async () => {
+  const W = upload(new Rng(4).uniforms(4096), [4096], 'f32', { requiresGrad: true });
+  const before = poolStats().liveBytes;
+  scope(() => {
+    const loss = sum(relu(relu(mul(W, W))));
+    assert.is(tapeLength(), 4);
+    backward(loss);
+  });
+  assert.is(tapeLength(), 0);
+  assert.is(poolStats().liveBytes - before, 4096 * 4, 'only W.grad is left');
+  W.dispose();
+});
+
+test('no-grad mode records nothing; clearTape drops an abandoned forward', () => {
+  const X = upload([1, -2], [2], 'f32', { requiresGrad: true });
+  noGrad(() => relu(X)).dispose();
+  assert.is(tapeLength(), 0);
+  relu(X).dispose();
+  assert.is(tapeLength(), 1);
+  clearTape();
+  assert.is(tapeLength(), 0);
+  X.dispose();
+});
+
+test('backward needs a scalar that requires grad', () => {
+  const X = upload([1, 2], [2], 'f32', { requiresGrad: true });
+  const y = relu(X);
+  assert.throws(() => backward(y), /backward: loss must be a scalar, got \[2\]/);
+  assert.throws(() => backward(upload([1], [1])), /does not require grad/);
+  clearTape();
+  y.dispose(); X.dispose();
+});
+
+test('an op on a disposed tensor names the op', () => {
+  const X = upload([1], [1]);
+  X.dispose();
+  assert.throws(() => relu(X), /relu: Tensor#\d+ f32\[1\] was disposed before use/);
+});
+
+test.run();

@@ -1,0 +1,40 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { deviceInfo, describeDevice, launch, withOp, sync, Tensor, grid1d } from '../../engine/index.ts';
+import '../util/gpu.ts';
+
+test('the adapter is described in one line with backend, features and limits', () => {
+  const line = describeDevice();
+  const i = deviceInfo();
+  assert.not.match(line, /\n/);
+  assert.match(line, i.backend);
+  assert.match(line, /invocations\/wg \d+/);
+  assert.match(line, /shader-f16/);
+});
+
+test('limits are raised to what the adapter offers (compat defaults are 128 invocations)', () => {
+  assert.ok(deviceInfo().limits.maxComputeInvocationsPerWorkgroup >= 256);
+  assert.ok(deviceInfo().limits.maxStorageBufferBindingSize > 128 * 2 ** 20 - 1);
+});
+
+test('grids beyond 65,535 workgroups fold into 2-D', () => {
+  const [x, y] = grid1d(70000 * 256, 256);
+  assert.ok(x <= deviceInfo().limits.maxComputeWorkgroupsPerDimension);
+  assert.ok(x * y >= 70000);
+  assert.equal(grid1d(10, 256), [1, 1, 1]);
+});
+
+test('a GPU validation error surfaces as an exception naming the op', async () => {
+  const bad = { key: () => 'test.bad_binding', wgsl: () => `@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64) fn main() { y[0] = 1.0; }` };
+  const x = Tensor.zeros([4]);
+  // binds a read-only tensor where the shader declares nothing at binding 1 for reading: layout mismatch
+  withOp('myBrokenOp', () => launch(bad, {}, { read: [x, x], grid: [1, 1, 1] }));
+  let err: Error | null = null;
+  try { await sync(); } catch (e) { err = e as Error; }
+  assert.ok(err, 'sync() must throw');
+  assert.match(err!.message, /myBrokenOp/);
+  x.dispose();
+});
+
+test.run();
