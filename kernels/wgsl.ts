@@ -24,7 +24,7 @@ ${access === 'read_write' ? `fn st_${name}(i: u32, v: f32) { ${name}[i] = v; }
 fn st2_${name}(p: u32, v: vec2f) { ${name}[2u * p] = v.x; ${name}[2u * p + 1u] = v.y; }` : ''}`;
   }
   return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<u32>;
-fn ld_${name}(i: u32) -> f32 { let w = unpack2x16float(${name}[i >> 1u]); return select(w.x, w.y, (i & 1u) == 1u); }
+fn ld_${name}(i: u32) -> f32 { return unpack2x16float(${name}[i >> 1u] >> ((i & 1u) << 4u)).x; }
 ${access === 'read_write' ? `fn st2_${name}(p: u32, v: vec2f) { ${name}[p] = pack2x16float(v); }` : ''}`;
 }
 
