@@ -1,0 +1,453 @@
+// Batch normalisation over N, H, W per channel of x [N, C, H, W] (PyTorch BatchNorm2d semantics),
+// optionally with the ReLU that follows it fused in.
+//   training: mean, var = batch mean and biased variance of channel c over its n = N·H·W values
+//             y = gamma·(x - mean)/sqrt(var + eps) + beta        (then max(y, 0) if relu)
+//             running = (1 - momentum)·running + momentum·batch, in place, where the running variance
+//             takes the UNBIASED batch variance var·n/(n-1) (PyTorch; MindSpore's momentum 0.9 on the
+//             running value is the same update)
+//   eval:     the same y with the running statistics; nothing is updated.
+// Statistics are Welford/Chan merges of (count, mean, M2) about a per-channel pivot K = x[0, c, 0, 0]:
+// every value is taken as x - K, so an input like 1000 + N(0, 1) loses neither the variance (no
+// E[x²] - E[x]² cancellation) nor the mean's low bits (mean = K + m, m small and accurate in f32).
+// Forward: a reduction dispatch gives (count, mean, M2) per (channel, chunk of its N·H·W values); a
+// finalize dispatch (one invocation per channel) merges the chunks into stats f32 [C, 4] =
+// (K, m, invstd, n) and updates the running statistics (eval mode: stats from the running ones);
+// normalize writes y = fma(x - K, scale, shift), scale = gamma·invstd, shift = beta - m·scale.
+// Backward (dy' = dy·[y > 0] when relu is fused, the mask recomputed from x exactly as forward
+// rounded y): a reduction + finalize give dgamma = Σ dy'·xhat, dbeta = Σ dy' and per-channel k, then
+//   training: dx = gamma·invstd/n · (n·dy' - Σdy' - xhat·Σ(dy'·xhat))     eval: dx = gamma·invstd·dy'
+// is written as dx = k1·dy' + k2·(x - K - m) + k3. Shapes follow llvmpipe (a CPU): see the notes on
+// the reductions and the elementwise passes.
+import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Expect } from '../engine/index.ts';
+import { WG, array, builtins, flatIndex } from './wgsl.ts';
+
+// The ReLU mask as forward stored y: f16 y is rounded to a half first, so a tiny positive f32 that
+// became 0 is masked as the stored y says (pack/unpack is the same conversion as the store).
+const positive = (dtype: DType, vec: boolean, y: string) => {
+  if (dtype === 'f32') return `${y} > ${vec ? 'vec4f' : 'f32'}(0.0)`;
+  return vec
+    ? `vec4f(unpack2x16float(pack2x16float(${y}.xy)), unpack2x16float(pack2x16float(${y}.zw))) > vec4f(0.0)`
+    : `unpack2x16float(pack2x16float(vec2f(${y}, 0.0))).x > 0.0`;
+};
+
+// Per-channel (K, scale, shift) of y = fma(x - K, scale, shift); one text for every kernel that needs
+// y, so the backward ReLU mask sees bit-identical values (explicit fma: no contraction differences).
+const AFFINE = /* wgsl */ `
+fn affine(c: u32) -> vec3f {
+  let st = stats[c];
+  let scale = gamma[c] * st.z;
+  return vec3f(st.x, scale, fma(-st.y, scale, beta[c]));
+}`;
+
+// ---------------------------------------------------------------------------------------------
+// Per-channel reductions: workgroup (c, p) walks chunk p of channel c's N·HWu units, a unit being
+// E = 4 elements of one plane (a vec4f, or 4 packed halves) when H·W % 4 == 0, else one element.
+// llvmpipe runs 8 invocations as one SIMD batch, and a batch streams memory well only while it reads
+// consecutive addresses (a 256-wide strided loop ran at under half the speed): so RW = 8, one batch
+// reading 8 consecutive units per step, unrolled 4 times, the unit index stepped by additions (di,
+// and dwrap into the channel's next plane) with no division in the loop.
+type Width = 1 | 4;
+type Spec = { dtype: DType; E: Width };
+type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean };
+
+function units(binding: number, name: string, s: Spec): string {
+  if (s.E === 1) return array(binding, name, s.dtype, 'read');
+  return s.dtype === 'f32'
+    ? `@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4f>;
+fn ld_${name}(v: u32) -> vec4f { return ${name}[v]; }`
+    : `@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec2u>;
+fn ld_${name}(v: u32) -> vec4f { let w = ${name}[v]; return vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); }`;
+}
+
+// WGSL type of a unit's values.
+const V = (s: Spec) => (s.E === 4 ? 'vec4f' : 'f32');
+
+const RW = 8;
+const UNROLL = 4;
+const RU = uniforms({ C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32' });
+
+const walk = (body: string) => {
+  const step = `{
+      ${body}
+    }
+    j += ${RW}u;
+    s += u.stepS;
+    i += u.di;
+    if (s >= u.HWu) { s -= u.HWu; i += u.dwrap; }`;
+  return /* wgsl */ `
+  let c = wid.x;
+  let end = min((wid.y + 1u) * u.L, u.units);
+  var j = wid.y * u.L + t;                     // unit of the channel: n·HWu + s
+  var s = j % u.HWu;
+  var i = ((j / u.HWu) * u.C + c) * u.HWu + s;  // unit of x
+  loop {
+    if (j >= end) { break; }
+    ${step}
+    ${Array.from({ length: UNROLL - 1 }, () => `if (j < end) ${step}`).join('\n    ')}
+  }`;
+};
+
+// Chan's merge of (count, mean, M2) pairs; empty sides are fine.
+const MERGE = /* wgsl */ `
+fn merge(a: vec3f, b: vec3f) -> vec3f {
+  let n = a.x + b.x;
+  if (n == 0.0) { return vec3f(0.0); }
+  let d = b.y - a.y;
+  let r = b.x / n;
+  return vec3f(n, a.y + d * r, a.z + b.z + d * d * a.x * r);
+}`;
+
+const reduceKernel = {
+  key: (s: Red) => `batch_norm.reduce.${s.kind}/${s.dtype}/e${s.E}${s.relu ? '/relu' : ''}`,
+  wgsl: (s: Red) => {
+    const stats = s.kind === 'stats';
+    // Welford by units: a unit of 4 is its own (4, mean, M2) merged into the running triple.
+    const welford = s.E === 4
+      ? `let v = ld_x(i) - K;
+    let mb = dot(v, vec4f(0.25));
+    let d4 = v - mb;
+    acc = merge(acc, vec3f(4.0, mb, dot(d4, d4)));`
+      : `let v = ld_x(i) - K;
+    acc.x += 1.0;
+    let d = v - acc.y;
+    acc.y += d / acc.x;
+    acc.z += d * (v - acc.y);`;
+    // gradient sums: (Σ dy', Σ dy'·(x - K - m)), per lane of a unit, folded at the end
+    const grad = `let xc = ld_x(i) - ab.x;
+    var g = ld_dy(i);
+    ${s.relu ? `g = select(${V(s)}(0.0), g, ${positive(s.dtype, s.E === 4, `fma(xc, ${V(s)}(ab.y), ${V(s)}(ab.z))`)});` : ''}
+    s1 += g;
+    s2 += g * (xc - m);`;
+    return /* wgsl */ `
+${RU.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${units(1, 'x', s)}
+${stats ? `@group(0) @binding(2) var<storage, read_write> partial: array<vec4f>;` : `
+${units(2, 'dy', s)}
+@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
+${s.relu ? `@group(0) @binding(4) var<storage, read> gamma: array<f32>;
+@group(0) @binding(5) var<storage, read> beta: array<f32>;
+${AFFINE}` : ''}
+@group(0) @binding(${s.relu ? 6 : 4}) var<storage, read_write> partial: array<vec4f>;`}
+${MERGE}
+var<workgroup> part: array<vec3f, ${RW}>;
+// one workgroup per (channel, chunk); invocation t takes units t, t + ${RW}, ... of the chunk
+@compute @workgroup_size(${RW})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  ${stats ? `let K = ld_x(wid.x * u.HWu)${s.E === 4 ? '.x' : ''};   // the pivot: x[0, c, 0, 0]
+  var acc = vec3f(0.0);
+  ${walk(welford)}
+  part[t] = acc;` : `${s.relu ? 'let ab = affine(wid.x);' : 'let ab = vec3f(stats[wid.x].x, 0.0, 0.0);'}
+  let m = stats[wid.x].y;
+  var s1 = ${V(s)}(0.0);
+  var s2 = ${V(s)}(0.0);
+  ${walk(grad)}
+  ${s.E === 4 ? 'part[t] = vec3f(0.0, dot(s1, vec4f(1.0)), dot(s2, vec4f(1.0)));' : 'part[t] = vec3f(0.0, s1, s2);'}`}
+  workgroupBarrier();
+  if (t == 0u) {
+    var a = part[0];
+    for (var k = 1u; k < ${RW}u; k++) { a = ${stats ? 'merge(a, part[k])' : 'a + part[k]'}; }
+    partial[wid.x * u.P + wid.y] = vec4f(a, ${stats ? 'K' : '0.0'});
+  }
+}`;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Finalize: one invocation per channel merges its P partials.
+const FU = uniforms({ C: 'u32', P: 'u32', n: 'f32', momentum: 'f32', eps: 'f32' });
+type Fin = { kind: 'train' | 'eval' | 'grad-train' | 'grad-eval' };
+
+const finalizeKernel = {
+  key: (s: Fin) => `batch_norm.finalize.${s.kind}`,
+  wgsl: (s: Fin) => {
+    const head = `${FU.wgsl}\n@group(0) @binding(0) var<uniform> u: U;`;
+    const main = (body: string) => `
+// one invocation per channel
+@compute @workgroup_size(64)
+fn main(${builtins}) {
+  let c = gid.x;
+  if (c >= u.C) { return; }
+  ${body}
+}`;
+    if (s.kind === 'train') {
+      return /* wgsl */ `${head}
+@group(0) @binding(1) var<storage, read> partial: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> stats: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> runningMean: array<f32>;
+@group(0) @binding(4) var<storage, read_write> runningVar: array<f32>;
+${MERGE}
+${main(`var acc = vec3f(0.0);
+  for (var p = 0u; p < u.P; p++) { acc = merge(acc, partial[c * u.P + p].xyz); }
+  let K = partial[c * u.P].w;
+  stats[c] = vec4f(K, acc.y, 1.0 / sqrt(acc.z / u.n + u.eps), u.n);
+  runningMean[c] = (1.0 - u.momentum) * runningMean[c] + u.momentum * (K + acc.y);
+  runningVar[c] = (1.0 - u.momentum) * runningVar[c] + u.momentum * (acc.z / (u.n - 1.0));`)}`;
+    }
+    if (s.kind === 'eval') {
+      return /* wgsl */ `${head}
+@group(0) @binding(1) var<storage, read> runningMean: array<f32>;
+@group(0) @binding(2) var<storage, read> runningVar: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<vec4f>;
+${main('stats[c] = vec4f(runningMean[c], 0.0, 1.0 / sqrt(runningVar[c] + u.eps), u.n);')}`;
+    }
+    // gradients: coef = (k1, k2, k3) of dx = k1·dy' + k2·(x - K - m) + k3
+    return /* wgsl */ `${head}
+@group(0) @binding(1) var<storage, read> partial: array<vec4f>;
+@group(0) @binding(2) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> coef: array<vec4f>;
+${main(`var acc = vec2f(0.0);
+  for (var p = 0u; p < u.P; p++) { acc += partial[c * u.P + p].yz; }
+  let invstd = stats[c].z;
+  let dg = acc.y * invstd;                      // Σ dy'·xhat
+  dgamma[c] = dg;
+  dbeta[c] = acc.x;
+  let a = gamma[c] * invstd;
+  ${s.kind === 'grad-train'
+    ? 'coef[c] = vec4f(a, -a * invstd * dg / u.n, -a * acc.x / u.n, 0.0);'
+    : 'coef[c] = vec4f(a, 0.0, 0.0, 0.0);'}`)}`;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise passes: normalize (x -> y) and the dx of backward. An invocation handles one 16-byte
+// vector: a quad of 4 f32, or two quads of packed halves. The quad's channel lookups depend on H·W:
+//   aligned  (H·W % 4 == 0): the quad lies in one plane, one lookup;
+//   straddle (H·W >= 4): it may cross into the next plane, two lookups and a per-lane select;
+//   tiny     (H·W < 4): each element looks up its own channel.
+// The channel (e / HWu) % C comes from f32 reciprocals (two u32 divisions per invocation cost llvmpipe
+// a third of its copy bandwidth): floor((e + 0.5)·(1/d)) is exact while e + 0.5 < 2^22, its two
+// roundings staying inside the 0.5/d margin to the next integer; bigger tensors (spec.big) add one
+// correction per quotient.
+const EU = uniforms({ C: 'u32', HWu: 'u32', vecs: 'u32', invHW: 'f32', invC: 'f32' });
+type Layout = 'aligned' | 'straddle' | 'tiny';
+type Ew = { dtype: DType; layout: Layout; kind: 'normalize' | 'dx'; relu: boolean; big: boolean };
+const BIG = 2 ** 22;
+const layoutOf = (HW: number): Layout => (HW % 4 === 0 ? 'aligned' : HW >= 4 ? 'straddle' : 'tiny');
+
+// (channel, offset in the plane) of unit e
+const chan = (big: boolean) => {
+  const fix = (q: string, v: string, d: string) => (big ? `\n  if (${q} * ${d} > ${v}) { ${q} -= 1u; } else if ((${q} + 1u) * ${d} <= ${v}) { ${q} += 1u; }` : '');
+  return /* wgsl */ `
+fn chan(e: u32) -> vec2u {
+  var q = u32((f32(e) + 0.5) * u.invHW);${fix('q', 'e', 'u.HWu')}
+  var n = u32((f32(q) + 0.5) * u.invC);${fix('n', 'q', 'u.C')}
+  return vec2u(q - n * u.C, e - q * u.HWu);
+}`;
+};
+
+const ewKernel = {
+  key: (s: Ew) => `batch_norm.${s.kind}/${s.dtype}/${s.layout}${s.relu ? '/relu' : ''}${s.big ? '/big' : ''}`,
+  wgsl: (s: Ew) => {
+    const dx = s.kind === 'dx';
+    // per-channel vec4s a quad needs: pa = (K, scale, shift, _) for normalize, (K, m, scale, shift)
+    // and pk = (k1, k2, k3, _) for dx, per channel looked up
+    const fns = dx ? ['pa', 'pk'] : ['pa'];
+    const get = (k: number, c: string) => fns.map((f) => `let ${f}${k} = ${f}(${c});`).join(' ');
+    const gather = {
+      aligned: `let c = chan(q).x;\n  ${get(0, 'c')}`,
+      straddle: `let cs = chan(4u * q);
+  let next = cs.y + vec4u(0u, 1u, 2u, 3u) >= vec4u(u.HWu);   // lanes past the plane's end
+  ${get(0, 'cs.x')} ${get(1, 'select(cs.x + 1u, 0u, cs.x + 1u == u.C)')}`,
+      tiny: [0, 1, 2, 3].map((k) => `${get(k, `chan(4u * q + ${k}u).x`)}`).join('\n  '),
+    }[s.layout];
+    const lane = (f: string, m: string) => ({
+      aligned: `vec4f(${f}0.${m})`,
+      straddle: `select(vec4f(${f}0.${m}), vec4f(${f}1.${m}), next)`,
+      tiny: `vec4f(${f}0.${m}, ${f}1.${m}, ${f}2.${m}, ${f}3.${m})`,
+    })[s.layout];
+    const quad = dx
+      ? `fn quad(q: u32, xq: vec4f, dq: vec4f) -> vec4f {
+  ${gather}
+  let xc = xq - ${lane('pa', 'x')};
+  var g = dq;
+  ${s.relu ? `g = select(vec4f(0.0), g, ${positive(s.dtype, true, `fma(xc, ${lane('pa', 'z')}, ${lane('pa', 'w')})`)});` : ''}
+  return fma(${lane('pk', 'x')}, g, fma(${lane('pk', 'y')}, xc - ${lane('pa', 'y')}, ${lane('pk', 'z')}));
+}`
+      : `fn quad(q: u32, xq: vec4f) -> vec4f {
+  ${gather}
+  let y = fma(xq - ${lane('pa', 'x')}, ${lane('pa', 'y')}, ${lane('pa', 'z')});
+  return ${s.relu ? 'max(y, vec4f(0.0))' : 'y'};
+}`;
+    const pa = dx
+      ? `fn pa(c: u32) -> vec4f { let st = stats[c];${s.relu ? ' let a = affine(c); return vec4f(st.xy, a.yz);' : ' return st;'} }
+fn pk(c: u32) -> vec4f { return coef[c]; }`
+      : 'fn pa(c: u32) -> vec4f { return vec4f(affine(c), 0.0); }';
+    const out = dx ? 'dx' : 'y';
+    const W = s.dtype === 'f32' ? 'vec4f' : 'vec4u';
+    let b = 1;
+    const decl = [
+      `@group(0) @binding(${b++}) var<storage, read> x: array<${W}>;`,
+      dx ? `@group(0) @binding(${b++}) var<storage, read> dy: array<${W}>;` : '',
+      `@group(0) @binding(${b++}) var<storage, read> stats: array<vec4f>;`,
+      dx ? `@group(0) @binding(${b++}) var<storage, read> coef: array<vec4f>;` : '',
+      !dx || s.relu ? `@group(0) @binding(${b++}) var<storage, read> gamma: array<f32>;
+@group(0) @binding(${b++}) var<storage, read> beta: array<f32>;
+${AFFINE}` : '',
+      `@group(0) @binding(${b++}) var<storage, read_write> ${out}: array<${W}>;`,
+    ].join('\n');
+    const body = s.dtype === 'f32'
+      ? `${out}[v] = quad(v, x[v]${dx ? ', dy[v]' : ''});`
+      : `let xw = x[v];${dx ? ' let dw = dy[v];' : ''}
+  let lo = quad(2u * v, vec4f(unpack2x16float(xw.x), unpack2x16float(xw.y))${dx ? ', vec4f(unpack2x16float(dw.x), unpack2x16float(dw.y))' : ''});
+  let hi = quad(2u * v + 1u, vec4f(unpack2x16float(xw.z), unpack2x16float(xw.w))${dx ? ', vec4f(unpack2x16float(dw.z), unpack2x16float(dw.w))' : ''});
+  ${out}[v] = vec4u(pack2x16float(lo.xy), pack2x16float(lo.zw), pack2x16float(hi.xy), pack2x16float(hi.zw));`;
+    return /* wgsl */ `
+${EU.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${decl}
+${chan(s.big)}
+${pa}
+${quad}
+// one invocation per 16-byte vector (${s.dtype === 'f32' ? 'one quad' : 'two quads of halves'}); the tail vector's extra lanes only write padding
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let v = ${flatIndex()};
+  if (v >= u.vecs) { return; }
+  ${body}
+}`;
+  },
+};
+
+function elementwise(kind: 'normalize' | 'dx', x: Tensor, read: Tensor[], relu: boolean): Tensor {
+  const [, C, H, W] = x.shape;
+  const layout = layoutOf(H * W);
+  const quads = Math.ceil(x.size / 4), vecs = Math.ceil(x.byteLength / 16);
+  const HWu = layout === 'aligned' ? (H * W) / 4 : H * W;  // chan() divides quad indices when aligned, else elements
+  const y = Tensor.empty(x.shape, x.dtype);
+  launch(ewKernel, { dtype: x.dtype, layout, kind, relu, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG }, {
+    uniforms: EU.pack({ C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }), read, write: [y], grid: grid1d(vecs, WG),
+  });
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launchers (raw: no checks, no tape).
+
+interface Dims { N: number; C: number; HW: number; spec: Spec; HWu: number }
+const dimsOf = (x: Tensor): Dims => {
+  const [N, C, H, W] = x.shape;
+  const spec: Spec = { dtype: x.dtype, E: (H * W) % 4 === 0 ? 4 : 1 };
+  return { N, C, HW: H * W, spec, HWu: (H * W) / spec.E };
+};
+
+// Chunks per channel: enough workgroups to keep every core busy, at least 64 units per invocation.
+const TARGET_GROUPS = 64;
+function chunking(d: Dims) {
+  const perChannel = d.N * d.HWu;
+  const P = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / d.C), Math.floor(perChannel / (RW * 64))));
+  const stepN = Math.floor(RW / d.HWu), stepS = RW % d.HWu;
+  return {
+    C: d.C, HWu: d.HWu, units: perChannel, L: Math.ceil(perChannel / P), P,
+    stepS, di: stepN * d.C * d.HWu + stepS, dwrap: (d.C - 1) * d.HWu,
+  };
+}
+
+/**
+ * Training statistics of x [N, C, H, W]: returns stats f32 [C, 4] = (K, mean - K, invstd, n) and
+ * updates runningMean / runningVar (f32 [C]) in place with PyTorch's rule.
+ */
+export function batchNormStats(x: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: number, eps: number): Tensor {
+  const d = dimsOf(x);
+  const ru = chunking(d);
+  const partial = Tensor.empty([d.C, ru.P, 4], 'f32');
+  launch(reduceKernel, { ...d.spec, kind: 'stats', relu: false }, { uniforms: RU.pack(ru), read: [x], write: [partial], grid: [d.C, ru.P, 1] });
+  const stats = Tensor.empty([d.C, 4], 'f32');
+  launch(finalizeKernel, { kind: 'train' }, {
+    uniforms: FU.pack({ C: d.C, P: ru.P, n: d.N * d.HW, momentum, eps }),
+    read: [partial], write: [stats, runningMean, runningVar], grid: grid1d(d.C, 64),
+  });
+  partial.dispose();
+  return stats;
+}
+
+/** Eval-mode stats f32 [C, 4] = (runningMean, 0, 1/sqrt(runningVar + eps), n) for normalize/backward. */
+export function batchNormEvalStats(runningMean: Tensor, runningVar: Tensor, eps: number, n = 1): Tensor {
+  const C = runningMean.size;
+  const stats = Tensor.empty([C, 4], 'f32');
+  launch(finalizeKernel, { kind: 'eval' }, {
+    uniforms: FU.pack({ C, P: 1, n, momentum: 0, eps }), read: [runningMean, runningVar], write: [stats], grid: grid1d(C, 64),
+  });
+  return stats;
+}
+
+/** y = gamma·(x - mean)·invstd + beta (then ReLU if `relu`), with mean/invstd from `stats`; y has x's dtype. */
+export function batchNormNormalize(x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor, relu: boolean): Tensor {
+  return elementwise('normalize', x, [x, stats, gamma, beta], relu);
+}
+
+export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tensor }
+
+/**
+ * Backward of batch norm given forward's x and stats: dgamma, dbeta (f32 [C]) and, if `needDx`,
+ * dx (x's dtype). `training` selects the batch-statistics rule; `relu` masks dy by the recomputed y > 0.
+ */
+export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor,
+  opts: { training: boolean; relu: boolean; needDx?: boolean }): BatchNormGrads {
+  const d = dimsOf(x);
+  const ru = chunking(d);
+  const relu = opts.relu;
+  const partial = Tensor.empty([d.C, ru.P, 4], 'f32');
+  launch(reduceKernel, { ...d.spec, kind: 'grad', relu }, {
+    uniforms: RU.pack(ru), read: relu ? [x, dy, stats, gamma, beta] : [x, dy, stats], write: [partial], grid: [d.C, ru.P, 1],
+  });
+  const dgamma = Tensor.empty([d.C], 'f32');
+  const dbeta = Tensor.empty([d.C], 'f32');
+  const coef = Tensor.empty([d.C, 4], 'f32');
+  launch(finalizeKernel, { kind: opts.training ? 'grad-train' : 'grad-eval' }, {
+    uniforms: FU.pack({ C: d.C, P: ru.P, n: d.N * d.HW, momentum: 0, eps: 0 }),
+    read: [partial, stats, gamma], write: [dgamma, dbeta, coef], grid: grid1d(d.C, 64),
+  });
+  partial.dispose();
+  const dx = opts.needDx ?? true ? elementwise('dx', x, relu ? [x, dy, stats, coef, gamma, beta] : [x, dy, stats, coef], relu) : null;
+  coef.dispose();
+  return { dx, dgamma, dbeta };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The op.
+
+export interface BatchNormOptions { training: boolean; momentum?: number; eps?: number; relu?: boolean }
+
+function check(e: Expect, x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, o: BatchNormOptions) {
+  e.rank('x', x, 4);
+  const [N, C, H, W] = x.shape;
+  for (const [name, t] of [['gamma', gamma], ['beta', beta], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+    e.shape(name, t, [C], ['x', x]);
+    e.dtype(name, t, 'f32');
+  }
+  e.dtype('x', x, 'f32', 'f16');
+  if (typeof o?.training !== 'boolean') e.fail('options.training must be true or false');
+  const momentum = o.momentum ?? 0.1, eps = o.eps ?? 1e-5;
+  if (!(momentum >= 0 && momentum <= 1)) e.fail(`momentum must be in [0, 1], got ${momentum}`);
+  if (!(eps > 0)) e.fail(`eps must be > 0, got ${eps}`);
+  const n = N * H * W;
+  if (o.training && n < 2) e.fail(`training needs more than 1 value per channel, got x [${x.shape.join(', ')}]`);
+  if (o.training && n >= 2 ** 24) e.fail(`N·H·W = ${n} values per channel exceeds the exact f32 count 2^24, x is [${x.shape.join(', ')}]`);
+}
+
+/**
+ * BatchNorm2d on x [N, C, H, W] with f32 [C] gamma, beta and running statistics (updated in place
+ * in training mode); relu fuses a following ReLU. Output has x's dtype.
+ */
+export const batchNorm = defineOp('batchNorm', {
+  check,
+  forward: (x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, o: BatchNormOptions) => {
+    const relu = !!o.relu, eps = o.eps ?? 1e-5;
+    const [N, , H, W] = x.shape;
+    const stats = o.training
+      ? batchNormStats(x, runningMean, runningVar, o.momentum ?? 0.1, eps)
+      : batchNormEvalStats(runningMean, runningVar, eps, N * H * W);
+    const y = batchNormNormalize(x, stats, gamma, beta, relu);
+    return { y, saved: { x, stats, gamma, beta, training: o.training, relu } };
+  },
+  backward: (dy, s, needs) => {
+    const g = batchNormBackward(dy, s.x, s.stats, s.gamma, s.beta, { training: s.training, relu: s.relu, needDx: needs[0] });
+    if (!needs[1]) g.dgamma.dispose();
+    if (!needs[2]) g.dbeta.dispose();
+    return [g.dx, needs[1] ? g.dgamma : null, needs[2] ? g.dbeta : null, null, null];
+  },
+});

@@ -1,0 +1,192 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Tensor, Rng, backward, noGrad, type DType } from '../../engine/index.ts';
+import { batchNorm, batchNormStats, type BatchNormOptions } from '../../kernels/batch_norm.ts';
+import { mul } from '../../kernels/elementwise.ts';
+import { sum } from '../../kernels/reduce.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { expectClose, dot, TOL } from '../util/check.ts';
+import { gradcheck } from '../util/gradcheck.ts';
+import { batchNormRef, batchNormBackwardRef, type BatchNormRefOptions } from '../ref/batch_norm.ts';
+
+// f16 bounds: y is rounded to a half once (2^-11 relative); dx also carries dy rounded to halves and
+// the cancellation in n·dy' - Σdy' - xhat·Σ(dy'·xhat).
+const FWD = { f32: TOL.f32, f16: TOL.f16 };
+const BWD = { f32: TOL.f32, f16: 1e-2 };
+
+// H·W = 16 and 36 are aligned to quads, 35 and 49 straddle planes, 3 and 1 are tiny planes ([3, 5, 1, 3]
+// has an odd element count, for f16's packed pairs); the 128x128 / 105x105 cases split each channel
+// over several chunks (Chan merge across workgroups). [2, 2, 1, 1] is the smallest training batch
+// (2 values per channel), forward only: there dx is exactly 0 but for eps (xhat = ±1), so its
+// relative error measures nothing but cancellation; [3, 2, 1, 1] stands in.
+const SHAPES: number[][] = [[2, 3, 5, 7], [3, 8, 4, 4], [2, 7, 6, 6], [4, 5, 7, 7], [3, 5, 1, 3], [3, 2, 1, 1]];
+const FWD_SHAPES: number[][] = [...SHAPES, [2, 2, 1, 1], [2, 3, 128, 128], [3, 2, 105, 105]];
+
+interface Fixture { x: Float64Array; gamma: Float64Array; beta: Float64Array; rm: Float64Array; rv: Float64Array; r: Float64Array }
+
+function fixture(shape: number[], dtype: DType, seed: number, mean = 0.3): Fixture {
+  const rng = new Rng(seed);
+  const C = shape[1], n = shape.reduce((a, b) => a * b, 1);
+  return {
+    x: quantize(rng.normals(n, 1.5).map((v) => v + mean), dtype),
+    gamma: quantize(rng.uniforms(C, 0.5, 1.5), 'f32'),
+    beta: quantize(rng.uniforms(C, -0.3, 0.3), 'f32'),
+    rm: quantize(rng.uniforms(C, -0.2, 0.2), 'f32'),
+    rv: quantize(rng.uniforms(C, 0.5, 2), 'f32'),
+    r: quantize(rng.uniforms(n, -1, 1), dtype),
+  };
+}
+
+/** Smallest |pre-ReLU y| over the fixture: ReLU tests need it away from the kink. */
+function margin(f: Fixture, shape: number[], o: BatchNormRefOptions): number {
+  const y = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, { ...o, relu: false }).y;
+  return y.reduce((m, v) => Math.min(m, Math.abs(v)), Infinity);
+}
+
+function gpuInputs(f: Fixture, shape: number[], dtype: DType, gradX = false) {
+  return {
+    x: upload(f.x, shape, dtype, { requiresGrad: gradX }),
+    gamma: upload(f.gamma, [shape[1]], 'f32', { requiresGrad: gradX }),
+    beta: upload(f.beta, [shape[1]], 'f32', { requiresGrad: gradX }),
+    rm: upload(f.rm, [shape[1]]),
+    rv: upload(f.rv, [shape[1]]),
+  };
+}
+
+const MODES: BatchNormOptions[] = [
+  { training: true }, { training: true, relu: true }, { training: false }, { training: false, relu: true },
+  { training: true, momentum: 0.3, eps: 1e-3 },
+];
+const name = (o: BatchNormOptions) => `${o.training ? 'train' : 'eval'}${o.relu ? '+relu' : ''}${o.momentum ? ` m=${o.momentum} eps=${o.eps}` : ''}`;
+
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const shape of FWD_SHAPES) {
+    test(`batchNorm forward ${dtype} [${shape}]`, async () => {
+      const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 7));
+      for (const o of MODES) {
+        const t = gpuInputs(f, shape, dtype);
+        const y = await download(batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o));
+        const want = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, o);
+        expectClose(y, want.y, FWD[dtype], `${name(o)} y`);
+        // running statistics are f32 whatever x is; eval leaves them untouched (bit for bit)
+        const rm = await download(t.rm), rv = await download(t.rv);
+        expectClose(rm, want.runningMean, TOL.f32, `${name(o)} runningMean`);
+        expectClose(rv, want.runningVar, TOL.f32, `${name(o)} runningVar`);
+        if (!o.training) assert.equal([...rm, ...rv], [...Float32Array.from(f.rm), ...Float32Array.from(f.rv)], 'eval: running stats unchanged');
+        t.x.dispose(); t.gamma.dispose(); t.beta.dispose();
+      }
+    });
+  }
+
+  for (const shape of SHAPES) {
+    test(`batchNorm backward ${dtype} [${shape}]`, async () => {
+      for (const o of MODES) {
+        const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 11));
+        if (o.relu) assert.ok(margin(f, shape, o) > 1e-4, 'fixture lands on the ReLU kink');
+        const want = batchNormBackwardRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, f.r, o);
+        if (dtype === 'f32') { // the reference's own rules, by finite differences (once per shape and mode)
+          const L = (x: Float64Array, g = f.gamma, b = f.beta) => dot(f.r, batchNormRef(x, shape, g, b, f.rm, f.rv, o).y);
+          gradcheck((x) => L(x), Float64Array.from(f.x), want.dx, `${name(o)} ref dx`);
+          gradcheck((g) => L(f.x, g), Float64Array.from(f.gamma), want.dgamma, `${name(o)} ref dgamma`);
+          gradcheck((b) => L(f.x, f.gamma, b), Float64Array.from(f.beta), want.dbeta, `${name(o)} ref dbeta`);
+        }
+        const t = gpuInputs(f, shape, dtype, true);
+        backward(sum(mul(batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o), upload(f.r, shape, dtype))));
+        expectClose(await t.x.grad!.read(), want.dx, BWD[dtype], `${name(o)} dx`);
+        expectClose(await t.gamma.grad!.read(), want.dgamma, TOL.f32, `${name(o)} dgamma`);
+        expectClose(await t.beta.grad!.read(), want.dbeta, TOL.f32, `${name(o)} dbeta`);
+        for (const v of Object.values(t)) v.dispose();
+      }
+    });
+  }
+}
+
+test('batchNorm backward over several chunks per channel (f32 [2, 3, 128, 128], train + relu)', async () => {
+  const shape = [2, 3, 128, 128], o = { training: true, relu: true };
+  const f = fixture(shape, 'f32', 99);
+  const t = gpuInputs(f, shape, 'f32', true);
+  backward(sum(mul(batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o), upload(f.r, shape))));
+  const want = batchNormBackwardRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, f.r, o);
+  expectClose(await t.x.grad!.read(), want.dx, TOL.f32, 'dx');
+  expectClose(await t.gamma.grad!.read(), want.dgamma, TOL.f32, 'dgamma');
+  expectClose(await t.beta.grad!.read(), want.dbeta, TOL.f32, 'dbeta');
+  for (const v of Object.values(t)) v.dispose();
+});
+
+// Naive E[x²] - E[x]² in f32 loses everything here (1e6 - 1e6); the pivoted Welford keeps the f32 bound.
+for (const dtype of DTYPES_UNDER_TEST) {
+  test(`batchNorm large-mean input x = 1000 + N(0, 1) keeps the variance (${dtype})`, async () => {
+    const shape = [4, 6, 9, 9];
+    const f = fixture(shape, dtype, 5, 0);
+    f.x = quantize(new Rng(6).normals(f.x.length).map((v) => 1000 + v), dtype);
+    const o = { training: true };
+    const t = gpuInputs(f, shape, dtype, true);
+    const yT = batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o);
+    const want = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, o);
+    expectClose(await yT.read(), want.y, FWD[dtype], 'y');
+    expectClose(await t.rv.read(), want.runningVar, TOL.f32, 'runningVar');
+    expectClose(await t.rm.read(), want.runningMean, TOL.f32, 'runningMean');
+    backward(sum(mul(yT, upload(f.r, shape, dtype))));
+    const g = batchNormBackwardRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, f.r, o);
+    expectClose(await t.x.grad!.read(), g.dx, BWD[dtype], 'dx');
+    expectClose(await t.gamma.grad!.read(), g.dgamma, TOL.f32, 'dgamma');
+    for (const v of Object.values(t)) v.dispose();
+  });
+}
+
+test('batchNorm running statistics: PyTorch update with the unbiased variance, over two steps', async () => {
+  const shape = [3, 4, 5, 7], n = 3 * 5 * 7;
+  const f = fixture(shape, 'f32', 17);
+  const t = gpuInputs(f, shape, 'f32');
+  noGrad(() => { batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, { training: true }).dispose(); batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, { training: true }).dispose(); });
+  // closed form, independent of the reference: two updates with the same batch
+  const { mean, var: vb } = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, { training: true });
+  const wantM = Float64Array.from(f.rm, (r, c) => 0.81 * r + (1 - 0.81) * mean[c]);
+  const wantV = Float64Array.from(f.rv, (r, c) => 0.81 * r + (1 - 0.81) * vb[c] * n / (n - 1));
+  expectClose(await t.rm.read(), wantM, TOL.f32, 'runningMean');
+  expectClose(await t.rv.read(), wantV, TOL.f32, 'runningVar');
+  for (const v of Object.values(t)) v.dispose();
+});
+
+test('batchNormStats raw: (pivot, mean - pivot, invstd, n) per channel', async () => {
+  const shape = [2, 3, 4, 4];
+  const f = fixture(shape, 'f32', 3);
+  const t = gpuInputs(f, shape, 'f32');
+  const s = await download(batchNormStats(t.x, t.rm, t.rv, 0.1, 1e-5));
+  const { mean, var: vb } = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, { training: true });
+  for (let c = 0; c < 3; c++) {
+    assert.is(s[4 * c], Math.fround(f.x[c * 16]), 'pivot is x[0, c, 0, 0]');
+    assert.ok(Math.abs(s[4 * c] + s[4 * c + 1] - mean[c]) < 1e-5, 'mean');
+    assert.ok(Math.abs(s[4 * c + 2] * Math.sqrt(vb[c] + 1e-5) - 1) < 1e-5, 'invstd');
+    assert.is(s[4 * c + 3], 32);
+  }
+  for (const v of Object.values(t)) v.dispose();
+});
+
+test('batchNorm: only the tensors that require grad get one', async () => {
+  const shape = [2, 3, 4, 4];
+  const f = fixture(shape, 'f32', 8);
+  const t = gpuInputs(f, shape, 'f32');
+  t.gamma.requiresGrad = true;
+  backward(sum(mul(batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, { training: true }), upload(f.r, shape))));
+  assert.ok(t.x.grad === null && t.beta.grad === null && t.rm.grad === null);
+  expectClose(await t.gamma.grad!.read(), batchNormBackwardRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, f.r, { training: true }).dgamma, TOL.f32, 'dgamma');
+  for (const v of Object.values(t)) v.dispose();
+});
+
+test('batchNorm: wrong shapes and options name the op and the shapes', () => {
+  const x = Tensor.zeros([2, 3, 4, 4]), c3 = Tensor.zeros([3]), c4 = Tensor.zeros([4]);
+  assert.throws(() => batchNorm(x, c4, c3, c3, c3, { training: true }), /batchNorm: gamma must be \[3\], got \[4\], x is \[2, 3, 4, 4\]/);
+  assert.throws(() => batchNorm(x, c3, c3, c3, c4, { training: false }), /batchNorm: runningVar must be \[3\], got \[4\], x is \[2, 3, 4, 4\]/);
+  const x3 = Tensor.zeros([2, 3, 4]);
+  assert.throws(() => batchNorm(x3, c3, c3, c3, c3, { training: true }), /batchNorm: x must be rank 4, got \[2, 3, 4\]/);
+  const x1 = Tensor.zeros([1, 3, 1, 1]);
+  assert.throws(() => batchNorm(x1, c3, c3, c3, c3, { training: true }), /batchNorm: training needs more than 1 value per channel, got x \[1, 3, 1, 1\]/);
+  noGrad(() => batchNorm(x1, c3, c3, c3, c3, { training: false }).dispose()); // eval is fine with one value
+  const h3 = Tensor.zeros([3], 'f16');
+  assert.throws(() => batchNorm(x, h3, c3, c3, c3, { training: true }), /batchNorm: gamma must be f32, got f16/);
+  assert.throws(() => batchNorm(x, c3, c3, c3, c3, { training: true, momentum: 2 }), /batchNorm: momentum must be in \[0, 1\], got 2/);
+  for (const t of [x, c3, c4, x3, x1, h3]) t.dispose();
+});
+
+test.run();
