@@ -1,0 +1,86 @@
+// Channel shuffle of ShuffleNetV1, exactly the seed's: view x [N, C, H, W] as [N, C/G, G, H, W],
+// transpose (0, 2, 1, 3, 4), view back. Output channel c = j·(C/G) + i copies input channel i·G + j
+// (i < C/G, j < G), i.e. src(c) = (c mod C/G)·G + ⌊c / (C/G)⌋ (tests/ref/channel_shuffle.ts derives it
+// from the reshape/transpose). Layout NCHW, any dtype.
+// A permutation of whole H·W planes moves bytes without looking at them, so when a plane is a whole
+// number of 16-byte vectors (or 4-byte words) the kernel copies vec4u (or u32) and is dtype-blind;
+// only f16 planes of odd length (a pair straddling two channels) need per-element gathers.
+// Backward: the inverse permutation, which is the same shuffle with C/G groups.
+// The depthwise conv can fuse this into its input indexing (kernels/conv2d_depthwise.ts, shuffleGroups).
+import { Tensor, defineOp, launch, grid1d, uniforms } from '../engine/index.ts';
+import { WG, array, builtins, flatIndex } from './wgsl.ts';
+
+/** vec4: copy 16-byte units; word: copy 4-byte units; pair: f16 with odd H·W, gather per element. */
+type Mode = 'vec4' | 'word' | 'pair';
+type Spec = { mode: Mode };
+const U = uniforms({ units: 'u32', C: 'u32', G: 'u32', plane: 'u32' });
+
+/** The WGSL expression of src(c) for uniforms C and G (shared with the depthwise kernel). */
+export const shuffleSrcWgsl = (c: string, C: string, G: string) => `((${c}) % (${C} / ${G})) * ${G} + (${c}) / (${C} / ${G})`;
+
+const kernel = {
+  key: (s: Spec) => `channel_shuffle/${s.mode}`,
+  wgsl: (s: Spec) => {
+    if (s.mode === 'pair') {
+      return /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${array(1, 'x', 'f16', 'read')}
+${array(2, 'y', 'f16', 'read_write')}
+fn at(e: u32) -> f32 {
+  let hw = e % u.plane;
+  let c = (e / u.plane) % u.C;
+  let n = e / (u.plane * u.C);
+  return ld_x((n * u.C + ${shuffleSrcWgsl('c', 'u.C', 'u.G')}) * u.plane + hw);
+}
+// one invocation per pair of y elements (u.units = element count); the pair may straddle two planes
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let p = ${flatIndex()};
+  if (2u * p >= u.units) { return; }
+  st2_y(p, vec2f(at(2u * p), select(0.0, at(2u * p + 1u), 2u * p + 1u < u.units)));
+}`;
+    }
+    const V = s.mode === 'vec4' ? 'vec4u' : 'u32';
+    return /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<${V}>;
+@group(0) @binding(2) var<storage, read_write> y: array<${V}>;
+// one invocation per ${V} unit of y (u.plane = units per channel plane)
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let idx = ${flatIndex()};
+  if (idx >= u.units) { return; }
+  let k = idx % u.plane;
+  let c = (idx / u.plane) % u.C;
+  let n = idx / (u.plane * u.C);
+  y[idx] = x[(n * u.C + ${shuffleSrcWgsl('c', 'u.C', 'u.G')}) * u.plane + k];
+}`;
+  },
+};
+
+/** Raw shuffle (no checks, no tape): y[:, j·(C/G) + i] = x[:, i·G + j]. */
+export function shuffle(x: Tensor, G: number): Tensor {
+  const [N, C, H, W] = x.shape;
+  const y = Tensor.empty(x.shape, x.dtype);
+  const planeBytes = H * W * (x.dtype === 'f32' ? 4 : 2);
+  const mode: Mode = planeBytes % 16 === 0 ? 'vec4' : planeBytes % 4 === 0 ? 'word' : 'pair';
+  const unit = mode === 'vec4' ? 16 : 4;
+  // pair mode counts elements (one invocation per two); the others count units
+  const units = mode === 'pair' ? N * C * H * W : (N * C * planeBytes) / unit;
+  const plane = mode === 'pair' ? H * W : planeBytes / unit;
+  const threads = mode === 'pair' ? Math.ceil(units / 2) : units;
+  launch(kernel, { mode }, { uniforms: U.pack({ units, C, G, plane }), read: [x], write: [y], grid: grid1d(threads, WG) });
+  return y;
+}
+
+/** Channel shuffle with G groups (x [N, C, H, W], C divisible by G); backward is the shuffle with C/G groups. */
+export const channelShuffle = defineOp('channelShuffle', {
+  check: (e, x: Tensor, G: number) => {
+    e.rank('x', x, 4);
+    e.divisible('C', x.shape[1], 'G', G);
+  },
+  forward: (x: Tensor, G: number) => ({ y: shuffle(x, G), saved: { Ginv: x.shape[1] / G } }),
+  backward: (dy, { Ginv }) => [shuffle(dy, Ginv)],
+});

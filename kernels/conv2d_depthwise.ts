@@ -1,0 +1,360 @@
+// Depthwise 3x3 convolution (groups = C), NCHW, stride 1|2, padding 1: ShuffleNet's only depthwise shape.
+//   y[n, c, oh, ow] = Σ_kh,kw x[n, src(c), oh·s + kh − 1, ow·s + kw − 1] · w[c, 0, kh, kw]
+// src(c) = c, or with `shuffleGroups` G the channel shuffle's source (kernels/channel_shuffle.ts), so the
+// shuffle in front of ShuffleNet's depthwise conv costs no copy. PyTorch Conv2d(C, C, 3, s, 1, groups=C).
+// x, y (and dy, dx) are f32 or packed f16; w [C, 1, 3, 3] and dw are f32; all sums are f32.
+// Backward:
+//   dgrad gathers dy through the same window, for dx of x's channel k (conv channel c = src⁻¹(k)):
+//     dx[n, k, ih, iw] = Σ_{kh,kw: s | ih+1−kh, s | iw+1−kw} dy[n, c, (ih+1−kh)/s, (iw+1−kw)/s] · w[c, kh, kw]
+//   so dx lands in x's (unshuffled) channel order;
+//   wgrad: dw[c, kh, kw] = Σ_{n, oh, ow} dy[n, c, oh, ow] · x[n, src(c), oh·s + kh − 1, ow·s + kw − 1], in two
+//   passes: one invocation per (c, n, band of rows) writes its 9 partial sums, then one per weight adds them.
+// Speed (llvmpipe): each storage load or store instruction costs a loop over the SIMD lanes, a vec4 one
+// little more than a scalar one, while arithmetic is cheap. So an invocation owns a band of R output rows
+// of one plane and walks it left to right in tiles of V columns, sliding its window: each input element
+// is loaded once per band (in aligned vectors of up to 4 f32 or 8 halves), each output stored once.
+// f16 rows of odd width cannot be stored as whole pairs per row: those use one invocation per output pair.
+import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
+import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { shuffleSrcWgsl } from './channel_shuffle.ts';
+
+type Stride = 1 | 2;
+type Kind = 'forward' | 'dgrad' | 'wgrad';
+/**
+ * Band mode: R x V output tiles, input loaded in vectors of Ein elements, output (wgrad: dy) in vectors
+ * of Eout. R = 0: pairs mode, one invocation per output pair (f16 rows of odd width).
+ */
+type Spec = { kind: Kind; dtype: DType; stride: Stride; shuffle: boolean; R: number; V: number; Ein: number; Eout: number };
+const U = uniforms({ threads: 'u32', tiles: 'u32', bands: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32', parts: 'u32' });
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** A tap of a 1-D window: output o of the tile reads window index i through kernel tap k. */
+type Tap = { o: number; k: number; i: number };
+
+/**
+ * Rows: the band's input span starts at row o0·s − 1 (forward, wgrad), o0 − 1 (dgrad s = 1) or o0 / 2
+ * (dgrad s = 2, o0 even); dgrad row o0 + o takes dy row (o0 + o + 1 − k) / s where s divides it.
+ */
+const rowTaps = (kind: Kind, n: number, st: Stride): Tap[] => range(n).flatMap((o) => range(3).flatMap((k) =>
+  kind !== 'dgrad' ? [{ o, k, i: o * st + k }]
+    : st === 1 ? [{ o, k, i: o + 2 - k }]
+      : (o + 1 - k) % 2 === 0 ? [{ o, k, i: (o + 1 - k) / 2 }] : []));
+
+/** Columns: window index i is input column b − 1 + i, b = the tile's first input column. */
+const colTaps = (kind: Kind, n: number, st: Stride): Tap[] => range(n).flatMap((o) => range(3).flatMap((k) =>
+  kind !== 'dgrad' ? [{ o, k, i: o * st + k }]
+    : st === 1 ? [{ o, k, i: o + 2 - k }]
+      : (o + 1 - k) % 2 === 0 ? [{ o, k, i: (o + 1 - k) / 2 + 1 }] : []));
+
+/** Input columns consumed per tile of V outputs. */
+const stepOf = (kind: Kind, V: number, st: Stride) => (kind !== 'dgrad' ? V * st : st === 1 ? V : V / 2);
+
+const key = (s: Spec) => `conv2d_depthwise.${s.kind}/${s.dtype}/s${s.stride}${s.shuffle ? '/shuffled' : ''}/` +
+  (s.R ? `${s.R}x${s.V}/in${s.Ein}/out${s.Eout}` : 'pairs');
+
+/** WGSL array type holding E elements per entry (f16: packed words). */
+const vecType = (dtype: DType, E: number) =>
+  dtype === 'f32' ? (E === 1 ? 'f32' : `vec${E}f`) : E <= 2 ? 'u32' : `vec${E / 2}u`;
+
+function binding(b: number, name: string, dtype: DType, E: number, access: 'read' | 'read_write'): string {
+  if (dtype === 'f16' && E === 1) return array(b, name, dtype, access); // ld_<name>: single halves
+  return `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<${vecType(dtype, E)}>;`;
+}
+
+/**
+ * Statements loading E elements of `name` at column `col` of the row starting at `rb` (row width
+ * `width`, a multiple of E; zero when !ok or col >= width) into f32 lets `${out}_0..E-1`.
+ */
+function loadGroup(name: string, dtype: DType, E: number, rb: string, col: string, ok: string, width: string, out: string): string {
+  const valid = `${ok} && ${col} < ${width}`;
+  const idx = `(${rb} + min(${col}, ${width} - ${E}u)) / ${E}u`;
+  if (E === 1) {
+    const ld = dtype === 'f32' ? `${name}[${rb} + min(${col}, ${width} - 1u)]` : `ld_${name}(${rb} + min(${col}, ${width} - 1u))`;
+    return `let ${out}_0 = select(0.0, ${ld}, ${valid});`;
+  }
+  if (dtype === 'f32') {
+    return `let ${out} = select(vec${E}f(0.0), ${name}[${idx}], ${valid}); ` + range(E).map((j) => `let ${out}_${j} = ${out}[${j}];`).join(' ');
+  }
+  const words = E / 2;
+  const lines = [`let ${out}w = ${name}[${idx}];`, `let ${out}k = ${valid};`];
+  for (let m = 0; m < words; m++) {
+    const word = words === 1 ? `${out}w` : `${out}w[${m}]`;
+    lines.push(process.env.NOCONV ? `let ${out}h${m} = select(vec2f(0.0), vec2f(bitcast<f32>(${word}), bitcast<f32>(${word} >> 1u)), ${out}k);` : `let ${out}h${m} = select(vec2f(0.0), unpack2x16float(${word}), ${out}k);`);
+    lines.push(`let ${out}_${2 * m} = ${out}h${m}.x; let ${out}_${2 * m + 1} = ${out}h${m}.y;`);
+  }
+  return lines.join(' ');
+}
+
+/** Store f32 values vals (E of them) at element index `at` (a multiple of E) of `name`. */
+function storeGroup(name: string, dtype: DType, E: number, at: string, vals: string[]): string {
+  const idx = E === 1 ? at : `(${at}) / ${E}u`;
+  if (dtype === 'f32') return `${name}[${idx}] = ${E === 1 ? vals[0] : `vec${E}f(${vals.join(', ')})`};`;
+  const words = range(E / 2).map((m) => process.env.NOCONV ? `(bitcast<u32>(${vals[2 * m]}) ^ bitcast<u32>(${vals[2 * m + 1]}))` : `pack2x16float(vec2f(${vals[2 * m]}, ${vals[2 * m + 1]}))`);
+  return `${name}[${idx}] = ${words.length === 1 ? words[0] : `vec${words.length}u(${words.join(', ')})`};`;
+}
+
+const channelMaps = (s: Spec) => `
+// conv channel c reads x channel src(c); x channel k receives the dgrad of conv channel inv(k)
+fn src(c: u32) -> u32 { return ${s.shuffle ? shuffleSrcWgsl('c', 'u.C', 'u.G') : 'c'}; }
+fn inv(k: u32) -> u32 { return ${s.shuffle ? '(k % u.G) * (u.C / u.G) + k / u.G' : 'k'}; }`;
+
+/**
+ * The band kernels. One invocation per (n, channel, band of R output rows); the loop walks the band in
+ * tiles of V output columns. Per used window row ri it keeps the column before the tile (cr), and for
+ * windows that reach one column past the tile's inputs (look = 1) the previous step's loads (pr), so
+ * the tile is computed one load behind.
+ */
+function bandWgsl(s: Spec): string {
+  const { kind, dtype, stride: st, R, V, Ein, Eout } = s;
+  const rt = rowTaps(kind, R, st), ct = colTaps(kind, V, st);
+  const step = stepOf(kind, V, st);
+  const L = Math.max(...ct.map((t) => t.i)) + 1;
+  const look = L - 1 - step;
+  const rows = [...new Set(rt.map((t) => t.i))].sort((a, b) => a - b);
+  const dg = kind === 'dgrad';
+  const [inName, inH, inW, outH, outW] = dg ? ['dy', 'u.Ho', 'u.Wo', 'u.H', 'u.W'] : ['x', 'u.H', 'u.W', 'u.Ho', 'u.Wo'];
+  const win = (ri: number, i: number) => (i === 0 ? `cr${ri}` : look ? (i <= step ? `pr${ri}_${i - 1}` : `ld${ri}_0`) : `ld${ri}_${i - 1}`);
+  const loadRow = (ri: number, col: string, out: string) =>
+    range(step / Ein).map((g) => loadGroup(inName, dtype, Ein, `rb${ri}`, `${col} + ${g * Ein}u`, `ok${ri}`, inW, `${out}g${g}`)
+      + ' ' + range(Ein).map((j) => `let ${out}_${g * Ein + j} = ${out}g${g}_${j};`).join(' ')).join('\n    ');
+  const r0 = kind !== 'dgrad' ? `i32(o0 * ${st}u) - 1` : st === 1 ? 'i32(o0) - 1' : 'i32(o0 / 2u)';
+
+  const head = kind === 'wgrad'
+    ? `${binding(1, 'x', dtype, Ein, 'read')}
+${binding(2, 'dy', dtype, Eout, 'read')}
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;`
+    : `${binding(1, inName, dtype, Ein, 'read')}
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+${binding(3, dg ? 'dx' : 'y', dtype, Eout, 'read_write')}`;
+
+  // per tile: the computation and its output
+  let tile: string;
+  if (kind === 'wgrad') {
+    const dyLoads = range(R).map((r) => range(V / Eout).map((g) =>
+      loadGroup('dy', dtype, Eout, `yb + ${r}u * u.Wo`, `o0c + ${g * Eout}u`, `o0 + ${r}u < u.Ho`, 'u.Wo', `d${r}g${g}`)
+      + ' ' + range(Eout).map((j) => `let d${r}_${g * Eout + j} = d${r}g${g}_${j};`).join(' ')).join('\n    ')).join('\n    ');
+    const sums = range(3).map((kh) => range(3).map((kw) => {
+      const terms = rt.filter((t) => t.k === kh).flatMap((r) => ct.filter((c) => c.k === kw).map((c) => `d${r.o}_${c.o} * ${win(r.i, c.i)}`));
+      return `s${kh * 3 + kw} += ${terms.join(' + ')};`;
+    }).join(' ')).join('\n    ');
+    tile = `${dyLoads}
+    ${sums}`;
+  } else {
+    const accs = range(R).map((r) => range(V).map((o) => {
+      const terms = rt.filter((t) => t.o === r).flatMap((rr) => ct.filter((c) => c.o === o).map((c) => [win(rr.i, c.i), `w${rr.k * 3 + c.k}`]));
+      return `let a${r}_${o} = ${terms.reduce((acc, [v, wk]) => `fma(${v}, ${wk}, ${acc})`, '0.0')};`;
+    }).join('\n    ')).join('\n    ');
+    const out = dg ? 'dx' : 'y';
+    const stores = range(R).map((r) => `if (o0 + ${r}u < ${outH}) {
+      ${range(V / Eout).map((g) => `if (o0c + ${g * Eout}u < ${outW}) { ${storeGroup(out, dtype, Eout, `ob + (o0 + ${r}u) * ${outW} + o0c + ${g * Eout}u`, range(Eout).map((j) => `a${r}_${g * Eout + j}`))} }`).join('\n      ')}
+    }`).join('\n    ');
+    tile = `${accs}
+    ${stores}`;
+  }
+
+  const setup = kind === 'wgrad'
+    ? `let band = t % u.bands;
+  let n = (t / u.bands) % u.N;
+  let c = t / (u.bands * u.N);
+  let inPlane = (n * u.C + src(c)) * u.H * u.W;
+  let o0 = band * ${R}u;
+  let yb = ((n * u.C + c) * u.Ho + o0) * u.Wo;
+  ${range(9).map((i) => `var s${i} = 0.0;`).join(' ')}`
+    : `let band = t % u.bands;
+  let c = (t / u.bands) % u.C;
+  let n = t / (u.bands * u.C);
+  let cc = ${dg ? 'inv(c)' : 'c'};
+  let inPlane = (n * u.C + ${dg ? 'cc' : 'src(c)'}) * ${dg ? 'u.Ho * u.Wo' : 'u.H * u.W'};
+  let ob = (n * u.C + c) * ${outH} * ${outW};
+  let o0 = band * ${R}u;
+  ${range(9).map((i) => `let w${i} = w[cc * 9u + ${i}u];`).join(' ')}`;
+
+  return /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${head}
+${channelMaps(s)}
+// one invocation per (n, channel, band of ${R} output rows), walking the band in tiles of ${V} columns
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let t = ${flatIndex()};
+  if (t >= u.threads) { return; }
+  ${setup}
+  let r0 = ${r0};
+  ${rows.map((ri) => `let ok${ri} = r0 + ${ri} >= 0 && r0 + ${ri} < i32(${inH}); let rb${ri} = inPlane + u32(clamp(r0 + ${ri}, 0, i32(${inH}) - 1)) * ${inW}; var cr${ri} = 0.0;`).join('\n  ')}
+  ${look ? rows.map((ri) => `${loadRow(ri, '0u', `q${ri}`)}
+  ${range(step).map((j) => `var pr${ri}_${j} = q${ri}_${j};`).join(' ')}`).join('\n  ') : ''}
+  for (var tile = 0u; tile < u.tiles; tile++) {
+    let o0c = tile * ${V}u;
+    let b = tile * ${step}u;
+    ${rows.map((ri) => loadRow(ri, look ? `b + ${step}u` : 'b', `ld${ri}`)).join('\n    ')}
+    ${tile}
+    ${rows.map((ri) => `cr${ri} = ${look ? `pr${ri}_${step - 1}` : `ld${ri}_${step - 1}`};${look ? ' ' + range(step).map((j) => `pr${ri}_${j} = ld${ri}_${j};`).join(' ') : ''}`).join('\n    ')}
+  }${kind === 'wgrad' ? `
+  ${range(9).map((i) => `part[(c * 9u + ${i}u) * u.parts + n * u.bands + band] = s${i};`).join('\n  ')}` : ''}
+}`;
+}
+
+/** Pairs mode (f16 rows of odd width): one invocation per pair of output elements, each a plain 9-tap sum. */
+function pairsWgsl(s: Spec): string {
+  const st = s.stride, dg = s.kind === 'dgrad';
+  const inName = dg ? 'dy' : 'x', out = dg ? 'dx' : 'y';
+  const one = dg ? `
+fn one(e: u32) -> f32 {
+  let iw = e % u.W;
+  let r = e / u.W;
+  let ih = r % u.H;
+  let c = inv((r / u.H) % u.C);
+  let plane = ((r / (u.H * u.C)) * u.C + c) * u.Ho * u.Wo;
+  var acc = 0.0;
+  for (var kh = 0u; kh < 3u; kh++) {
+    let qh = i32(ih + 1u) - i32(kh);
+    if (qh < 0${st === 2 ? ' || (qh & 1) == 1' : ''} || qh / ${st} >= i32(u.Ho)) { continue; }
+    for (var kw = 0u; kw < 3u; kw++) {
+      let qw = i32(iw + 1u) - i32(kw);
+      if (qw < 0${st === 2 ? ' || (qw & 1) == 1' : ''} || qw / ${st} >= i32(u.Wo)) { continue; }
+      acc = fma(ld_dy(plane + u32(qh / ${st}) * u.Wo + u32(qw / ${st})), w[c * 9u + kh * 3u + kw], acc);
+    }
+  }
+  return acc;
+}` : `
+fn one(e: u32) -> f32 {
+  let ow = e % u.Wo;
+  let r = e / u.Wo;
+  let oh = r % u.Ho;
+  let c = (r / u.Ho) % u.C;
+  let plane = ((r / (u.Ho * u.C)) * u.C + src(c)) * u.H * u.W;
+  var acc = 0.0;
+  for (var kh = 0u; kh < 3u; kh++) {
+    let ih = i32(oh * ${st}u + kh) - 1;
+    if (ih < 0 || ih >= i32(u.H)) { continue; }
+    for (var kw = 0u; kw < 3u; kw++) {
+      let iw = i32(ow * ${st}u + kw) - 1;
+      if (iw < 0 || iw >= i32(u.W)) { continue; }
+      acc = fma(ld_x(plane + u32(ih) * u.W + u32(iw)), w[c * 9u + kh * 3u + kw], acc);
+    }
+  }
+  return acc;
+}`;
+  return /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${array(1, inName, s.dtype, 'read')}
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+${array(3, out, s.dtype, 'read_write')}
+${channelMaps(s)}
+${one}
+// one invocation per pair of ${out} elements (u.threads = element count)
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let p = ${flatIndex()};
+  if (2u * p >= u.threads) { return; }
+  st2_${out}(p, vec2f(one(2u * p), select(0.0, one(2u * p + 1u), 2u * p + 1u < u.threads)));
+}`;
+}
+
+const kernel = { key, wgsl: (s: Spec) => (s.R ? bandWgsl(s) : pairsWgsl(s)) };
+
+// wgrad pass 2: dw[i] = Σ_p part[i·parts + p]
+const wgradSumKernel = {
+  key: () => 'conv2d_depthwise.wgrad_sum',
+  wgsl: () => /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
+// one invocation per weight
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let i = ${flatIndex()};
+  if (i >= u.threads) { return; }
+  var acc = 0.0;
+  for (var p = 0u; p < u.parts; p++) { acc += part[i * u.parts + p]; }
+  dw[i] = acc;
+}`,
+};
+
+const outSize = (n: number, stride: Stride) => Math.floor((n - 1) / stride) + 1; // (n + 2·1 − 3) / s + 1
+
+/** Default tile (rows x columns) per kernel kind and dtype; f16 steps 8 columns to load whole vec4u words. */
+const TILE: Record<DType, Record<Kind, { R: number; V: number }>> = {
+  f32: { forward: { R: 4, V: 4 }, dgrad: { R: 4, V: 8 }, wgrad: { R: 4, V: 4 } },
+  f16: { forward: { R: 4, V: 8 }, dgrad: { R: 4, V: 8 }, wgrad: { R: 4, V: 8 } },
+};
+
+/** Widest vector (elements) that divides the row width and the per-step count: f32 up to 4, f16 up to 8. */
+function widest(dtype: DType, width: number, per: number): number {
+  for (const E of dtype === 'f32' ? [4, 2, 1] : [8, 4, 2, 1]) if (width % E === 0 && per % E === 0) return E;
+  return 1;
+}
+
+/**
+ * The kernel for `kind` reading rows of width inW and producing (wgrad: reading dy) an outH x outW plane.
+ * Small planes take one tile per row or one band per plane, so no invocation computes padding.
+ */
+function specFor(kind: Kind, dtype: DType, stride: Stride, shuffleGroups: number, inW: number, outW: number, outH: number): Spec {
+  const shuffle = shuffleGroups > 1;
+  if (kind !== 'wgrad' && dtype === 'f16' && outW % 2 === 1) return { kind, dtype, stride, shuffle, R: 0, V: 0, Ein: 0, Eout: 0 };
+  const halves = kind === 'dgrad' && stride === 2; // dx tiles start at even rows and columns
+  let { R, V } = TILE[dtype][kind];
+  R = Number(process.env.DW_R ?? R); V = Number(process.env.DW_V ?? V);
+  if (process.env.DW_SMALL !== '0') {
+  if (outW <= 2 * V && outW * R <= 32 && (outW % 2 === 0 || (!halves && dtype === 'f32'))) V = outW;
+  if (outH <= 2 * R && outH * V <= 32 && (outH % 2 === 0 || !halves)) R = outH;
+  }
+  const Eout = widest(dtype, outW, V);
+  return { kind, dtype, stride, shuffle, R, V, Ein: widest(dtype, inW, stepOf(kind, V, stride)), Eout: kind !== 'wgrad' && dtype === 'f16' ? Math.max(Eout, 2) : Eout };
+}
+
+function pack(xShape: Shape, stride: Stride, G: number, d: { threads: number; tiles?: number; bands?: number; parts?: number }): ArrayBuffer {
+  const [N, C, H, W] = xShape;
+  return U.pack({ threads: d.threads, tiles: d.tiles ?? 0, bands: d.bands ?? 0, parts: d.parts ?? 0, N, C, H, W, Ho: outSize(H, stride), Wo: outSize(W, stride), G });
+}
+
+/** Run a forward or dgrad kernel producing `out` of shape [N, C, outH, outW]. */
+function gather(s: Spec, xShape: Shape, G: number, input: Tensor, w: Tensor, out: Tensor): void {
+  const [N, C, outH, outW] = out.shape;
+  if (!s.R) {
+    const total = N * C * outH * outW;
+    launch(kernel, s, { uniforms: pack(xShape, s.stride, G, { threads: total }), read: [input, w], write: [out], grid: grid1d(Math.ceil(total / 2), WG) });
+    return;
+  }
+  const bands = Math.ceil(outH / s.R), threads = N * C * bands;
+  launch(kernel, s, {
+    uniforms: pack(xShape, s.stride, G, { threads, bands, tiles: Math.ceil(outW / s.V) }),
+    read: [input, w], write: [out], grid: grid1d(threads, WG),
+  });
+}
+
+/** y = depthwise3x3(shuffle(x, shuffleGroups), w): x [N, C, H, W], w [C, 1, 3, 3] f32; y has x's dtype. */
+export function depthwiseForward(x: Tensor, w: Tensor, stride: Stride, shuffleGroups = 1): Tensor {
+  const [N, C, H, W] = x.shape;
+  const y = Tensor.empty([N, C, outSize(H, stride), outSize(W, stride)], x.dtype);
+  gather(specFor('forward', x.dtype, stride, shuffleGroups, W, y.shape[3], y.shape[2]), x.shape, shuffleGroups, x, w, y);
+  return y;
+}
+
+/** dx [xShape] (x's channel order, dy's dtype) from dy [N, C, Ho, Wo] and w [C, 1, 3, 3]. */
+export function depthwiseDgrad(dy: Tensor, w: Tensor, xShape: Shape, stride: Stride, shuffleGroups = 1): Tensor {
+  const dx = Tensor.empty(xShape, dy.dtype);
+  gather(specFor('dgrad', dy.dtype, stride, shuffleGroups, dy.shape[3], xShape[3], xShape[2]), xShape, shuffleGroups, dy, w, dx);
+  return dx;
+}
+
+/** dw [C, 1, 3, 3] f32 from x [N, C, H, W] and dy [N, C, Ho, Wo] (same dtype). */
+export function depthwiseWgrad(x: Tensor, dy: Tensor, stride: Stride, shuffleGroups = 1): Tensor {
+  const [N, C, , W] = x.shape;
+  const [, , Ho, Wo] = dy.shape;
+  const s = specFor('wgrad', x.dtype, stride, shuffleGroups, W, Wo, Ho);
+  const bands = Math.ceil(Ho / s.R), parts = N * bands;
+  const part = Tensor.empty([C * 9, parts], 'f32');
+  launch(kernel, s, {
+    uniforms: pack(x.shape, stride, shuffleGroups, { threads: C * parts, bands, parts, tiles: Math.ceil(Wo / s.V) }),
+    read: [x, dy], write: [part], grid: grid1d(C * parts, WG),
+  });
+  const dw = Tensor.empty([C, 1, 3, 3], 'f32');
+  launch(wgradSumKernel, undefined, { uniforms: pack(x.shape, stride, shuffleGroups, { threads: C * 9, parts }), read: [part], write: [dw], grid: grid1d(C * 9, WG) });
+  part.dispose();
+  return dw;
+}

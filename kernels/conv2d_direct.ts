@@ -1,0 +1,312 @@
+// General direct convolution, NCHW, any kernel size, stride, symmetric padding and groups (PyTorch Conv2d
+// without bias): the stem (dense 3x3, Cin = 3) and the fallback for shapes without a special kernel.
+//   y[n, co, oh, ow] = Σ_{ci < Cin/G, kh, kw} x[n, g·Cin/G + ci, oh·s − p + kh, ow·s − p + kw] · w[co, ci, kh, kw],
+//   g = ⌊co / (Cout/G)⌋
+// Backward (adjoint of the same sum):
+//   dgrad: dx[n, g·Cin/G + ci, ih, iw] = Σ_{co in g, kh, kw: s | (ih + p − kh), s | (iw + p − kw)} dy[n, co, ·, ·] · w[co, ci, kh, kw]
+//   wgrad: dw[co, ci, kh, kw] = Σ_{n, oh, ow} dy[n, co, oh, ow] · x[n, g·Cin/G + ci, oh·s − p + kh, ow·s − p + kw]
+//   in two passes: partial sums over chunks of output positions, then one invocation per weight adds them.
+// Forward speed (llvmpipe): a storage load costs a loop over the SIMD lanes unless its address is a
+// compile-time constant, and only workgroup memory keeps constant addresses (storage indices get a
+// robustness clamp). So a workgroup copies its COT output channels' weights into workgroup memory and
+// the fully unrolled window reads them at constant indices (broadcasts), leaving one lane-loop load per
+// input tap per pixel, shared by COT output channels. Shapes too big to unroll use a loop over input
+// channels with weights loaded from storage. dgrad is one generic gather per dx pair: the model never
+// needs it (the stem's input is the image), the general op does.
+import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
+import { WG, array, builtins, flatIndex } from './wgsl.ts';
+
+export interface DirectOptions { stride: number; padding: number; groups: number }
+
+const U = uniforms({
+  threads: 'u32', Cin: 'u32', H: 'u32', W: 'u32', Cout: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32',
+  stride: 'u32', pad: 'i32', pairs: 'u32', parts: 'u32', chunk: 'u32', NP: 'u32',
+});
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const FWD_WG = 64;
+/** Unroll the whole window (weights at constant workgroup-memory indices) up to this many taps per output. */
+const MAX_UNROLL = 64;
+
+/**
+ * tile: one invocation per pair of consecutive output pixels of a plane × COT output channels;
+ * pairs: one invocation per pair of y elements (f16 planes of odd size, where a pixel pair would straddle planes).
+ */
+type FwdSpec = { dtype: DType; mode: 'tile' | 'pairs'; KH: number; KW: number; Cig: number; COT: number; unroll: boolean };
+
+/** x value of input channel offset `cb` at (ih, iw) = (ihb + kh, iwb + kw), 0 in the padding. */
+const xTap = (cb: string, ihb: string, iwb: string, kh: number, kw: number) =>
+  `ldz(${cb}, ${ihb} + ${kh}, ${iwb} + ${kw})`;
+
+const fwdCommon = (s: FwdSpec) => `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${array(1, 'x', s.dtype, 'read')}
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+${array(3, 'y', s.dtype, 'read_write')}
+// x at (ih, iw) of the plane starting at cb, 0 in the padding
+fn ldz(cb: u32, ih: i32, iw: i32) -> f32 {
+  let ok = ih >= 0 && ih < i32(u.H) && iw >= 0 && iw < i32(u.W);
+  return select(0.0, ld_x(cb + u32(clamp(ih, 0, i32(u.H) - 1)) * u.W + u32(clamp(iw, 0, i32(u.W) - 1))), ok);
+}`;
+
+const forwardKernel = {
+  key: (s: FwdSpec) => `conv2d_direct.forward/${s.dtype}/${s.mode}/k${s.KH}x${s.KW}/cig${s.unroll ? s.Cig : '*'}/cot${s.COT}${s.unroll ? '/unrolled' : ''}`,
+  wgsl: (s: FwdSpec) => {
+    const KK = s.KH * s.KW;
+    if (s.mode === 'pairs') return /* wgsl */ `${fwdCommon(s)}
+fn one(e: u32) -> f32 {
+  let hw = e % (u.Ho * u.Wo);
+  let co = (e / (u.Ho * u.Wo)) % u.Cout;
+  let n = e / (u.Ho * u.Wo * u.Cout);
+  let Cig = u.Cin / u.G;
+  let xb = (n * u.Cin + (co / (u.Cout / u.G)) * Cig) * u.H * u.W;
+  let ihb = i32((hw / u.Wo) * u.stride) - u.pad;
+  let iwb = i32((hw % u.Wo) * u.stride) - u.pad;
+  var acc = 0.0;
+  for (var ci = 0u; ci < Cig; ci++) {
+    let cb = xb + ci * u.H * u.W;
+    let wb = (co * Cig + ci) * ${KK}u;
+    ${range(s.KH).map((kh) => range(s.KW).map((kw) => `acc = fma(${xTap('cb', 'ihb', 'iwb', kh, kw)}, w[wb + ${kh * s.KW + kw}u], acc);`).join(' ')).join('\n    ')}
+  }
+  return acc;
+}
+// one invocation per pair of y elements
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let p = ${flatIndex()};
+  let total = u.threads;
+  if (2u * p >= total) { return; }
+  st2_y(p, vec2f(one(2u * p), select(0.0, one(2u * p + 1u), 2u * p + 1u < total)));
+}`;
+    const COT = s.COT;
+    const acc = range(2).map((P) => range(COT).map((co) => `var a${P}_${co} = 0.0;`).join(' ')).join('\n  ');
+    const fmas = (ci: string, wIdx: (co: number, k: number) => string) => range(s.KH).map((kh) => range(s.KW).map((kw) => {
+      const k = kh * s.KW + kw;
+      return `{ let v0 = ${xTap(`xb + ${ci} * u.H * u.W`, 'ihb0', 'iwb0', kh, kw)}; let v1 = ${xTap(`xb + ${ci} * u.H * u.W`, 'ihb1', 'iwb1', kh, kw)};
+    ${range(COT).map((co) => `{ let wv = ${wIdx(co, k)}; a0_${co} = fma(v0, wv, a0_${co}); a1_${co} = fma(v1, wv, a1_${co}); }`).join(' ')} }`;
+    }).join('\n    ')).join('\n    ');
+    const body = s.unroll
+      ? range(s.Cig).map((ci) => fmas(`${ci}u`, (co, k) => `ws[${(co * s.Cig + ci) * KK + k}]`)).join('\n  ')
+      : `for (var ci = 0u; ci < Cig; ci++) {
+    ${fmas('ci', (co, k) => `w[((co0 + ${co}u) * Cig + ci) * ${KK}u + ${k}u]`)}
+  }`;
+    const store = s.dtype === 'f32'
+      ? range(COT).map((co) => `y[yb + ${co}u * plane] = a0_${co}; if (hw0 + 1u < plane) { y[yb + ${co}u * plane + 1u] = a1_${co}; }`).join('\n    ')
+      : range(COT).map((co) => `st2_y((yb + ${co}u * plane) >> 1u, vec2f(a0_${co}, a1_${co}));`).join('\n    ');
+    return /* wgsl */ `${fwdCommon(s)}
+${s.unroll ? `var<workgroup> ws: array<f32, ${COT * s.Cig * KK}>;` : ''}
+// workgroups: x/y fold the pixel pairs of all planes (${FWD_WG} per group), z the block of ${COT} output channels
+@compute @workgroup_size(${FWD_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let co0 = wid.z * ${COT}u;
+  let Cig = u.Cin / u.G;
+  ${s.unroll ? `for (var i = t; i < ${COT * s.Cig * KK}u; i += ${FWD_WG}u) { ws[i] = w[co0 * ${s.Cig * KK}u + i]; }
+  workgroupBarrier();` : ''}
+  // no early return: the unrolled loads of ws must run outside control flow to stay broadcasts
+  let q = (wid.x + wid.y * nwg.x) * ${FWD_WG}u + t;
+  let qq = min(q, u.threads - 1u);
+  let plane = u.Ho * u.Wo;
+  let hw0 = (qq % u.pairs) * 2u;
+  let hw1 = min(hw0 + 1u, plane - 1u);
+  let n = qq / u.pairs;
+  let xb = (n * u.Cin + (co0 / (u.Cout / u.G)) * Cig) * u.H * u.W;
+  let ihb0 = i32((hw0 / u.Wo) * u.stride) - u.pad;
+  let iwb0 = i32((hw0 % u.Wo) * u.stride) - u.pad;
+  let ihb1 = i32((hw1 / u.Wo) * u.stride) - u.pad;
+  let iwb1 = i32((hw1 % u.Wo) * u.stride) - u.pad;
+  ${acc}
+  ${body}
+  if (q < u.threads) {
+    let yb = (n * u.Cout + co0) * plane + hw0;
+    ${store}
+  }
+}`;
+  },
+};
+
+type BwdSpec = { dtype: DType; KH: number; KW: number };
+
+const dgradKernel = {
+  key: (s: BwdSpec) => `conv2d_direct.dgrad/${s.dtype}/k${s.KH}x${s.KW}`,
+  wgsl: (s: BwdSpec) => /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${array(1, 'dy', s.dtype, 'read')}
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+${array(3, 'dx', s.dtype, 'read_write')}
+fn one(e: u32) -> f32 {
+  let iw = e % u.W;
+  let ih = (e / u.W) % u.H;
+  let c = (e / (u.W * u.H)) % u.Cin;
+  let n = e / (u.W * u.H * u.Cin);
+  let Cig = u.Cin / u.G;
+  let Cog = u.Cout / u.G;
+  let g = c / Cig;
+  var acc = 0.0;
+  for (var kh = 0u; kh < ${s.KH}u; kh++) {
+    let th = i32(ih) + u.pad - i32(kh);
+    if (th < 0 || th % i32(u.stride) != 0 || u32(th) / u.stride >= u.Ho) { continue; }
+    for (var kw = 0u; kw < ${s.KW}u; kw++) {
+      let tw = i32(iw) + u.pad - i32(kw);
+      if (tw < 0 || tw % i32(u.stride) != 0 || u32(tw) / u.stride >= u.Wo) { continue; }
+      let yo = (u32(th) / u.stride) * u.Wo + u32(tw) / u.stride;
+      for (var co = g * Cog; co < (g + 1u) * Cog; co++) {
+        acc = fma(ld_dy((n * u.Cout + co) * u.Ho * u.Wo + yo), w[((co * Cig + c % Cig) * ${s.KH}u + kh) * ${s.KW}u + kw], acc);
+      }
+    }
+  }
+  return acc;
+}
+// one invocation per pair of dx elements
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let p = ${flatIndex()};
+  let total = u.threads;
+  if (2u * p >= total) { return; }
+  st2_dx(p, vec2f(one(2u * p), select(0.0, one(2u * p + 1u), 2u * p + 1u < total)));
+}`,
+};
+
+type WgradSpec = BwdSpec & { COT: number };
+
+// wgrad pass 1: invocation (co block, ci, part) sums COT x KH·KW products over a chunk of output positions
+const wgradPartsKernel = {
+  key: (s: WgradSpec) => `conv2d_direct.wgrad/${s.dtype}/k${s.KH}x${s.KW}/cot${s.COT}`,
+  wgsl: (s: WgradSpec) => {
+    const KK = s.KH * s.KW;
+    return /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${array(1, 'x', s.dtype, 'read')}
+${array(2, 'dy', s.dtype, 'read')}
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+fn ldz(cb: u32, ih: i32, iw: i32) -> f32 {
+  let ok = ih >= 0 && ih < i32(u.H) && iw >= 0 && iw < i32(u.W);
+  return select(0.0, ld_x(cb + u32(clamp(ih, 0, i32(u.H) - 1)) * u.W + u32(clamp(iw, 0, i32(u.W) - 1))), ok);
+}
+// one invocation per (block of ${s.COT} output channels, input channel of the group, chunk of positions)
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let t = ${flatIndex()};
+  if (t >= u.threads) { return; }
+  let Cig = u.Cin / u.G;
+  let pt = t % u.parts;
+  let ci = (t / u.parts) % Cig;
+  let co0 = (t / (u.parts * Cig)) * ${s.COT}u;
+  let xc = (co0 / (u.Cout / u.G)) * Cig + ci;
+  let plane = u.Ho * u.Wo;
+  let p0 = pt * u.chunk;
+  let p1 = min(p0 + u.chunk, u.NP);
+  ${range(s.COT).map((co) => range(KK).map((k) => `var s${co}_${k} = 0.0;`).join(' ')).join('\n  ')}
+  var ow = p0 % u.Wo;
+  var oh = (p0 / u.Wo) % u.Ho;
+  var n = p0 / plane;
+  for (var p = p0; p < p1; p++) {
+    let yb = (n * u.Cout + co0) * plane + oh * u.Wo + ow;
+    ${range(s.COT).map((co) => `let d${co} = ld_dy(yb + ${co}u * plane);`).join(' ')}
+    let cb = (n * u.Cin + xc) * u.H * u.W;
+    let ihb = i32(oh * u.stride) - u.pad;
+    let iwb = i32(ow * u.stride) - u.pad;
+    ${range(s.KH).map((kh) => range(s.KW).map((kw) => {
+      const k = kh * s.KW + kw;
+      return `{ let v = ${xTap('cb', 'ihb', 'iwb', kh, kw)}; ${range(s.COT).map((co) => `s${co}_${k} = fma(d${co}, v, s${co}_${k});`).join(' ')} }`;
+    }).join('\n    ')).join('\n    ')}
+    // next position: ow, then oh, then n
+    ow += 1u;
+    if (ow == u.Wo) { ow = 0u; oh += 1u; }
+    if (oh == u.Ho) { oh = 0u; n += 1u; }
+  }
+  ${range(s.COT).map((co) => range(KK).map((k) => `part[(((co0 + ${co}u) * Cig + ci) * ${KK}u + ${k}u) * u.parts + pt] = s${co}_${k};`).join(' ')).join('\n  ')}
+}`;
+  },
+};
+
+// wgrad pass 2: one invocation per weight adds its partial sums
+const wgradSumKernel = {
+  key: () => 'conv2d_direct.wgrad_sum',
+  wgsl: () => /* wgsl */ `
+${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
+// one invocation per weight
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let i = ${flatIndex()};
+  if (i >= u.threads) { return; }
+  var acc = 0.0;
+  for (var p = 0u; p < u.parts; p++) { acc += part[i * u.parts + p]; }
+  dw[i] = acc;
+}`,
+};
+
+const outSize = (n: number, k: number, s: number, p: number) => Math.floor((n + 2 * p - k) / s) + 1;
+
+/** Largest divisor of n that is at most cap. */
+const divisorUpTo = (n: number, cap: number) => { for (let d = Math.min(n, cap); d > 1; d--) if (n % d === 0) return d; return 1; };
+
+function pack(xShape: Shape, wShape: Shape, o: DirectOptions, extra: { threads: number; pairs?: number; parts?: number; chunk?: number }): ArrayBuffer {
+  const [N, Cin, H, W] = xShape;
+  const [Cout, , KH, KW] = wShape;
+  const Ho = outSize(H, KH, o.stride, o.padding), Wo = outSize(W, KW, o.stride, o.padding);
+  return U.pack({
+    threads: extra.threads, Cin, H, W, Cout, Ho, Wo, G: o.groups, stride: o.stride, pad: o.padding,
+    pairs: extra.pairs ?? 0, parts: extra.parts ?? 0, chunk: extra.chunk ?? 0, NP: N * Ho * Wo,
+  });
+}
+
+/** y [N, Cout, Ho, Wo] (x's dtype) = conv2d(x [N, Cin, H, W], w [Cout, Cin/G, KH, KW] f32). */
+export function directForward(x: Tensor, w: Tensor, o: DirectOptions): Tensor {
+  const [N, Cin, H, W] = x.shape;
+  const [Cout, Cig, KH, KW] = w.shape;
+  const Ho = outSize(H, KH, o.stride, o.padding), Wo = outSize(W, KW, o.stride, o.padding);
+  const y = Tensor.empty([N, Cout, Ho, Wo], x.dtype);
+  const plane = Ho * Wo;
+  if (x.dtype === 'f16' && plane % 2 === 1) {
+    const spec: FwdSpec = { dtype: x.dtype, mode: 'pairs', KH, KW, Cig, COT: 1, unroll: false };
+    const total = N * Cout * plane;
+    launch(forwardKernel, spec, { uniforms: pack(x.shape, w.shape, o, { threads: total }), read: [x, w], write: [y], grid: grid1d(Math.ceil(total / 2), WG) });
+    return y;
+  }
+  const unroll = Cig * KH * KW <= MAX_UNROLL;
+  const COT = divisorUpTo(Cout / o.groups, unroll ? Number(process.env.COT ?? 12) : 8);
+  const spec: FwdSpec = { dtype: x.dtype, mode: 'tile', KH, KW, Cig, COT, unroll };
+  const pairs = Math.ceil(plane / 2), threads = N * pairs;
+  const [gx, gy] = grid1d(threads, FWD_WG);
+  launch(forwardKernel, spec, { uniforms: pack(x.shape, w.shape, o, { threads, pairs }), read: [x, w], write: [y], grid: [gx, gy, Cout / COT] });
+  return y;
+}
+
+/** dx [xShape] (dy's dtype) from dy [N, Cout, Ho, Wo] and w [Cout, Cin/G, KH, KW]. */
+export function directDgrad(dy: Tensor, w: Tensor, xShape: Shape, o: DirectOptions): Tensor {
+  const [, , KH, KW] = w.shape;
+  const dx = Tensor.empty(xShape, dy.dtype);
+  const total = xShape.reduce((a, b) => a * b, 1);
+  launch(dgradKernel, { dtype: dy.dtype, KH, KW }, {
+    uniforms: pack(xShape, w.shape, o, { threads: total }), read: [dy, w], write: [dx], grid: grid1d(Math.ceil(total / 2), WG),
+  });
+  return dx;
+}
+
+/** dw [wShape] f32 from x [N, Cin, H, W] and dy [N, Cout, Ho, Wo] (same dtype). */
+export function directWgrad(x: Tensor, dy: Tensor, wShape: Shape, o: DirectOptions): Tensor {
+  const [Cout, Cig, KH, KW] = wShape;
+  const KK = KH * KW;
+  const NP = dy.shape[0] * dy.shape[2] * dy.shape[3];
+  const COT = divisorUpTo(Cout / o.groups, Math.max(1, Math.floor(36 / KK)));
+  const rows = (Cout / COT) * Cig;
+  // enough invocations to fill the machine, each summing at least 64 positions
+  const parts = Math.max(1, Math.min(Math.ceil(NP / 64), Math.ceil(4096 / rows)));
+  const chunk = Math.ceil(NP / parts);
+  const part = Tensor.empty([Cout * Cig * KK, parts], 'f32');
+  launch(wgradPartsKernel, { dtype: x.dtype, KH, KW, COT }, {
+    uniforms: pack(x.shape, wShape, o, { threads: rows * parts, parts, chunk }), read: [x, dy], write: [part], grid: grid1d(rows * parts, WG),
+  });
+  const dw = Tensor.empty(wShape, 'f32');
+  launch(wgradSumKernel, undefined, {
+    uniforms: pack(x.shape, wShape, o, { threads: Cout * Cig * KK, parts }), read: [part], write: [dw], grid: grid1d(Cout * Cig * KK, WG),
+  });
+  part.dispose();
+  return dw;
+}

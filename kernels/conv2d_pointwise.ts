@@ -1,0 +1,390 @@
+// Pointwise (1x1) group convolution, NCHW, stride 1, no bias: ShuffleNetV1's 1x1 convs (~93% of its
+// arithmetic). x [N, Cin, H, W], w [Cout, Cin/G, 1, 1] (PyTorch layout, f32), y [N, Cout, H, W]; with
+// K = Cin/G, M = Cout/G and P = H·W, each (image n, group g) is a GEMM
+//   Y[n, g] (M x P) = W[g] (M x K) · X[n, g] (K x P),   y[n, gM + m, p] = Σ_k w[gM + m, k] · x[n, gK + k, p]
+// (PyTorch Conv2d(Cin, Cout, 1, groups=G, bias=False)). Backward:
+//   dgrad: dX[n, g] = W[g]^T · dY[n, g], the same GEMM kernel on a transposed copy of w (w is small);
+//   wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]^T, a reduction over N·P in two passes: one invocation per
+//   (chunk of pixels, tile of dW) writes partial sums, then one invocation per weight adds the chunks.
+// x, y, dy, dx are f32 or packed f16 (computed in f32); w and dw are f32; every sum is f32.
+//
+// Speed on llvmpipe (Mesa 22.3, the CPU target): every storage load is a loop over the 8 SIMD lanes with
+// a bounds check per lane, ~40-50 cycles for a scalar and ~80-100 for a vec4, while an 8-wide FMA costs
+// half a cycle; uniform addresses get no cheaper path, workgroup memory needs barriers, which turn the
+// shader into a coroutine and cost more than they save. So the GEMM is load-bound, and the kernel
+// minimises load instructions per FMA: pixels are flattened over (n, p), so tiny images (CIFAR's 4x4,
+// 2x2, 1x1) still fill the lanes; an invocation owns TM output channels x TPV pixel vectors of PV
+// pixels (vec4/vec2 loads along p when P allows: PV f32 or packed halves per load), and w rows are read
+// as vec4 along the reduction when its length is a multiple of 4. Tile sizes are compile-time (spec).
+// f16 outputs are stored as whole pairs: with odd P a pair can straddle two rows, so those GEMMs write an
+// f32 staging tensor that a pack pass turns into halves.
+import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
+import { WG, builtins, flatIndex } from './wgsl.ts';
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Pixels per vector access: the widest of 4, 2, 1 that divides P, so a vector never straddles rows. */
+export const pixelVector = (P: number): 1 | 2 | 4 => (P % 4 === 0 ? 4 : P % 2 === 0 ? 2 : 1);
+
+/** f32 value type of PV elements. */
+const valType = (PV: number) => (PV === 1 ? 'f32' : `vec${PV}f`);
+
+/** Storage array element holding PV elements (f16: packed words; PV = 1 is read per element). */
+const elemType = (dtype: DType, PV: number) => (dtype === 'f32' ? valType(PV) : PV <= 2 ? 'u32' : `vec${PV / 2}u`);
+
+/** Binding `name` plus `ld_<name>(i) -> f32 value of PV elements` at vector index i (PV = 1: element i). */
+function loadable(b: number, name: string, dtype: DType, PV: number, access: 'read' | 'read_write' = 'read'): string {
+  const decl = `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<${elemType(dtype, PV)}>;`;
+  const T = valType(PV);
+  const body = dtype === 'f32' ? `return ${name}[i];`
+    : PV === 1 ? `let h = unpack2x16float(${name}[i >> 1u]); return select(h.x, h.y, (i & 1u) == 1u);`
+    : PV === 2 ? `return unpack2x16float(${name}[i]);`
+    : `let v = ${name}[i]; return vec4f(unpack2x16float(v.x), unpack2x16float(v.y));`;
+  return `${decl}\nfn ld_${name}(i: u32) -> ${T} { ${body} }`;
+}
+
+/** Binding `name` plus `st_<name>(i, v)` storing PV elements at vector index i (f16 needs PV >= 2). */
+function storable(b: number, name: string, dtype: DType, PV: number): string {
+  const decl = `@group(0) @binding(${b}) var<storage, read_write> ${name}: array<${elemType(dtype, PV)}>;`;
+  const T = valType(PV);
+  const body = dtype === 'f32' ? `${name}[i] = v;`
+    : PV === 2 ? `${name}[i] = pack2x16float(v);`
+    : `${name}[i] = vec2u(pack2x16float(v.xy), pack2x16float(v.zw));`;
+  return `${decl}\nfn st_${name}(i: u32, v: ${T}) { ${body} }`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The grouped GEMM: y[n, yOff + gO + o, p] = Σ_r a[g, o, r] · x[n, gR + r, p], a [G, O, R] contiguous.
+// forward: a = w (O = M, R = K); dgrad: a = wᵀ per group (O = K, R = M), x = dy, y = dx.
+
+/** x/y dtypes, pixels per vector PV, TPV pixel vectors x TM output channels per invocation. */
+export type GemmSpec = { x: DType; y: DType; PV: 1 | 2 | 4; TPV: number; TM: number; wv4: boolean; WGX: number };
+const GU = uniforms({ Pv: 'u32', HWv: 'u32', R: 'u32', O: 'u32', Cx: 'u32', Cy: 'u32', yOff: 'u32', oTiles: 'u32' });
+
+const gemmKernel = {
+  key: (s: GemmSpec) => `conv2d_pointwise.gemm/${s.x}>${s.y}/pv${s.PV}/${s.TM}x${s.TPV}/${s.wv4 ? 'w4' : 'w1'}/wg${s.WGX}`,
+  wgsl: (s: GemmSpec) => {
+    const T = valType(s.PV), P = range(s.TPV), M = range(s.TM);
+    const acc = (i: number, j: number) => `acc${i}_${j}`;
+    const step = (r: string, wv: (i: number) => string) => `{
+      ${P.map((j) => `let x${j} = ld_x(xb${j} + (${r}) * u.HWv);`).join(' ')}
+      ${M.map((i) => P.map((j) => `${acc(i, j)} = fma(${T}(${wv(i)}), x${j}, ${acc(i, j)});`).join(' ')).join('\n      ')}
+    }`;
+    const loop = s.wv4 ? `
+  for (var r = 0u; r < u.R; r += 4u) {
+    ${M.map((i) => `let w${i} = a[(ar${i} + r) / 4u];`).join(' ')}
+    ${range(4).map((kk) => step(`r + ${kk}u`, (i) => `w${i}[${kk}]`)).join('\n    ')}
+  }` : `
+  for (var r = 0u; r < u.R; r++) {
+    ${step('r', (i) => `a[ar${i} + r]`)}
+  }`;
+    return /* wgsl */ `
+${GU.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${loadable(1, 'x', s.x, s.PV)}
+@group(0) @binding(2) var<storage, read> a: array<${s.wv4 ? 'vec4f' : 'f32'}>;
+${storable(3, 'y', s.y, s.PV)}
+// one invocation per (group, tile of TM output channels, TPV pixel vectors WGX apart); pixels are
+// flattened over (n, p); out-of-range channels and pixels load clamped addresses and store nothing
+@compute @workgroup_size(${s.WGX})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.y / u.oTiles;
+  let o0 = (wid.y % u.oTiles) * ${s.TM}u;
+  ${P.map((j) => `let q${j} = (wid.x * ${s.TPV}u + ${j}u) * ${s.WGX}u + lid;
+  let n${j} = min(q${j}, u.Pv - 1u) / u.HWv;
+  let h${j} = min(q${j}, u.Pv - 1u) % u.HWv;
+  let xb${j} = (n${j} * u.Cx + g * u.R) * u.HWv + h${j};`).join('\n  ')}
+  ${M.map((i) => `let ar${i} = (g * u.O + min(o0 + ${i}u, u.O - 1u)) * u.R;`).join('\n  ')}
+  ${M.map((i) => P.map((j) => `var ${acc(i, j)} = ${T}(0.0);`).join(' ')).join('\n  ')}
+  ${loop}
+  ${P.map((j) => `if (q${j} < u.Pv) {
+    let yb = (n${j} * u.Cy + u.yOff + g * u.O + o0) * u.HWv + h${j};
+    ${M.map((i) => `if (o0 + ${i}u < u.O) { st_y(yb + ${i}u * u.HWv, ${acc(i, j)}); }`).join('\n    ')}
+  }`).join('\n  ')}
+}`;
+  },
+};
+
+/** Tile choice: TM output channels (little waste when O is small), TPV pixel vectors per invocation. */
+export function gemmTiles(O: number, Pv: number): GemmTiles {
+  const TM = O % 8 === 0 || O > 24 ? 8 : 4;
+  const TPV = Pv >= 4096 ? 2 : 1;
+  const WGX = Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.ceil(Pv / TPV)))));
+  return { TM, TPV, WGX };
+}
+
+interface GemmArgs {
+  x: Tensor; a: Tensor; y: Tensor;
+  G: number; R: number; O: number; P: number;
+  yOff: number; tiles?: GemmTiles;
+}
+
+/** y[n, yOff + gO + o, p] = Σ_r a[g, o, r] x[n, gR + r, p] (y f32 when x is f16 with odd P). */
+function gemm({ x, a, y, G, R, O, P, yOff, tiles }: GemmArgs): void {
+  const N = x.shape[0];
+  const PV = pixelVector(P);
+  const Pv = (N * P) / PV;
+  const t = tiles ?? gemmTiles(O, Pv);
+  const oTiles = Math.ceil(O / t.TM);
+  const spec: GemmSpec = { x: x.dtype, y: y.dtype, PV, TPV: t.TPV, TM: t.TM, wv4: R % 4 === 0, WGX: t.WGX };
+  launch(gemmKernel, spec, {
+    uniforms: GU.pack({ Pv, HWv: P / PV, R, O, Cx: x.shape[1], Cy: y.shape[1], yOff, oTiles }),
+    read: [x, a],
+    write: [y],
+    grid: [Math.ceil(Pv / (t.TPV * t.WGX)), oTiles * G, 1],
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// f32 staging -> f16 slice: y[n, off + c, p] = half(s[n, c, p]), whole words, keeping the halves of
+// neighbouring channels outside the slice (read back and rewritten).
+
+const PU = uniforms({ words: 'u32', wordsPer: 'u32', S: 'u32', HW: 'u32', Ctot: 'u32', off: 'u32' });
+const packKernel = {
+  key: () => 'conv2d_pointwise.pack/f32>f16',
+  wgsl: () => /* wgsl */ `
+${PU.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> s: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<u32>;
+// one invocation per word of y that the slice of image n touches
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let t = ${flatIndex()};
+  if (t >= u.words) { return; }
+  let n = t / u.wordsPer;
+  let e0 = (n * u.Ctot + u.off) * u.HW;
+  let e1 = e0 + u.S;
+  let wd = e0 / 2u + t % u.wordsPer;
+  if (2u * wd >= e1) { return; }
+  var v = vec2f(0.0);
+  if (2u * wd < e0 || 2u * wd + 1u >= e1) { v = unpack2x16float(y[wd]); }
+  if (2u * wd >= e0) { v.x = s[n * u.S + 2u * wd - e0]; }
+  if (2u * wd + 1u < e1) { v.y = s[n * u.S + 2u * wd + 1u - e0]; }
+  y[wd] = pack2x16float(v);
+}`,
+};
+
+/** Pack staging s [N, C, P] (f32) into channels [off, off + C) of y [N, Ctot, P] (f16). */
+function packHalves(s: Tensor, y: Tensor, off: number): void {
+  const [N, C] = s.shape, Ctot = y.shape[1], P = s.size / (N * C);
+  // a slice covering whole images is one contiguous range (two images' slices may share a word)
+  const whole = C === Ctot;
+  const imgs = whole ? 1 : N, S = whole ? s.size : C * P;
+  const wordsPer = Math.floor(S / 2) + 1;
+  const words = imgs * wordsPer;
+  launch(packKernel, null, {
+    uniforms: PU.pack({ words, wordsPer, S, HW: whole ? 1 : P, Ctot: whole ? 0 : Ctot, off: whole ? 0 : off }),
+    read: [s], write: [y], grid: grid1d(words, WG),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// wᵀ per group, for dgrad: t[g, k, m] = w[gM + m, k].
+
+const TU = uniforms({ total: 'u32', M: 'u32', K: 'u32' });
+const transposeKernel = {
+  key: () => 'conv2d_pointwise.transpose/f32',
+  wgsl: () => /* wgsl */ `
+${TU.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> t: array<f32>;
+// one invocation per element of t [G, K, M]
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let i = ${flatIndex()};
+  if (i >= u.total) { return; }
+  let m = i % u.M;
+  let k = (i / u.M) % u.K;
+  let g = i / (u.M * u.K);
+  t[i] = w[(g * u.M + m) * u.K + k];
+}`,
+};
+
+function transposeGroups(w: Tensor, G: number): Tensor {
+  const Cout = w.shape[0], K = w.shape[1], M = Cout / G;
+  const t = Tensor.empty([G, K, M], 'f32');
+  launch(transposeKernel, null, { uniforms: TU.pack({ total: w.size, M, K }), read: [w], write: [t], grid: grid1d(w.size, WG) });
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// wgrad, pass 1: part[c, gM + m, k] = Σ_{pixels v of chunk c} dy[n, gM + m, v] · x[n, gK + k, v]
+// pass 2: dw[i] = Σ_c part[c, i].
+
+export type WgradSpec = { dtype: DType; PV: 1 | 2 | 4; TM: number; TK: number; WGX: number };
+const WU = uniforms({ Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', chunks: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' });
+
+const wgradKernel = {
+  key: (s: WgradSpec) => `conv2d_pointwise.wgrad/${s.dtype}/pv${s.PV}/${s.TM}x${s.TK}/wg${s.WGX}`,
+  wgsl: (s: WgradSpec) => {
+    const Ms = range(s.TM), Ks = range(s.TK);
+    const acc = (i: number, j: number) => `acc${i}_${j}`;
+    const mac = (i: number, j: number) => (s.PV === 1 ? `fma(d${i}, x${j}, ${acc(i, j)})` : `${acc(i, j)} + dot(d${i}, x${j})`);
+    return /* wgsl */ `
+${WU.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${loadable(1, 'x', s.dtype, s.PV)}
+${loadable(2, 'dy', s.dtype, s.PV)}
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+// one invocation per (chunk of L pixel vectors, group, TM x TK tile of dw); the chunk walks pixels
+// flattened over (n, p), stepping into the next image when p wraps
+@compute @workgroup_size(${s.WGX})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.x * ${s.WGX}u + lid;
+  let g = wid.y / (u.mTiles * u.kTiles);
+  let m0 = ((wid.y / u.kTiles) % u.mTiles) * ${s.TM}u;
+  let k0 = (wid.y % u.kTiles) * ${s.TK}u;
+  let v0 = min(c * u.L, u.Pv);
+  let v1 = min(v0 + u.L, u.Pv);
+  var n = v0 / u.HWv;
+  var h = v0 % u.HWv;
+  ${Ms.map((i) => `let dm${i} = (g * u.M + min(m0 + ${i}u, u.M - 1u)) * u.HWv;`).join(' ')}
+  ${Ks.map((j) => `let xk${j} = (g * u.K + min(k0 + ${j}u, u.K - 1u)) * u.HWv;`).join(' ')}
+  ${Ms.map((i) => Ks.map((j) => `var ${acc(i, j)} = 0.0;`).join(' ')).join('\n  ')}
+  for (var v = v0; v < v1; v++) {
+    let dyo = n * u.Cy * u.HWv + h;
+    let xo = n * u.Cx * u.HWv + h;
+    ${Ms.map((i) => `let d${i} = ld_dy(dyo + dm${i});`).join(' ')}
+    ${Ks.map((j) => `let x${j} = ld_x(xo + xk${j});`).join(' ')}
+    ${Ms.map((i) => Ks.map((j) => `${acc(i, j)} = ${mac(i, j)};`).join(' ')).join('\n    ')}
+    h += 1u;
+    let wrap = h == u.HWv;
+    h = select(h, 0u, wrap);
+    n += select(0u, 1u, wrap);
+  }
+  if (c < u.chunks) {
+    ${Ms.map((i) => Ks.map((j) => `if (m0 + ${i}u < u.M && k0 + ${j}u < u.K) { part[c * u.S + (g * u.M + m0 + ${i}u) * u.K + k0 + ${j}u] = ${acc(i, j)}; }`).join('\n    ')).join('\n    ')}
+  }
+}`;
+  },
+};
+
+const RU = uniforms({ S: 'u32', chunks: 'u32' });
+const chunkSumKernel = {
+  key: () => 'conv2d_pointwise.wgrad_sum/f32',
+  wgsl: () => /* wgsl */ `
+${RU.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
+// one invocation per weight: the chunks' partial sums, in chunk order
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let i = ${flatIndex()};
+  if (i >= u.S) { return; }
+  var s = 0.0;
+  for (var c = 0u; c < u.chunks; c++) { s += part[c * u.S + i]; }
+  dw[i] = s;
+}`,
+};
+
+/** Partial-sum floats allowed for wgrad's first pass (bounds its scratch memory to 64 MiB). */
+const PART_FLOATS = 16 * 2 ** 20;
+
+/** Chunking of the N·P reduction: chunks of L pixel vectors, enough invocations, bounded scratch. */
+export function wgradChunks(Pv: number, tiles: number, S: number): { chunks: number; L: number } {
+  const want = Math.max(Math.ceil(Pv / 256), Math.ceil(512 / tiles));
+  const chunks = Math.max(1, Math.min(want, Math.ceil(Pv / 16), Math.floor(PART_FLOATS / S)));
+  const L = Math.ceil(Pv / chunks);
+  return { chunks: Math.ceil(Pv / L), L };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Raw launchers (no checks, no tape): for conv2d's dispatcher, backward rules and benchmarks.
+
+export type GemmTiles = { TM: number; TPV: number; WGX: number };
+
+export interface PointwiseOptions {
+  /** Write y into channels [channelOffset, channelOffset + Cout) of this [N, Ctot, H, W] tensor. */
+  out?: Tensor;
+  channelOffset?: number;
+  /** Override the tile choice (benchmarks, tests). */
+  tiles?: GemmTiles;
+}
+
+/**
+ * y = conv1x1(x, w, groups G): x [N, Cin, H, W] (f32 | f16), w [Cout, Cin/G, 1, 1] f32 -> y [N, Cout, H, W]
+ * in x's dtype. With `out`, y is written into a channel slice of `out` (same N, H, W and dtype, not
+ * checked here), which is returned (the caller's handle; no new reference).
+ */
+export function pointwiseForward(x: Tensor, w: Tensor, G: number, opts: PointwiseOptions = {}): Tensor {
+  const [N, Cin, H, W] = x.shape;
+  const Cout = w.shape[0], P = H * W;
+  const y = opts.out ?? Tensor.empty([N, Cout, H, W], x.dtype);
+  const yOff = opts.channelOffset ?? 0, tiles = opts.tiles;
+  if (x.dtype === 'f16' && pixelVector(P) === 1) {
+    const s = Tensor.empty([N, Cout, H, W], 'f32');
+    gemm({ x, a: w, y: s, G, R: Cin / G, O: Cout / G, P, yOff: 0, tiles });
+    packHalves(s, y, yOff);
+    s.dispose();
+  } else {
+    gemm({ x, a: w, y, G, R: Cin / G, O: Cout / G, P, yOff, tiles });
+  }
+  return y;
+}
+
+/** dx = conv1x1 dgrad: dX[n, g] = W[g]ᵀ · dY[n, g]; dy [N, Cout, H, W] -> dx of xShape in dy's dtype. */
+export function pointwiseDgrad(dy: Tensor, w: Tensor, G: number, xShape: Shape, tiles?: GemmTiles): Tensor {
+  const [N, Cin, H, W] = xShape;
+  const Cout = w.shape[0], P = H * W, K = Cin / G, M = Cout / G;
+  const wt = transposeGroups(w, G);
+  const dx = Tensor.empty([N, Cin, H, W], dy.dtype);
+  if (dy.dtype === 'f16' && pixelVector(P) === 1) {
+    const s = Tensor.empty([N, Cin, H, W], 'f32');
+    gemm({ x: dy, a: wt, y: s, G, R: M, O: K, P, yOff: 0, tiles });
+    packHalves(s, dx, 0);
+    s.dispose();
+  } else {
+    gemm({ x: dy, a: wt, y: dx, G, R: M, O: K, P, yOff: 0, tiles });
+  }
+  wt.dispose();
+  return dx;
+}
+
+/** dw = conv1x1 wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]ᵀ, f32 [Cout, Cin/G, 1, 1]. */
+export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: number; TK: number }): Tensor {
+  const [N, Cin, H, W] = x.shape;
+  const Cout = dy.shape[1], P = H * W, K = Cin / G, M = Cout / G;
+  const PV = pixelVector(P), Pv = (N * P) / PV;
+  const TM = tiles?.TM ?? (M % 4 === 0 || M > 8 ? 4 : 2), TK = tiles?.TK ?? (K % 4 === 0 || K > 8 ? 4 : 2);
+  const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
+  const { chunks, L } = wgradChunks(Pv, G * mTiles * kTiles, S);
+  const WGX = Math.min(64, 2 ** Math.ceil(Math.log2(chunks)));
+  const dw = Tensor.empty([Cout, K, 1, 1], 'f32');
+  const part = chunks === 1 ? dw : Tensor.empty([chunks, S], 'f32');
+  launch(wgradKernel, { dtype: x.dtype, PV, TM, TK, WGX }, {
+    uniforms: WU.pack({ Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, chunks, mTiles, kTiles, S }),
+    read: [x, dy],
+    write: [part],
+    grid: [Math.ceil(chunks / WGX), G * mTiles * kTiles, 1],
+  });
+  if (part !== dw) {
+    launch(chunkSumKernel, null, { uniforms: RU.pack({ S, chunks }), read: [part], write: [dw], grid: grid1d(S, WG) });
+    part.dispose();
+  }
+  return dw;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/** 1x1 group convolution with autograd: x [N, Cin, H, W], w [Cout, Cin/G, 1, 1] f32, G groups. */
+export const pointwiseConv = defineOp('pointwiseConv', {
+  check: (e, x: Tensor, w: Tensor, G: number) => {
+    e.rank('x', x, 4);
+    e.rank('w', w, 4);
+    e.dtype('x', x, 'f32', 'f16');
+    e.dtype('w', w, 'f32');
+    e.positiveInt('G', G);
+    const [, Cin] = x.shape, Cout = w.shape[0];
+    e.divisible('Cin', Cin, 'G', G);
+    e.divisible('Cout', Cout, 'G', G);
+    e.shape('w', w, [Cout, Cin / G, 1, 1], ['x', x]);
+  },
+  forward: (x: Tensor, w: Tensor, G: number) => ({ y: pointwiseForward(x, w, G), saved: { x, w, G } }),
+  backward: (dy, { x, w, G }, needs) => [
+    needs[0] ? pointwiseDgrad(dy, w, G, x.shape) : null,
+    needs[1] ? pointwiseWgrad(x, dy, G) : null,
+  ],
+});

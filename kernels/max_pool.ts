@@ -1,0 +1,61 @@
+// Max pool, NCHW, k×k window at stride s (default 3x3/2, ShuffleNetV1's stem pool) with MindSpore's
+// pad_mode='same'; geometry, thread mapping and the WGSL template are in pool2d.ts.
+//   y[n, c, oh, ow] = max over real (ih, iw) in rows oh·s - pt .. + k - 1, cols ow·s - pl .. + k - 1
+// Padding never wins: it is skipped, as if -inf. Ties go to the first pixel in row-major window order
+// (strict `>` while scanning), as in PyTorch.
+// When a gradient is wanted forward also writes `arg`, the argmax's window-local index kh·k + kw.
+// arg is a Tensor of y's shape and dtype whose storage holds integers, not floats: one u32 per element
+// for f32, one u16 per element (two per word, like packed halves) for f16, so it is indexed exactly
+// like y and costs no more memory. Only maxPoolBackward reads it.
+// Backward is a gather (no atomics where windows overlap): each pixel sums dy over the windows
+// (at most ceil(k/s)²) that contain it and whose arg points at it.
+import { Tensor, defineOp, gradEnabled, launch, type Shape } from '../engine/index.ts';
+import {
+  type PoolOptions, type Reducer, checkPool, poolGeometry, forwardPlan, backwardPlan,
+  forwardKernel, backwardKernel, uniformsOf, gridOf,
+} from './pool2d.ts';
+
+const max: Reducer = {
+  name: 'max_pool',
+  first: (i, v, k) => `acc[${i}] = ${v}; arg[${i}] = ${k};`,
+  take: (i, v, k) => `if (${v} > acc[${i}]) { acc[${i}] = ${v}; arg[${i}] = ${k}; }`,
+  result: (i) => `acc[${i}]`,
+  term: (dy, a, k) => `select(0.0, ${dy}, ${a} == ${k})`,
+  usesArg: true,
+};
+const forward = forwardKernel(max);
+const backward = backwardKernel(max);
+
+/** Raw forward (no autograd): y, and the argmax indices when `withArg` (layout in the header). */
+export function maxPoolForward(x: Tensor, opts: PoolOptions = {}, withArg = true): { y: Tensor; arg: Tensor | null } {
+  const g = poolGeometry(x.shape, opts);
+  const shape = [g.N, g.C, g.Ho, g.Wo];
+  const y = Tensor.empty(shape, x.dtype);
+  const arg = withArg ? Tensor.empty(shape, x.dtype) : null;
+  const total = g.N * g.C * g.Ho * g.Wo, plan = forwardPlan(g, x.dtype, withArg);
+  launch(forward, { dtype: x.dtype, k: g.k, s: g.s, plan, arg: withArg }, {
+    uniforms: uniformsOf(g, total), read: [x], write: arg ? [y, arg] : [y], grid: gridOf(plan, x.dtype, total),
+  });
+  return { y, arg };
+}
+
+/** Raw backward: dx of x's shape from dy and the forward's arg. */
+export function maxPoolBackward(dy: Tensor, arg: Tensor, xShape: Shape, opts: PoolOptions = {}): Tensor {
+  const g = poolGeometry(xShape, opts);
+  const dx = Tensor.empty(xShape, dy.dtype);
+  const total = g.N * g.C * g.H * g.W, plan = backwardPlan(g, dy.dtype, true);
+  launch(backward, { dtype: dy.dtype, k: g.k, s: g.s, plan, arg: true }, {
+    uniforms: uniformsOf(g, total), read: [dy, arg], write: [dx], grid: gridOf(plan, dy.dtype, total),
+  });
+  return dx;
+}
+
+/** Max pool, default 3x3 stride 2, pad_mode 'same'. */
+export const maxPool2d = defineOp('maxPool2d', {
+  check: (e, x: Tensor, opts?: PoolOptions) => checkPool(e, x, opts),
+  forward: (x: Tensor, opts: PoolOptions = {}) => {
+    const { y, arg } = maxPoolForward(x, opts, gradEnabled() && x.requiresGrad);
+    return { y, saved: { arg, xShape: x.shape, opts } };
+  },
+  backward: (dy, { arg, xShape, opts }) => [maxPoolBackward(dy, arg!, xShape, opts)],
+});

@@ -1,0 +1,421 @@
+// The window-pooling template shared by max_pool.ts and avg_pool.ts (as elementwise.ts is one
+// template for its family): geometry, thread plans and WGSL for forward and the gather backward.
+//
+// Geometry: a k×k window at stride s, MindSpore pad_mode='same': out = ceil(in / s), total padding
+// max((out - 1)·s + k - in, 0), the smaller half at top/left (samePadding in engine/shape.ts). Every
+// window holds at least one real pixel: the last starts at (out - 1)·s - pad_before < in, and
+// pad_before <= (k - 1) / 2.
+//
+// A pool supplies a Reducer (how window pixels combine, and what a window passes back to a pixel);
+// this file decides the thread mapping. On llvmpipe every storage access costs about the same per
+// instruction whatever its width, so the fast 'strip' plans use 16-byte vector loads:
+//   forward 'strip': one invocation per P outputs along a row of y; each of the k input rows under
+//     them is read as ceil(((P - 1)·s + k) / L) vectors of L elements (3 vec4 for 3x3/2 and P = 4).
+//   backward 'strip': one invocation per Q pixels along a row of dx (a gather: no atomics where
+//     windows overlap); each of the <= ceil(k/s) output rows over them is read as vectors of L.
+// Strips need pad_left = 0 and rows that split into whole vectors (see forwardPlan/backwardPlan);
+// every other shape takes the 'flat' plan: one invocation per 16-byte vector of the output in flat
+// NCHW order (so packed-half stores stay whole words even where a vector spans rows), scalar loads.
+import { grid1d, samePadding, uniforms, type DType, type Expect, type Shape, type Tensor } from '../engine/index.ts';
+import { WG, array, builtins, flatIndex } from './wgsl.ts';
+
+/** Window options; ShuffleNetV1's pools are the defaults, 3x3 stride 2. */
+export interface PoolOptions { kernel?: number; stride?: number }
+
+export interface PoolGeometry {
+  N: number; C: number; H: number; W: number; Ho: number; Wo: number;
+  /** padding before the first row / column */
+  pt: number; pl: number;
+  k: number; s: number;
+}
+
+export function poolGeometry(xShape: Shape, opts: PoolOptions = {}): PoolGeometry {
+  const [N, C, H, W] = xShape;
+  const k = opts.kernel ?? 3, s = opts.stride ?? 2;
+  const ph = samePadding(H, k, s), pw = samePadding(W, k, s);
+  return { N, C, H, W, Ho: ph.out, Wo: pw.out, pt: ph.before, pl: pw.before, k, s };
+}
+
+/** k <= 16 keeps unrolled windows small and a window-local index inside 16 bits (max pool's f16 arg). */
+export function checkPool(e: Expect, x: Tensor, opts: PoolOptions = {}): void {
+  e.rank('x', x, 4);
+  const { kernel = 3, stride = 2 } = opts;
+  if (!(Number.isInteger(kernel) && kernel >= 1 && kernel <= 16)) e.fail(`kernel must be an integer in [1, 16], got ${kernel}`);
+  if (!(Number.isInteger(stride) && stride >= 1 && stride <= kernel)) e.fail(`stride must be an integer in [1, kernel=${kernel}], got ${stride}`);
+  if (x.size === 0) e.fail(`x must not be empty, got [${x.shape.join(', ')}]`);
+}
+
+// ---- plans -------------------------------------------------------------------------------------
+
+/**
+ * Thread mapping: strips of n elements along R rows (R = 2 only for whole rows, n = the row length),
+ * read with vector loads of L elements and written with stores of sw words; or flat (see header).
+ */
+export type Plan = { mode: 'strip'; n: number; R: number; L: number; sw: number } | { mode: 'flat' };
+
+const FLAT: Plan = { mode: 'flat' };
+
+const divisors = (n: number, cap: number) => Array.from({ length: Math.min(n, cap) }, (_, i) => i + 1).filter((d) => n % d === 0);
+/** Largest of 4, 2, 1 dividing n: the widest vector of words an aligned group of n words allows. */
+const pow2 = (n: number) => (n % 4 === 0 ? 4 : n % 2 === 0 ? 2 : 1);
+/** Words in a load of L elements (an f16 load of one element still reads its word). */
+const wordsPer = (dtype: DType, L: number) => (dtype === 'f32' ? L : Math.max(1, L / 2));
+/** Widest load width in `widths` that divides every one of `ns`. */
+const widest = (dtype: DType, ...ns: number[]) =>
+  (dtype === 'f32' ? [4, 2, 1] : [8, 4, 2, 1]).find((l) => ns.every((n) => n % l === 0))!;
+
+// The plans' cost model, per output element: on llvmpipe each storage access costs about one unit per
+// instruction plus one per 32-bit word (measured: vec4 and scalar loads of the same words differ by
+// the instruction count). Slots (accumulators per invocation) are capped where spills set in:
+// measured at 16 slots with an arg (max pool forward) and past 28 without.
+const SLOTS = { arg: 14, plain: 28 } as const;
+
+/** Forward: P outputs along a row (P | Wo) or R = 2 whole rows; loads of L | W, L | P·s. */
+export function forwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
+  if (process.env.TMP_FWD_PLAN) return JSON.parse(process.env.TMP_FWD_PLAN);
+  if (g.pl !== 0) return FLAT;
+  const f32 = dtype === 'f32', cap = arg ? SLOTS.arg : SLOTS.plain;
+  let best: Plan = FLAT, bestCost = Infinity;
+  for (const P of divisors(g.Wo, cap)) {
+    for (const R of P === g.Wo && 2 * P <= cap ? [1, 2] : [1]) {
+      if (!f32 && (R * P) % 2 !== 0) continue; // halves are stored a word at a time
+      const L = widest(dtype, g.W, P * g.s);
+      if (!f32 && L === 1) continue;
+      const loads = Math.ceil(((P - 1) * g.s + g.k) / L), words = f32 ? R * P : (R * P) / 2, sw = pow2(words);
+      const cost = (R * g.k * loads * (wordsPer(dtype, L) + 1) + (words / sw) * (sw + 1) * (arg ? 2 : 1) + 2) / (R * P);
+      if (cost < bestCost) { best = { mode: 'strip', n: P, R, L, sw }; bestCost = cost; }
+    }
+  }
+  return best;
+}
+
+/** Backward: Q pixels along a row of dx (Q | W, s | Q); dy (and arg) rows read as vectors of L | Wo, L | Q/s. */
+export function backwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
+  if (process.env.TMP_BWD_PLAN) return JSON.parse(process.env.TMP_BWD_PLAN);
+  if (g.pl !== 0) return FLAT;
+  const f32 = dtype === 'f32', rows = Math.ceil(g.k / g.s), lo = -Math.floor((g.k - 1) / g.s);
+  let best: Plan = FLAT, bestCost = Infinity;
+  for (const Q of divisors(g.W, 16)) {
+    if (Q % g.s !== 0 || (!f32 && Q % 2 !== 0)) continue;
+    const L = widest(dtype, g.Wo, Q / g.s), hi = Math.floor((Q - 1) / g.s);
+    const vecs = Math.floor(hi / L) - Math.floor(lo / L) + 1, words = f32 ? Q : Q / 2, sw = pow2(words);
+    const select = !f32 && L === 1 ? 1 : 0; // an f16 element picked out of its word at run time
+    const cost = (rows * vecs * (wordsPer(dtype, L) + 1 + select) * (arg ? 2 : 1) + (words / sw) * (sw + 1) + 2) / Q;
+    if (cost < bestCost) { best = { mode: 'strip', n: Q, R: 1, L, sw }; bestCost = cost; }
+  }
+  return best;
+}
+
+// ---- WGSL building blocks ----------------------------------------------------------------------
+
+export const U = uniforms({ total: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', pt: 'u32', pl: 'u32' });
+
+export const uniformsOf = (g: PoolGeometry, total: number): ArrayBuffer =>
+  U.pack({ total, H: g.H, W: g.W, Ho: g.Ho, Wo: g.Wo, pt: g.pt, pl: g.pl });
+
+/** Workgroups for `total` elements of the kernel's output grid under `plan`. */
+export const gridOf = (plan: Plan, dtype: DType, total: number) =>
+  grid1d(Math.ceil(total / (plan.mode === 'strip' ? plan.R * plan.n : dtype === 'f32' ? 4 : 8)), WG);
+
+const XYZW = 'xyzw';
+
+/** A storage array of `width`-wide vectors of f32 or u32 words. */
+function vecArray(binding: number, name: string, word: 'f32' | 'u32', width: number, access: 'read' | 'read_write'): string {
+  const T = width === 1 ? word : `vec${width}${word === 'f32' ? 'f' : 'u'}`;
+  return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${T}>;`;
+}
+
+/** Words of storage per L elements: f32 one each, f16 two halves per u32 (L = 1 reads the enclosing word). */
+const wordsOf = (dtype: DType, L: number) => (dtype === 'f32' ? L : Math.max(1, L / 2));
+
+/** Declares `name` read as vectors of L elements of `dtype` (floats) or of u16/u32 integers (`int`). */
+function vecInput(binding: number, name: string, dtype: DType, L: number, int = false): string {
+  return vecArray(binding, name, dtype === 'f32' && !int ? 'f32' : 'u32', wordsOf(dtype, L), 'read');
+}
+
+/**
+ * Loads vector `m` (element index `e`, a multiple of L) of `name` into `let <p>` and returns the WGSL
+ * expressions of its L elements, as f32 (floats) or u32 (int: f32's u32 words, f16's u16 halves).
+ */
+function loadVec(name: string, dtype: DType, L: number, p: string, e: string, int = false): { code: string; el: string[] } {
+  if (dtype === 'f16' && L === 1) {
+    const code = `let ${p}i = ${e}; let ${p} = ${name}[${p}i >> 1u];`;
+    return { code, el: [int ? `((${p} >> ((${p}i & 1u) * 16u)) & 0xffffu)` : `unpack2x16float(${p})[${p}i & 1u]`] };
+  }
+  const w = wordsOf(dtype, L);
+  const code = `let ${p} = ${name}[(${e}) / ${L}u];`;
+  const word = (i: number) => (w === 1 ? p : `${p}.${XYZW[i]}`);
+  const el = Array.from({ length: L }, (_, j) => {
+    if (dtype === 'f32') return word(j);
+    const half = word(j >> 1);
+    return int ? `((${half} >> ${16 * (j & 1)}u) & 0xffffu)` : `unpack2x16float(${half}).${'xy'[j & 1]}`;
+  });
+  return { code, el };
+}
+
+/**
+ * Stores n f32 values (or n u16/u32 integers, `int`) at element index `e` of `name`, as vectors of sw
+ * words (e's word index is a multiple of sw); with `guard`, only vectors starting below u.total (a
+ * vector that starts inside ends at worst in the tensor's padding to 16 bytes).
+ */
+function storeVals(name: string, dtype: DType, vals: string[], e: string, sw: number, int = false, guard = false): string {
+  const words = dtype === 'f32' ? vals
+    : range(vals.length / 2).map((i) => (int ? `(${vals[2 * i]} | (${vals[2 * i + 1]} << 16u))` : `pack2x16float(vec2f(${vals[2 * i]}, ${vals[2 * i + 1]}))`));
+  const T = dtype === 'f32' && !int ? 'f' : 'u', word0 = dtype === 'f32' ? e : `(${e}) / 2u`;
+  const perStore = (vals.length / words.length) * sw;
+  return range(words.length / sw).map((i) => {
+    const v = sw === 1 ? words[i] : `vec${sw}${T}(${words.slice(i * sw, i * sw + sw).join(', ')})`;
+    const st = `${name}[(${word0}) / ${sw}u + ${i}u] = ${v};`;
+    return guard ? `if (${e} + ${i * perStore}u < u.total) { ${st} }` : st;
+  }).join('\n  ');
+}
+
+/** Output declaration matching storeVals with sw words per store. */
+const outArray = (binding: number, name: string, dtype: DType, sw: number, int = false) =>
+  vecArray(binding, name, dtype === 'f32' && !int ? 'f32' : 'u32', sw, 'read_write');
+
+/** Real pixels of window o along one dimension of size n with padding p before (padded coordinates). */
+const SPAN = (k: number, s: number) => /* wgsl */ `
+fn span(o: u32, n: u32, p: u32) -> f32 { return f32(min(o * ${s}u + ${k}u, n + p) - max(o * ${s}u, p)); }`;
+
+// ---- the template ------------------------------------------------------------------------------
+
+/**
+ * How a pool combines its window. Forward slots keep `acc[i]: f32` and `arg[i]: u32` (window-local
+ * index kh·k + kw of the pixel taken): `first` starts slot i from the window's first real pixel in
+ * row-major order (value v, index k), `take` folds in each later one, `result` is the slot's output.
+ * Backward: `term` is what output (oh, ow) with gradient dy and saved arg `a` passes to its pixel at
+ * window-local index k.
+ */
+export interface Reducer {
+  name: string;
+  first(i: string, v: string, k: string): string;
+  take(i: string, v: string, k: string): string;
+  result(i: string, oh: string, ow: string): string;
+  term(dy: string, a: string, k: string, oh: string, ow: string): string;
+  /** backward reads the saved arg tensor (max pool) */
+  usesArg: boolean;
+}
+
+export type PoolSpec = { dtype: DType; k: number; s: number; plan: Plan; arg: boolean };
+
+export const planKey = (p: Plan) => (p.mode === 'flat' ? 'flat' : `strip${p.R > 1 ? `${p.R}x` : ''}${p.n}L${p.L}s${p.sw}`);
+
+/** Forward kernel of a pool: writes y, and arg (window-local argmax, integers) when spec.arg. */
+export function forwardKernel(r: Reducer) {
+  return {
+    key: (s: PoolSpec) => `${r.name}/${s.dtype}/k${s.k}s${s.s}/${planKey(s.plan)}${s.arg ? '/arg' : ''}`,
+    wgsl: (s: PoolSpec) => {
+      const n = s.plan.mode === 'strip' ? s.plan.R * s.plan.n : s.dtype === 'f32' ? 4 : 8;
+      const slots = `var acc: array<f32, ${n}>;\n  var arg: array<u32, ${n}>;`;
+      const sw = s.plan.mode === 'strip' ? s.plan.sw : 4;
+      const guard = s.plan.mode === 'strip' && s.plan.R > 1; // the second row may not exist
+      const stores = `${storeVals('y', s.dtype, range(n).map((i) => `acc[${i}]`), 'e0', sw, false, guard)}
+  ${s.arg ? storeVals('arg_out', s.dtype, range(n).map((i) => `arg[${i}]`), 'e0', sw, true, guard) : ''}`;
+      const head = `${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${s.plan.mode === 'strip' ? vecInput(1, 'x', s.dtype, s.plan.L) : array(1, 'x', s.dtype, 'read')}
+${outArray(2, 'y', s.dtype, sw)}
+${s.arg ? outArray(3, 'arg_out', s.dtype, sw, true) : ''}
+${SPAN(s.k, s.s)}`;
+      if (s.plan.mode === 'flat') {
+        return /* wgsl */ `${head}
+// one invocation per 16-byte vector of y (${n} outputs in flat order)
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let e0 = (${flatIndex()}) * ${n}u;
+  if (e0 >= u.total) { return; }
+  ${slots}
+  ${walk(n, 'u.Ho', 'u.Wo', `
+    let ih0 = i32(h * ${s.s}u) - i32(u.pt);
+    let iw0 = i32(w * ${s.s}u) - i32(u.pl);
+    var seen = false;
+    for (var kh = 0; kh < ${s.k}; kh++) {
+      let ih = ih0 + kh;
+      if (ih < 0 || ih >= i32(u.H)) { continue; }
+      let row = (nc * u.H + u32(ih)) * u.W;
+      for (var kw = 0; kw < ${s.k}; kw++) {
+        let iw = iw0 + kw;
+        if (iw < 0 || iw >= i32(u.W)) { continue; } // padding takes no part
+        let v = ld_x(row + u32(iw));
+        let k = u32(kh * ${s.k} + kw);
+        if (seen) { ${r.take('j', 'v', 'k')} } else { ${r.first('j', 'v', 'k')} }
+        seen = true;
+      }
+    }
+    acc[j] = ${r.result('j', 'h', 'w')};`)}
+  ${stores}
+}`;
+      }
+      const { n: P, R, L } = s.plan;
+      const cols = (P - 1) * s.s + s.k; // input columns under a strip
+      const loads = range(Math.ceil(cols / L)).map((m) => loadVec('x', s.dtype, L, `x${m}`, `row + ${m * L}u`));
+      const el = loads.flatMap((l) => l.el);
+      // pad_left = 0 means total padding <= 1, so W >= (Wo - 1)·s + k - 1: only the strip's last
+      // column can lie past the row (in the right padding), and only for the row's last strip. A
+      // window's column 0 (ow·s < W) is always real, so the first real row starts every slot there.
+      const takes = (o: number, firstRow: boolean) => range(P).flatMap((p) => range(s.k).map((kw) => {
+        const c = p * s.s + kw, k = `kh * ${s.k}u + ${kw}u`, i = `${o + p}`;
+        if (firstRow && kw === 0) return r.first(i, el[c], k);
+        return c === cols - 1 ? `if (iw0 + ${c}u < u.W) { ${r.take(i, el[c], k)} }` : r.take(i, el[c], k);
+      }));
+      const rowBody = (o: number, firstRow: boolean) => `let row = (nc * u.H + oh * ${s.s}u + kh - u.pt) * u.W + iw0;
+      ${loads.map((l) => l.code).join('\n      ')}
+      ${takes(o, firstRow).join('\n      ')}`;
+      // strip of output row ro starting at column ow0, into slots o ..
+      const strip = (o: number) => `
+    let oh = ro % u.Ho;
+    let nc = ro / u.Ho;
+    // window rows kh in [kh0, kh1) are real (padded row oh·s + kh in [pt, H + pt))
+    let kh0 = select(0u, u.pt - oh * ${s.s}u, u.pt > oh * ${s.s}u);
+    let kh1 = min(${s.k}u, u.H + u.pt - oh * ${s.s}u);
+    {
+      let kh = kh0;
+      ${rowBody(o, true)}
+    }
+    for (var kh = kh0 + 1u; kh < kh1; kh++) {
+      ${rowBody(o, false)}
+    }
+    ${range(P).map((p) => `acc[${o + p}] = ${r.result(`${o + p}`, 'oh', `ow0 + ${p}u`)};`).join('\n    ')}`;
+      if (R === 1) {
+        return /* wgsl */ `${head}
+// one invocation per strip of ${P} outputs along a row of y
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let t = ${flatIndex()};
+  if (t >= u.total / ${P}u) { return; }
+  let strips = u.Wo / ${P}u;
+  let ro = t / strips;             // output row nc·Ho + oh
+  let ow0 = (t - ro * strips) * ${P}u;
+  let iw0 = ow0 * ${s.s}u;          // pad_left = 0
+  let e0 = ro * u.Wo + ow0;
+  ${slots}
+  {${strip(0)}
+  }
+  ${stores}
+}`;
+      }
+      return /* wgsl */ `${head}
+// one invocation per ${R} whole rows of y (halves stay in whole words when Wo is odd)
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let t = ${flatIndex()};
+  let rows = u.total / u.Wo;
+  if (t * ${R}u >= rows) { return; }
+  let ow0 = 0u;
+  let iw0 = 0u;
+  let e0 = t * ${R}u * u.Wo;
+  ${slots}
+  ${range(R).map((j) => `if (t * ${R}u + ${j}u < rows) {
+    let ro = t * ${R}u + ${j}u;${strip(j * P)}
+  }`).join('\n  ')}
+  ${stores}
+}`;
+    },
+  };
+}
+
+/** Backward kernel of a pool: dx from dy (and arg), gathering over the windows that hold each pixel. */
+export function backwardKernel(r: Reducer) {
+  return {
+    key: (s: PoolSpec) => `${r.name}.backward/${s.dtype}/k${s.k}s${s.s}/${planKey(s.plan)}`,
+    wgsl: (s: PoolSpec) => {
+      const NW = Math.ceil(s.k / s.s); // windows holding a pixel, per dimension, at most
+      const strip = s.plan.mode === 'strip';
+      const n = s.plan.mode === 'strip' ? s.plan.n : s.dtype === 'f32' ? 4 : 8;
+      const sw = s.plan.mode === 'strip' ? s.plan.sw : 4;
+      const head = `${U.wgsl}
+@group(0) @binding(0) var<uniform> u: U;
+${strip ? vecInput(1, 'dy', s.dtype, (s.plan as { L: number }).L) : array(1, 'dy', s.dtype, 'read')}
+${r.usesArg ? (strip ? vecInput(2, 'arg', s.dtype, (s.plan as { L: number }).L, true) : '@group(0) @binding(2) var<storage, read> arg: array<u32>;') : ''}
+${outArray(r.usesArg ? 3 : 2, 'dx', s.dtype, sw)}
+${SPAN(s.k, s.s)}`;
+      const store = storeVals('dx', s.dtype, range(n).map((i) => `g[${i}]`), 'e0', sw);
+      if (s.plan.mode === 'flat') {
+        const ldArg = s.dtype === 'f32' ? 'arg[o]' : '((arg[o >> 1u] >> ((o & 1u) * 16u)) & 0xffffu)';
+        return /* wgsl */ `${head}
+// one invocation per 16-byte vector of dx (${n} pixels in flat order)
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let e0 = (${flatIndex()}) * ${n}u;
+  if (e0 >= u.total) { return; }
+  var g: array<f32, ${n}>;
+  ${walk(n, 'u.H', 'u.W', `
+    let ph = h + u.pt; // padded position
+    let pw = w + u.pl;
+    for (var i = 0u; i < ${NW}u; i++) {
+      let oh = ph / ${s.s}u - i;
+      if (ph / ${s.s}u < i || oh >= u.Ho || ph - oh * ${s.s}u >= ${s.k}u) { continue; }
+      for (var j2 = 0u; j2 < ${NW}u; j2++) {
+        let ow = pw / ${s.s}u - j2;
+        if (pw / ${s.s}u < j2 || ow >= u.Wo || pw - ow * ${s.s}u >= ${s.k}u) { continue; }
+        let o = (nc * u.Ho + oh) * u.Wo + ow;
+        g[j] += ${r.term('ld_dy(o)', r.usesArg ? ldArg : '0u', `(ph - oh * ${s.s}u) * ${s.k}u + pw - ow * ${s.s}u`, 'oh', 'ow')};
+      }
+    }`)}
+  ${store}
+}`;
+      }
+      const { n: Q, L } = s.plan;
+      // outputs ow0 + rel, rel in [lo, hi], have windows over the strip's pixels; vectors of L cover them
+      const lo = -Math.floor((s.k - 1) / s.s), hi = Math.floor((Q - 1) / s.s);
+      const vecs = range(Math.floor(hi / L) - Math.floor(lo / L) + 1).map((i) => (Math.floor(lo / L) + i) * L);
+      const dyLoads = vecs.map((v) => loadVec('dy', s.dtype, L, `d${idx(v)}`, `orow + u32(max(i32(ow0) + ${v}, 0))`));
+      const argLoads = r.usesArg ? vecs.map((v) => loadVec('arg', s.dtype, L, `a${idx(v)}`, `orow + u32(max(i32(ow0) + ${v}, 0))`, true)) : [];
+      const at = (loads: { el: string[] }[], rel: number) => {
+        const v = Math.floor(rel / L) * L;
+        return loads[vecs.indexOf(v)].el[rel - v];
+      };
+      const rels = range(hi - lo + 1).map((i) => lo + i);
+      const terms = range(Q).flatMap((q) => rels
+        .filter((rel) => q - rel * s.s >= 0 && q - rel * s.s < s.k)
+        .map((rel) => `g[${q}] += select(0.0, ${r.term(at(dyLoads, rel), r.usesArg ? at(argLoads, rel) : '0u', `kh * ${s.k}u + ${q - rel * s.s}u`, 'oh', `u32(i32(ow0) + ${rel})`)}, ok${idx(rel)});`));
+      return /* wgsl */ `${head}
+// one invocation per strip of ${Q} pixels along a row of dx
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let t = ${flatIndex()};
+  if (t >= u.total / ${Q}u) { return; }
+  let strips = u.W / ${Q}u;
+  let ri = t / strips;             // input row nc·H + ih
+  let iw0 = (t - ri * strips) * ${Q}u;
+  let ph = ri % u.H + u.pt;        // padded row
+  let nc = ri / u.H;
+  let ow0 = iw0 / ${s.s}u;          // pad_left = 0
+  let e0 = ri * u.W + iw0;
+  ${rels.map((rel) => `let ok${idx(rel)} = i32(ow0) + ${rel} >= 0 && i32(ow0) + ${rel} < i32(u.Wo);`).join('\n  ')}
+  var g: array<f32, ${Q}>;
+  for (var i = 0u; i < ${NW}u; i++) {
+    if (ph / ${s.s}u < i) { break; }
+    let oh = ph / ${s.s}u - i;
+    let kh = ph - oh * ${s.s}u;
+    if (oh >= u.Ho || kh >= ${s.k}u) { continue; }
+    let orow = (nc * u.Ho + oh) * u.Wo;
+    ${[...dyLoads, ...argLoads].map((l) => l.code).join('\n    ')}
+    ${terms.join('\n    ')}
+  }
+  ${store}
+}`;
+    },
+  };
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+/** WGSL identifier suffix for a possibly negative offset. */
+const idx = (v: number) => (v < 0 ? `m${-v}` : `${v}`);
+
+/**
+ * WGSL statements visiting elements e0 .. e0 + V - 1 (those below u.total) of an [NC, Hd, Wd] grid,
+ * with `j` the element's slot and (nc, h, w) its coordinates: one division, then steps of one.
+ */
+function walk(V: number, Hd: string, Wd: string, body: string): string {
+  return `var w = e0 % ${Wd};
+  let r0 = e0 / ${Wd};
+  var h = r0 % ${Hd};
+  var nc = r0 / ${Hd};
+  for (var j = 0u; j < ${V}u; j++) {
+    if (e0 + j < u.total) { ${body} }
+    w += 1u;
+    if (w == ${Wd}) { w = 0u; h += 1u; if (h == ${Hd}) { h = 0u; nc += 1u; } }
+  }`;
+}

@@ -1,0 +1,138 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Tensor, Rng, backward, type DType } from '../../engine/index.ts';
+import { conv2d, conv2dVariant, type Conv2dOptions } from '../../kernels/conv2d.ts';
+import { directForward, directDgrad, directWgrad } from '../../kernels/conv2d_direct.ts';
+import { mul } from '../../kernels/elementwise.ts';
+import { sum } from '../../kernels/reduce.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { expectClose, TOL, dot } from '../util/check.ts';
+import { gradcheck } from '../util/gradcheck.ts';
+import { conv2dRef, conv2dBackwardRef, conv2dShape, shuffledConv2dRef, shuffledConv2dBackwardRef, type ConvRefOpts } from '../ref/conv2d.ts';
+
+const BWD_TOL = { f32: TOL.f32, f16: 1e-2 }; // f16: dy and dx are rounded to halves
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+function data(xShape: number[], wShape: number[], o: ConvRefOpts, dtype: DType, seed: number) {
+  const rng = new Rng(seed);
+  const yShape = conv2dShape(xShape, wShape, o);
+  return {
+    x: quantize(rng.normals(numel(xShape)), dtype),
+    w: quantize(rng.normals(numel(wShape), 0.5), 'f32'),
+    dy: quantize(rng.normals(numel(yShape)), dtype),
+    yShape,
+  };
+}
+
+test('ref: conv2d backward matches finite differences (groups, stride, padding, non-square kernels)', () => {
+  const cases: [number[], number[], ConvRefOpts][] = [
+    [[2, 3, 5, 4], [4, 3, 3, 3], { stride: 2, padding: 1, groups: 1 }],
+    [[1, 6, 5, 5], [4, 2, 2, 3], { stride: 1, padding: 2, groups: 3 }],
+    [[2, 4, 4, 3], [6, 2, 1, 1], { stride: 1, padding: 0, groups: 2 }],
+    [[1, 4, 7, 6], [4, 1, 3, 3], { stride: 3, padding: 1, groups: 4 }],
+  ];
+  for (const [xShape, wShape, o] of cases) {
+    const { x, w, dy } = data(xShape, wShape, o, 'f32', 1);
+    const { dx, dw } = conv2dBackwardRef(x, xShape, w, wShape, dy, o);
+    gradcheck((v) => dot(dy, conv2dRef(v, xShape, w, wShape, o)), x, dx, `[${xShape}]*[${wShape}] dx`);
+    gradcheck((v) => dot(dy, conv2dRef(x, xShape, v, wShape, o)), w, dw, `[${xShape}]*[${wShape}] dw`);
+  }
+});
+
+// Raw direct kernels: the stem (Cin = 3, dense 3x3, stride 2 and 1), grouped 3x3 and 1x1 with every
+// ShuffleNet group count, a 5x5 kernel, stride 3, and a window too big to unroll (the loop variant).
+const DIRECT: [number[], number[], ConvRefOpts][] = [
+  [[2, 3, 9, 7], [24, 3, 3, 3], { stride: 2, padding: 1, groups: 1 }],
+  [[2, 3, 7, 9], [8, 3, 3, 3], { stride: 1, padding: 1, groups: 1 }],
+  [[2, 8, 5, 7], [16, 4, 3, 3], { stride: 1, padding: 1, groups: 2 }],
+  [[3, 12, 5, 5], [12, 4, 3, 3], { stride: 2, padding: 1, groups: 3 }],
+  [[2, 16, 4, 5], [24, 4, 1, 1], { stride: 1, padding: 0, groups: 4 }],
+  [[2, 24, 3, 5], [16, 3, 1, 1], { stride: 1, padding: 0, groups: 8 }],
+  [[2, 6, 7, 7], [4, 6, 5, 5], { stride: 3, padding: 2, groups: 1 }],
+  [[2, 10, 5, 6], [6, 10, 3, 3], { stride: 1, padding: 1, groups: 1 }],
+  [[1, 3, 6, 6], [5, 3, 2, 2], { stride: 2, padding: 0, groups: 1 }],
+];
+
+let seed = 10;
+for (const [xShape, wShape, o] of DIRECT) {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    test(`direct ${dtype} x[${xShape}] w[${wShape}] s${o.stride} p${o.padding} g${o.groups}: forward, dgrad, wgrad vs ref`, async () => {
+      const { x, w, dy, yShape } = data(xShape, wShape, o, dtype, seed++);
+      const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype);
+      const ref = conv2dBackwardRef(x, xShape, w, wShape, dy, o);
+      expectClose(await download(directForward(X, Wt, o)), conv2dRef(x, xShape, w, wShape, o), TOL[dtype], 'y');
+      expectClose(await download(directDgrad(DY, Wt, xShape, o)), ref.dx, BWD_TOL[dtype], 'dx');
+      expectClose(await download(directWgrad(X, DY, wShape, o)), ref.dw, BWD_TOL[dtype], 'dw');
+      X.dispose(); Wt.dispose(); DY.dispose();
+    });
+  }
+}
+
+// The op on every path, through autograd: L = Σ r·conv2d(x, w), so x.grad and w.grad are the refs' dx, dw.
+const OP: [string, number[], number[], Conv2dOptions][] = [
+  ['depthwise s1 + shuffle', [2, 12, 7, 9], [12, 1, 3, 3], { stride: 1, padding: 1, groups: 12, shuffleGroups: 3 }],
+  ['depthwise s2', [2, 16, 6, 5], [16, 1, 3, 3], { stride: 2, padding: 1, groups: 16 }],
+  ['1x1 grouped', [2, 12, 5, 7], [24, 3, 1, 1], { groups: 4 }],
+  ['1x1 grouped + shuffle', [2, 16, 3, 5], [8, 8, 1, 1], { groups: 2, shuffleGroups: 8 }],
+  ['1x1 dense', [3, 6, 4, 3], [10, 6, 1, 1], {}],
+  ['stem s2', [2, 3, 9, 8], [24, 3, 3, 3], { stride: 2, padding: 1 }],
+  ['stem s1', [2, 3, 5, 7], [12, 3, 3, 3], { stride: 1, padding: 1 }],
+  ['direct grouped 3x3 + shuffle', [2, 8, 5, 5], [8, 2, 3, 3], { stride: 1, padding: 1, groups: 4, shuffleGroups: 2 }],
+];
+
+for (const [name, xShape, wShape, opts] of OP) {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    test(`conv2d op ${name} ${dtype} (${conv2dVariant(xShape, wShape, opts)}): y, x.grad, w.grad vs ref`, async () => {
+      const o = { stride: opts.stride ?? 1, padding: opts.padding ?? 0, groups: opts.groups ?? 1 };
+      const G = opts.shuffleGroups ?? 1;
+      const { x, w, dy: r, yShape } = data(xShape, wShape, o, dtype, seed++);
+      const X = upload(x, xShape, dtype, { requiresGrad: true }), Wt = upload(w, wShape, 'f32', { requiresGrad: true }), R = upload(r, yShape, dtype);
+      const y = conv2d(X, Wt, opts);
+      assert.equal([...y.shape], yShape);
+      assert.is(y.dtype, dtype);
+      expectClose(await y.read(), shuffledConv2dRef(x, xShape, w, wShape, o, G), TOL[dtype], 'y');
+      backward(sum(mul(y, R)));
+      const ref = shuffledConv2dBackwardRef(x, xShape, w, wShape, r, o, G);
+      expectClose(await X.grad!.read(), ref.dx, BWD_TOL[dtype], 'x.grad');
+      expectClose(await Wt.grad!.read(), ref.dw, BWD_TOL[dtype], 'w.grad');
+      assert.is(Wt.grad!.dtype, 'f32');
+      for (const t of [X, Wt, R, y]) t.dispose();
+    });
+  }
+}
+
+test('conv2d op: x without requiresGrad gets no dgrad (the stem)', async () => {
+  const xShape = [2, 3, 6, 6], wShape = [8, 3, 3, 3], o = { stride: 2, padding: 1, groups: 1 };
+  const { x, w, dy: r, yShape } = data(xShape, wShape, o, 'f32', 99);
+  const X = upload(x, xShape), Wt = upload(w, wShape, 'f32', { requiresGrad: true }), R = upload(r, yShape);
+  backward(sum(mul(conv2d(X, Wt, o), R)));
+  assert.is(X.grad, null);
+  expectClose(await Wt.grad!.read(), conv2dBackwardRef(x, xShape, w, wShape, r, o).dw, TOL.f32, 'w.grad');
+  for (const t of [X, Wt, R]) t.dispose();
+});
+
+test('conv2d picks the kernel family by shape', () => {
+  assert.is(conv2dVariant([8, 60, 28, 28], [60, 1, 3, 3], { stride: 2, padding: 1, groups: 60 }), 'depthwise');
+  assert.is(conv2dVariant([8, 60, 28, 28], [60, 1, 3, 3], { stride: 1, padding: 1, groups: 60, shuffleGroups: 3 }), 'depthwise');
+  assert.is(conv2dVariant([8, 3, 224, 224], [24, 3, 3, 3], { stride: 2, padding: 1 }), 'direct');
+  assert.is(conv2dVariant([8, 480, 28, 28], [120, 160, 1, 1], { groups: 3 }), 'pointwise');
+  assert.is(conv2dVariant([8, 480, 28, 28], [120, 160, 1, 1], { groups: 3, shuffleGroups: 3 }), 'pointwise');
+  assert.is(conv2dVariant([8, 60, 28, 28], [60, 60, 1, 1], { stride: 2 }), 'direct');
+  assert.is(conv2dVariant([8, 60, 28, 28], [60, 1, 3, 3], { stride: 1, padding: 0, groups: 60 }), 'direct');
+  assert.is(conv2dVariant([8, 60, 28, 28], [60, 1, 3, 3], { stride: 3, padding: 1, groups: 60 }), 'direct');
+});
+
+test('conv2d: bad arguments name the op and both shapes', () => {
+  const x = Tensor.empty([8, 12, 56, 56]), w = Tensor.empty([240, 12, 3, 3]), w1 = Tensor.empty([240, 4, 3, 3]);
+  const x16 = Tensor.empty([2, 10, 5, 5]), w16 = Tensor.empty([4, 10, 1, 1], 'f16'), x3 = Tensor.empty([10, 5, 5]);
+  assert.throws(() => conv2d(x, w, { groups: 3 }), (e: Error) => e.message === 'conv2d: w must be [240, 4, *, *], got [240, 12, 3, 3], x is [8, 12, 56, 56]');
+  assert.throws(() => conv2d(x, w1, { groups: 5 }), /conv2d: Cin=12 is not divisible by groups=5 \(x is \[8, 12, 56, 56\], w is \[240, 4, 3, 3\]\)/);
+  assert.throws(() => conv2d(x16, Tensor.empty([5, 5, 1, 1]), { groups: 2 }), /conv2d: Cout=5 is not divisible by groups=2 \(x is \[2, 10, 5, 5\], w is \[5, 5, 1, 1\]\)/);
+  assert.throws(() => conv2d(x16, Tensor.empty([4, 10, 7, 7])), /conv2d: output would be -1x-1: .*x is \[2, 10, 5, 5\], w is \[4, 10, 7, 7\]/);
+  assert.throws(() => conv2d(x3, w1), /conv2d: x must be rank 4, got \[10, 5, 5\]/);
+  assert.throws(() => conv2d(x16, w16), /conv2d: w must be f32, got f16/);
+  assert.throws(() => conv2d(x16, Tensor.empty([4, 10, 1, 1]), { shuffleGroups: 3 }), /conv2d: shuffleGroups=3 must be a positive integer dividing Cin=10/);
+  assert.throws(() => conv2d(x16, Tensor.empty([4, 10, 1, 1]), { stride: 0 }), /conv2d: stride must be a positive integer, got 0/);
+});
+
+test.run();

@@ -1,0 +1,76 @@
+import { test } from 'uvu';
+import { Rng, type DType } from '../../engine/index.ts';
+import { depthwiseForward, depthwiseDgrad, depthwiseWgrad } from '../../kernels/conv2d_depthwise.ts';
+import { shuffle } from '../../kernels/channel_shuffle.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { expectClose, TOL, dot } from '../util/check.ts';
+import { gradcheck } from '../util/gradcheck.ts';
+import { conv2dShape, shuffledConv2dRef, shuffledConv2dBackwardRef } from '../ref/conv2d.ts';
+
+// Raw depthwise kernels against the float64 reference (shuffle then grouped conv with groups = C).
+// Widths cover row tiles with a partial last tile, f16 rows of odd width (the pair fallback), and
+// even/odd heights for stride 2; every shuffle group count ShuffleNetV1 uses.
+const SHAPES: [number, number, number, number][] = [[2, 24, 7, 9], [3, 24, 5, 5], [2, 24, 6, 10], [2, 8, 8, 8], [1, 24, 1, 3]];
+const GROUPS = [1, 2, 3, 4, 8];
+const BWD_TOL = { f32: TOL.f32, f16: 1e-2 }; // f16: dy and dx are rounded to halves
+
+function data(shape: number[], stride: number, dtype: DType, seed: number) {
+  const [N, C, H, W] = shape, rng = new Rng(seed);
+  const o = { stride, padding: 1, groups: C };
+  const yShape = conv2dShape(shape, [C, 1, 3, 3], o);
+  const x = quantize(rng.normals(N * C * H * W), dtype);
+  const w = quantize(rng.normals(C * 9, 0.5), 'f32');
+  const dy = quantize(rng.normals(yShape.reduce((a, b) => a * b, 1)), dtype);
+  return { x, w, dy, o, yShape };
+}
+
+test('ref: shuffled depthwise backward matches finite differences', () => {
+  for (const stride of [1, 2]) {
+    const shape = [2, 6, 5, 4], { x, w, dy, o } = data(shape, stride, 'f32', 3 + stride);
+    const wShape = [6, 1, 3, 3];
+    const { dx, dw } = shuffledConv2dBackwardRef(x, shape, w, wShape, dy, o, 3);
+    gradcheck((v) => dot(dy, shuffledConv2dRef(v, shape, w, wShape, o, 3)), x, dx, `s${stride} dx`);
+    gradcheck((v) => dot(dy, shuffledConv2dRef(x, shape, v, wShape, o, 3)), w, dw, `s${stride} dw`);
+  }
+});
+
+let seed = 100;
+for (const shape of SHAPES) {
+  for (const stride of [1, 2] as const) {
+    for (const dtype of DTYPES_UNDER_TEST) {
+      for (const G of GROUPS) {
+        if (shape[1] % G) continue;
+        test(`depthwise ${dtype} [${shape}] s${stride} shuffle G=${G}: forward, dgrad, wgrad vs ref`, async () => {
+          const { x, w, dy, o, yShape } = data(shape, stride, dtype, seed++);
+          const wShape = [shape[1], 1, 3, 3];
+          const X = upload(x, shape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype);
+          const ref = shuffledConv2dBackwardRef(x, shape, w, wShape, dy, o, G);
+          expectClose(await download(depthwiseForward(X, Wt, stride, G)), shuffledConv2dRef(x, shape, w, wShape, o, G), TOL[dtype], 'y');
+          expectClose(await download(depthwiseDgrad(DY, Wt, shape, stride, G)), ref.dx, BWD_TOL[dtype], 'dx');
+          expectClose(await download(depthwiseWgrad(X, DY, stride, G)), ref.dw, BWD_TOL[dtype], 'dw');
+          X.dispose(); Wt.dispose(); DY.dispose();
+        });
+      }
+    }
+  }
+}
+
+// The fused shuffle must equal an explicit shuffle followed by the plain kernel, bit for bit.
+for (const [shape, G] of [[[2, 24, 7, 9], 3], [[2, 16, 8, 6], 8], [[3, 12, 5, 5], 4], [[2, 8, 4, 4], 2]] as [number[], number][]) {
+  for (const stride of [1, 2] as const) {
+    for (const dtype of DTYPES_UNDER_TEST) {
+      test(`depthwise ${dtype} [${shape}] s${stride} G=${G}: fused shuffle = shuffle then conv`, async () => {
+        const { x, w, dy, yShape } = data(shape, stride, dtype, seed++);
+        const X = upload(x, shape, dtype), Wt = upload(w, [shape[1], 1, 3, 3]), DY = upload(dy, yShape, dtype);
+        const XS = shuffle(X, G);
+        expectClose(await download(depthwiseForward(X, Wt, stride, G)), await download(depthwiseForward(XS, Wt, stride)), 0, 'y');
+        const dxPlain = depthwiseDgrad(DY, Wt, shape, stride);
+        expectClose(await download(depthwiseDgrad(DY, Wt, shape, stride, G)), await download(shuffle(dxPlain, shape[1] / G)), 0, 'dx');
+        expectClose(await download(depthwiseWgrad(X, DY, stride, G)), await download(depthwiseWgrad(XS, DY, stride)), 0, 'dw');
+        for (const t of [X, Wt, DY, XS, dxPlain]) t.dispose();
+      });
+    }
+  }
+}
+
+test.run();

@@ -1,0 +1,158 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Tensor, Rng, backward, type DType } from '../../engine/index.ts';
+import { pointwiseForward, pointwiseDgrad, pointwiseWgrad, pointwiseConv, type GemmTiles } from '../../kernels/conv2d_pointwise.ts';
+import { mul } from '../../kernels/elementwise.ts';
+import { sum } from '../../kernels/reduce.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { expectClose, TOL, dot } from '../util/check.ts';
+import { gradcheck } from '../util/gradcheck.ts';
+import { pointwiseRef, pointwiseBackwardRef } from '../ref/conv2d_pointwise.ts';
+
+// [N, Cin, Cout, H, W, G]: every ShuffleNetV1 group count; H·W odd (single-pixel access, f16 through
+// the f32 staging + pack pass), even (pairs) and a multiple of 4 (vec4); reduction lengths K = Cin/G
+// and M = Cout/G that are and are not multiples of 4; output channels that do not fill a tile.
+const SHAPES: [number, number, number, number, number, number][] = [
+  [2, 12, 24, 5, 7, 3],
+  [3, 24, 16, 3, 3, 8],
+  [1, 8, 12, 1, 1, 4],
+  [2, 16, 40, 4, 4, 2],
+  [3, 20, 10, 2, 3, 1],
+  [2, 36, 60, 6, 6, 3],
+  [2, 48, 24, 1, 1, 8],
+  [1, 30, 60, 5, 5, 3],
+];
+// y and dx are rounded to halves for f16; dw is f32 from exact products of halves, so f32's bound holds.
+const FWD_TOL = { f32: TOL.f32, f16: TOL.f16 };
+const DGRAD_TOL = { f32: TOL.f32, f16: 1e-2 };
+
+const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+function data(N: number, Cin: number, Cout: number, H: number, W: number, G: number, dtype: DType, seed: number) {
+  const rng = new Rng(seed);
+  const xShape = [N, Cin, H, W], wShape = [Cout, Cin / G, 1, 1], yShape = [N, Cout, H, W];
+  const x = quantize(rng.normals(numel(xShape)), dtype);
+  const w = quantize(rng.normals(numel(wShape), 0.5), 'f32');
+  const dy = quantize(rng.normals(numel(yShape)), dtype);
+  return { x, w, dy, xShape, wShape, yShape };
+}
+
+test('ref: backward matches finite differences', () => {
+  for (const G of [1, 3]) {
+    const { x, w, dy, xShape } = data(2, 6, 9, 2, 3, G, 'f32', 7 + G);
+    const { dx, dw } = pointwiseBackwardRef(x, xShape, w, dy, 9, G);
+    gradcheck((v) => dot(dy, pointwiseRef(v, xShape, w, 9, G)), x, dx, `G=${G} dx`);
+    gradcheck((v) => dot(dy, pointwiseRef(x, xShape, v, 9, G)), w, dw, `G=${G} dw`);
+  }
+});
+
+let seed = 1;
+for (const [N, Cin, Cout, H, W, G] of SHAPES) {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    test(`pointwise ${dtype} x [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: forward, dgrad, wgrad vs ref`, async () => {
+      const { x, w, dy, xShape, wShape, yShape } = data(N, Cin, Cout, H, W, G, dtype, seed++);
+      const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype);
+      const ref = pointwiseBackwardRef(x, xShape, w, dy, Cout, G);
+      expectClose(await download(pointwiseForward(X, Wt, G)), pointwiseRef(x, xShape, w, Cout, G), FWD_TOL[dtype], 'y');
+      expectClose(await download(pointwiseDgrad(DY, Wt, G, xShape)), ref.dx, DGRAD_TOL[dtype], 'dx');
+      expectClose(await download(pointwiseWgrad(X, DY, G)), ref.dw, TOL.f32, 'dw');
+      X.dispose(); Wt.dispose(); DY.dispose();
+    });
+  }
+}
+
+// Tile shapes other than the default choice, including tiles wider than the problem, must agree.
+const TILES: GemmTiles[] = [{ TM: 4, TPV: 1, WGX: 8 }, { TM: 8, TPV: 2, WGX: 16 }, { TM: 16, TPV: 4, WGX: 64 }, { TM: 2, TPV: 3, WGX: 32 }];
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [N, Cin, Cout, H, W, G] of [[3, 24, 36, 4, 6, 3], [2, 12, 20, 3, 5, 2]]) {
+    test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tiling agrees with the ref`, async () => {
+      const { x, w, dy, xShape, wShape, yShape } = data(N, Cin, Cout, H, W, G, dtype, 50 + H);
+      const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype);
+      const y = pointwiseRef(x, xShape, w, Cout, G), { dx, dw } = pointwiseBackwardRef(x, xShape, w, dy, Cout, G);
+      for (const tiles of TILES) {
+        expectClose(await download(pointwiseForward(X, Wt, G, { tiles })), y, FWD_TOL[dtype], `y ${JSON.stringify(tiles)}`);
+        expectClose(await download(pointwiseDgrad(DY, Wt, G, xShape, tiles)), dx, DGRAD_TOL[dtype], `dx ${JSON.stringify(tiles)}`);
+      }
+      for (const tiles of [{ TM: 1, TK: 1 }, { TM: 4, TK: 8 }, { TM: 3, TK: 5 }]) {
+        expectClose(await download(pointwiseWgrad(X, DY, G, tiles)), dw, TOL.f32, `dw ${JSON.stringify(tiles)}`);
+      }
+      X.dispose(); Wt.dispose(); DY.dispose();
+    });
+  }
+}
+
+// A long reduction (N·H·W = 2·48·48) takes wgrad's chunked path with many chunks, and forward wider tiles.
+test('pointwise f32 [2, 12, 48, 48] -> 16 G=4: long reductions', async () => {
+  const { x, w, dy, xShape, wShape, yShape } = data(2, 12, 16, 48, 48, 4, 'f32', 99);
+  const X = upload(x, xShape), Wt = upload(w, wShape), DY = upload(dy, yShape);
+  const ref = pointwiseBackwardRef(x, xShape, w, dy, 16, 4);
+  expectClose(await download(pointwiseForward(X, Wt, 4)), pointwiseRef(x, xShape, w, 16, 4), TOL.f32, 'y');
+  expectClose(await download(pointwiseDgrad(DY, Wt, 4, xShape)), ref.dx, TOL.f32, 'dx');
+  expectClose(await download(pointwiseWgrad(X, DY, 4)), ref.dw, TOL.f32, 'dw');
+  X.dispose(); Wt.dispose(); DY.dispose();
+});
+
+// Writing into a channel slice of a bigger tensor leaves the other channels exactly as they were
+// (f16 with odd H·W rewrites words shared with the neighbouring channels).
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [H, W, off, Ctot] of [[3, 3, 5, 20], [2, 2, 3, 16], [1, 1, 1, 14], [3, 5, 0, 12]]) {
+    test(`pointwise ${dtype} into channels [${off}, ${off + 12}) of ${Ctot}, ${H}x${W}`, async () => {
+      const N = 2, Cin = 6, Cout = 12, G = 3;
+      const { x, w, xShape, wShape } = data(N, Cin, Cout, H, W, G, dtype, 200 + off);
+      const outShape = [N, Ctot, H, W];
+      const before = quantize(new Rng(3).normals(numel(outShape)), dtype);
+      const X = upload(x, xShape, dtype), Wt = upload(w, wShape), out = upload(before, outShape, dtype);
+      const y = pointwiseRef(x, xShape, w, Cout, G);
+      const ret = pointwiseForward(X, Wt, G, { out, channelOffset: off });
+      assert.ok(ret === out, 'returns out');
+      const got = await out.read();
+      const P = H * W, want = Float64Array.from(before);
+      for (let n = 0; n < N; n++) for (let c = 0; c < Cout; c++) for (let p = 0; p < P; p++) want[(n * Ctot + off + c) * P + p] = y[(n * Cout + c) * P + p];
+      const inside = (i: number) => { const c = Math.floor(i / P) % Ctot; return c >= off && c < off + Cout; };
+      const idx = [...want.keys()];
+      expectClose(idx.filter(inside).map((i) => got[i]), idx.filter(inside).map((i) => want[i]), FWD_TOL[dtype], 'slice');
+      expectClose(idx.filter((i) => !inside(i)).map((i) => got[i]), idx.filter((i) => !inside(i)).map((i) => want[i]), 0, 'outside');
+      X.dispose(); Wt.dispose(); out.dispose();
+    });
+  }
+}
+
+// L = Σ r·pointwiseConv(x, w, G): the op's backward gives dx and dw of the ref with dy = r.
+for (const dtype of DTYPES_UNDER_TEST) {
+  test(`pointwiseConv ${dtype} autograd end to end`, async () => {
+    const [N, Cin, Cout, H, W, G] = [2, 12, 24, 3, 5, 3];
+    const { x, w, dy: r, xShape, wShape, yShape } = data(N, Cin, Cout, H, W, G, dtype, 300);
+    const X = upload(x, xShape, dtype, { requiresGrad: true }), Wt = upload(w, wShape, 'f32', { requiresGrad: true });
+    const R = upload(r, yShape, dtype);
+    backward(sum(mul(pointwiseConv(X, Wt, G), R)));
+    const ref = pointwiseBackwardRef(x, xShape, w, r, Cout, G);
+    expectClose(await X.grad!.read(), ref.dx, DGRAD_TOL[dtype], 'x.grad');
+    expectClose(await Wt.grad!.read(), ref.dw, dtype === 'f32' ? TOL.f32 : 1e-2, 'w.grad'); // f16: dy = r·1 passes through halves
+    X.dispose(); Wt.dispose(); R.dispose();
+  });
+}
+
+test('pointwiseConv: only the inputs that need a gradient get one', async () => {
+  const { x, w, xShape, wShape } = data(1, 6, 6, 2, 2, 2, 'f32', 400);
+  const X = upload(x, xShape), Wt = upload(w, wShape, 'f32', { requiresGrad: true });
+  backward(sum(pointwiseConv(X, Wt, 2)));
+  assert.is(X.grad, null);
+  const want = pointwiseBackwardRef(x, xShape, w, new Float64Array(24).fill(1), 6, 2).dw;
+  expectClose(await Wt.grad!.read(), want, TOL.f32, 'w.grad');
+  X.dispose(); Wt.dispose();
+});
+
+test('pointwiseConv: bad arguments name the op and the shapes', () => {
+  const x = Tensor.zeros([2, 12, 3, 3]);
+  const w = Tensor.zeros([24, 5, 1, 1]);
+  assert.throws(() => pointwiseConv(x, w, 3), /pointwiseConv: w must be \[24, 4, 1, 1\], got \[24, 5, 1, 1\], x is \[2, 12, 3, 3\]/);
+  const w3 = Tensor.zeros([24, 4, 3, 3]);
+  assert.throws(() => pointwiseConv(x, w3, 3), /pointwiseConv: w must be \[24, 4, 1, 1\], got \[24, 4, 3, 3\]/);
+  assert.throws(() => pointwiseConv(x, Tensor.zeros([24, 4, 1, 1]), 5), /pointwiseConv: Cin=12 is not divisible by G=5/);
+  assert.throws(() => pointwiseConv(x, Tensor.zeros([10, 4, 1, 1]), 3), /pointwiseConv: Cout=10 is not divisible by G=3/);
+  assert.throws(() => pointwiseConv(Tensor.zeros([12, 3, 3]), w, 3), /pointwiseConv: x must be rank 4, got \[12, 3, 3\]/);
+  assert.throws(() => pointwiseConv(x, Tensor.zeros([24, 4, 1, 1], 'f16'), 3), /pointwiseConv: w must be f32, got f16/);
+  x.dispose(); w.dispose(); w3.dispose();
+});
+
+test.run();

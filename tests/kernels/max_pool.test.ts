@@ -1,0 +1,114 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Tensor, Rng, backward, noGrad } from '../../engine/index.ts';
+import { maxPool2d, maxPoolForward, maxPoolBackward } from '../../kernels/max_pool.ts';
+import { poolGeometry, forwardPlan, backwardPlan, type Plan, type PoolGeometry } from '../../kernels/pool2d.ts';
+import { mul } from '../../kernels/elementwise.ts';
+import { sum } from '../../kernels/reduce.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { expectClose, dot, TOL } from '../util/check.ts';
+import { gradcheck } from '../util/gradcheck.ts';
+import { maxPoolRef, maxPoolBackwardRef, poolOutShape, type Shape4 } from '../ref/pool.ts';
+
+// Odd and tiny inputs hit every 'same' case: odd sizes pad 1 before and 1 after, even sizes 0 and 1,
+// 1x1 pads 1/1 and 2x2 0/1. Odd W takes the flat plans (where Wo odd makes one invocation's outputs
+// span rows and channels); even W the strip plans, with strips of 1..28 and loads of 1..8 elements, and
+// two-row strips where rows are short (an odd number of rows leaves the last strip one row).
+const SHAPES: Shape4[] = [[2, 3, 7, 9], [3, 2, 5, 5], [2, 3, 1, 1], [2, 2, 2, 2], [2, 3, 3, 3], [2, 5, 4, 6], [2, 4, 16, 12],
+  [2, 3, 5, 16], [2, 2, 6, 28], [2, 2, 7, 14], [1, 2, 3, 32], [2, 2, 4, 8], [1, 1, 5, 14], [3, 1, 1, 2]];
+// A single rounding to half: rel-L2 <= 2^-11
+const TOL_ROUND = { f32: TOL.f32, f16: 1e-3 } as const;
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Distinct values (no ties, so finite differences work), exact in f16 and f32: a permutation of k/64. */
+function distinct(n: number, seed: number): Float64Array {
+  const rng = new Rng(seed);
+  const v = Float64Array.from({ length: n }, (_, i) => (i - n / 2) / 64);
+  return rng.shuffle(v);
+}
+
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const shape of SHAPES) {
+    const n = size(shape), out = poolOutShape(shape);
+    test(`maxPool2d ${dtype} [${shape}] forward`, async () => {
+      const x = quantize(new Rng(n).normals(n), dtype);
+      const y = await download(maxPool2d(upload(x, shape, dtype)));
+      expectClose(y, maxPoolRef(x, shape).y, 0, 'y'); // a selection is exact
+    });
+
+    test(`maxPool2d ${dtype} [${shape}] backward`, async () => {
+      const x = distinct(n, n + 1);
+      const r = quantize(new Rng(n + 2).uniforms(size(out)), dtype);
+      gradcheck((v) => dot(r, maxPoolRef(v, shape).y), Float64Array.from(x), maxPoolBackwardRef(x, shape, r), 'ref dx');
+      const want = maxPoolBackwardRef(x, shape, r);
+      // the raw kernels: dx sums at most 4 dy values, rounded once for f16
+      const X = upload(x, shape, dtype);
+      const { y, arg } = maxPoolForward(X, {}, true);
+      expectClose(await download(y), maxPoolRef(x, shape).y, 0, 'y with arg');
+      const R = upload(r, out, dtype);
+      expectClose(await download(maxPoolBackward(R, arg!, shape)), want, TOL_ROUND[dtype], 'raw dx');
+      arg!.dispose();
+      // through autograd: L = Σ r ⊙ maxPool2d(x)
+      const Xg = upload(x, shape, dtype, { requiresGrad: true });
+      backward(sum(mul(maxPool2d(Xg), R)));
+      expectClose(await Xg.grad!.read(), want, dtype === 'f32' ? TOL.f32 : 1e-2, 'gpu dx');
+      X.dispose(); Xg.dispose(); R.dispose();
+    });
+  }
+}
+
+test('maxPool2d: the shapes above exercise every plan', () => {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    const kinds = (plan: (g: PoolGeometry) => Plan) => new Set(SHAPES.map((s) => { const p = plan(poolGeometry(s)); return p.mode === 'flat' ? 'flat' : `strip R=${p.R}`; }));
+    assert.equal([...kinds((g) => forwardPlan(g, dtype, true))].sort(), ['flat', 'strip R=1', 'strip R=2'], `${dtype} forward`);
+    assert.equal([...kinds((g) => backwardPlan(g, dtype, true))].sort(), ['flat', 'strip R=1'], `${dtype} backward`);
+  }
+});
+
+test('maxPool2d: padding never wins, ties go to the first pixel in scan order', async () => {
+  const shape: Shape4 = [2, 3, 5, 6], n = size(shape), out = poolOutShape(shape);
+  for (const dtype of DTYPES_UNDER_TEST) {
+    const neg = quantize(new Rng(3).uniforms(n, -3, -1), dtype);
+    expectClose(await download(maxPool2d(upload(neg, shape, dtype))), maxPoolRef(neg, shape).y, 0, `${dtype} all-negative y`);
+    const flat = new Float64Array(n).fill(-0.5); // every window is one big tie
+    const r = quantize(new Rng(4).uniforms(size(out)), dtype);
+    const X = upload(flat, shape, dtype, { requiresGrad: true }), R = upload(r, out, dtype);
+    backward(sum(mul(maxPool2d(X), R)));
+    const want = maxPoolBackwardRef(flat, shape, r);
+    assert.ok(want.filter((v) => v !== 0).length < n, 'fixture: ties leave pixels without gradient');
+    expectClose(await X.grad!.read(), want, dtype === 'f32' ? TOL.f32 : 1e-2, `${dtype} tie dx`);
+    X.dispose(); R.dispose();
+  }
+});
+
+test('maxPool2d: kernel and stride options', async () => {
+  const shape: Shape4 = [2, 3, 7, 8], n = size(shape);
+  const x = distinct(n, 7);
+  for (const [k, s] of [[2, 2], [3, 1], [5, 3], [3, 3]]) {
+    const out = poolOutShape(shape, k, s);
+    const r = quantize(new Rng(k * s).uniforms(size(out)), 'f32');
+    const { y, arg } = maxPoolForward(upload(x, shape), { kernel: k, stride: s }, true);
+    expectClose(await download(y), maxPoolRef(x, shape, k, s).y, 0, `k${k}s${s} y`);
+    const dx = maxPoolBackward(upload(r, out), arg!, shape, { kernel: k, stride: s });
+    expectClose(await download(dx), maxPoolBackwardRef(x, shape, r, k, s), TOL.f32, `k${k}s${s} dx`);
+    arg!.dispose();
+  }
+});
+
+test('maxPool2d: no-grad forward records nothing', () => {
+  const x = Tensor.zeros([1, 2, 4, 4], 'f32', { requiresGrad: true });
+  const y = noGrad(() => maxPool2d(x));
+  assert.is(y.requiresGrad, false);
+  assert.equal(y.shape, [1, 2, 2, 2]);
+  y.dispose(); x.dispose();
+});
+
+test('maxPool2d: bad arguments name the op and the shapes', () => {
+  const x3 = Tensor.zeros([2, 3, 4]), x = Tensor.zeros([1, 1, 4, 4]);
+  assert.throws(() => maxPool2d(x3), /maxPool2d: x must be rank 4, got \[2, 3, 4\]/);
+  assert.throws(() => maxPool2d(x, { kernel: 0 }), /maxPool2d: kernel must be an integer/);
+  assert.throws(() => maxPool2d(x, { kernel: 3, stride: 4 }), /maxPool2d: stride must be an integer in \[1, kernel=3\], got 4/);
+  x3.dispose(); x.dispose();
+});
+
+test.run();
