@@ -25,7 +25,7 @@ REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
 OUT_DIR = os.path.join(REPO, 'tests', 'fixtures')
 
 CONFIGS = [('0.5x', 3), ('0.5x', 8)]  # small enough to commit (a few MB each)
-BATCH, IMAGE, N_CLASS, STEM = 4, 32, 10, 'imagenet'
+BATCH, IMAGE, N_CLASS, STEM = 4, 64, 10, 'imagenet'  # 64: stage 4 is 2x2, so its train-mode BNs see 16 values, not 4
 LR, MOMENTUM, WD, LABEL_SMOOTHING = 0.05, 0.9, 4e-5, 0.1
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1
 MARGIN = 1e-4          # required: no |ReLU input| and no max-pool top-2 gap below this
@@ -34,7 +34,7 @@ SMALL_BN_MARGIN = 0.05  # train-mode margin where the ReLU feeds a BN over only 
 ERR_RATIO = 20.0       # |v64| must be >= ERR_RATIO * |v32 - v64| at every ReLU input
 MAX_INPUT_TRIES = 50
 MAX_IMAGE_TRIES = 2000
-STEM_GAP = 1e-3        # min top-2 gap of every max-pool window, in stem-conv output units
+STEM_GAP = 4e-4        # min top-2 gap of every max-pool window, in stem-conv output units
 BETA_TRIES = 2000
 SEED = 1234
 
@@ -447,7 +447,10 @@ def make_one(size, group):
             tensors['param.' + k] = v
     tensors['input'] = x
     tensors['labels'] = labels.to(torch.int64)
-    tensors.update(res)
+    # The expected values come from the float64 run (same float32 weights and input), rounded to
+    # float32: an independent float32 engine is then compared with the exact answer, not with
+    # PyTorch's own float32 rounding, which alone differs from it by up to ~6e-4 per gradient.
+    tensors.update({k: v.float() for k, v in res64.items()})
     for k, v in tensors.items():
         if k != 'labels':
             assert v.dtype == torch.float32, k
@@ -470,6 +473,7 @@ def make_one(size, group):
                 '(1-eps)*nll(target) + eps*mean_k(-log p_k)',
         'bn_eps': repr(BN_EPS), 'bn_momentum': repr(BN_MOMENTUM),
         'bn_running_var': 'unbiased batch variance (PyTorch)',
+        'reference': 'float64 PyTorch run of the float32 weights and input, rounded to float32',
         'analytically_zero_grads': 'grad.*.branch_main_2.1.bias (rounding noise only; compare with atol)',
         'seed': str(SEED), 'input_attempt': str(attempt),
         'min_relu_margin_train': f'{mt["relu"]:.6e}', 'min_relu_margin_eval': f'{me["relu"]:.6e}',

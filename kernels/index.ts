@@ -1,0 +1,19 @@
+// The op table: every differentiable op the engine ships, one kernel file each (WGSL + launcher +
+// autograd rule). Raw launchers (no checks, no tape) stay in their files for benchmarks and fused paths.
+export { add, mul, scale, relu, addRelu } from './elementwise.ts';
+export { sum, mean } from './reduce.ts';
+export { matmul, linear } from './matmul.ts';
+export { permute, transpose, reshape } from './transpose.ts';
+export { cast } from './cast.ts';
+export { conv2d, conv2dVariant, type Conv2dOptions } from './conv2d.ts';
+export { pointwiseConv } from './conv2d_pointwise.ts';
+export { channelShuffle } from './channel_shuffle.ts';
+export { maxPool2d } from './max_pool.ts';
+export { avgPool2d } from './avg_pool.ts';
+export { type PoolOptions } from './pool2d.ts';
+export { globalAvgPool } from './global_avg_pool.ts';
+export { concat, concatRelu } from './concat.ts';
+export { batchNorm } from './batch_norm.ts';
+export { softmaxCrossEntropy, topkCorrect } from './softmax_xent.ts';
+export { SgdMomentum, DynamicLossScale } from './sgd.ts';
+export { augmentBatch, trainTransforms, testTransforms, uploadBytes, byteTensor } from './augment.ts';

@@ -1,0 +1,135 @@
+// ShuffleNetV1 checkpoints as safetensors files (model/safetensors.ts does the format; this file maps a
+// model onto it). Tensors: the state dict under PyTorch's names (so the PyTorch twin's
+// load_state_dict(strict=True) accepts the file: it fills in the absent num_batches_tracked), plus, in
+// training checkpoints, `optimizer.momentum.<param>` for the SGD momentum buffers. Metadata (strings):
+//   format        'shufflenet-webgpu-v1'
+//   model_size, group, n_class, image_size, stem     (the twin's fixture keys)
+//   training      JSON of an arbitrary record (epoch, step, loss scale, RNG state, ...), training checkpoints only
+// Writes are atomic (temp file + fsync + rename). Loading is strict by default: a missing, unexpected
+// or mis-shaped tensor, or metadata that disagree with the model, is an error naming them.
+import { Tensor, fmt, fromHalfBits } from '../engine/index.ts';
+import { readSafetensorsFile, writeSafetensorsFile, type StTensor } from './safetensors.ts';
+import { resolveConfig, type Group, type ModelConfig, type ModelSize, type Stem } from './architecture.ts';
+import { ShuffleNetV1 } from './shufflenet.ts';
+import type { HostTensor } from './module.ts';
+
+export const CHECKPOINT_FORMAT = 'shufflenet-webgpu-v1';
+export const MOMENTUM_PREFIX = 'optimizer.momentum.';
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+/** JSON-serialisable training state (epoch, step, loss scale, RNG state, anything else the trainer needs). */
+export type TrainingRecord = Record<string, unknown>;
+
+export interface SaveOptions {
+  training?: TrainingRecord;
+  /** Momentum buffers by parameter name (each the parameter's shape, f32). */
+  momenta?: Map<string, Tensor>;
+}
+
+export interface Checkpoint {
+  config: ModelConfig;
+  /** Parameters and BN statistics by state-dict name. */
+  state: Map<string, HostTensor>;
+  momenta: Map<string, HostTensor>;
+  training: TrainingRecord | null;
+  metadata: Record<string, string>;
+}
+
+export function configMetadata(c: ModelConfig): Record<string, string> {
+  return { format: CHECKPOINT_FORMAT, model_size: c.size, group: String(c.group), n_class: String(c.classes), image_size: String(c.imageSize), stem: c.stem };
+}
+
+/** Model configuration from checkpoint metadata (ours or the PyTorch twin's fixtures), validated. */
+export function configFromMetadata(meta: Record<string, string>, source: string): ModelConfig {
+  for (const k of ['model_size', 'group', 'n_class']) {
+    if (!(k in meta)) throw new CheckpointError(`${source}: metadata has no '${k}': not a ShuffleNetV1 checkpoint`);
+  }
+  try {
+    return resolveConfig({
+      size: meta.model_size as ModelSize, group: Number(meta.group) as Group, classes: Number(meta.n_class),
+      imageSize: meta.image_size ? Number(meta.image_size) : undefined, stem: (meta.stem ?? 'imagenet') as Stem,
+    });
+  } catch (e) {
+    throw new CheckpointError(`${source}: metadata describe no valid model: ${(e as Error).message}`);
+  }
+}
+
+/** Write `model` (and optionally optimizer state) to `path` atomically. */
+export async function saveCheckpoint(path: string, model: ShuffleNetV1, opts: SaveOptions = {}): Promise<void> {
+  const params = new Map(model.parameters().map((p) => [p.name, p.tensor]));
+  const tensors: Record<string, StTensor> = {};
+  for (const [k, v] of await model.readStateDict()) tensors[k] = { dtype: 'F32', shape: v.shape, data: v.data };
+  for (const [k, m] of opts.momenta ?? []) {
+    const p = params.get(k);
+    if (!p) throw new CheckpointError(`saveCheckpoint: momentum buffer for '${k}', which is not a parameter of the model`);
+    if (m.dtype !== 'f32' || m.shape.join() !== p.shape.join()) {
+      throw new CheckpointError(`saveCheckpoint: momentum '${k}' is ${m.dtype}${fmt(m.shape)}, parameter is f32${fmt(p.shape)}`);
+    }
+    tensors[MOMENTUM_PREFIX + k] = { dtype: 'F32', shape: [...m.shape], data: await m.read() };
+  }
+  const metadata = configMetadata(model.config);
+  if (opts.training) metadata.training = JSON.stringify(opts.training);
+  await writeSafetensorsFile(path, tensors, metadata);
+}
+
+function toHost(name: string, t: StTensor, source: string): HostTensor {
+  switch (t.dtype) {
+    case 'F32': case 'F64': return { shape: t.shape, data: t.data };
+    case 'F16': return { shape: t.shape, data: Float32Array.from(t.data, fromHalfBits) };
+    default: throw new CheckpointError(`${source}: tensor '${name}' is ${t.dtype}; model tensors must be F32, F64 or F16`);
+  }
+}
+
+/** Read and validate a checkpoint file (format and metadata; not yet against a model). */
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  const file = await readSafetensorsFile(path);
+  const metadata = file.metadata;
+  const config = configFromMetadata(metadata, path);
+  let training: TrainingRecord | null = null;
+  if (metadata.training !== undefined) {
+    try { training = JSON.parse(metadata.training) as TrainingRecord; } catch (e) {
+      throw new CheckpointError(`${path}: metadata 'training' is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  const state = new Map<string, HostTensor>(), momenta = new Map<string, HostTensor>();
+  for (const [k, t] of Object.entries(file.tensors)) {
+    // PyTorch's BN step counter: only used when momentum=None, which ShuffleNet never sets
+    if (k.endsWith('.num_batches_tracked')) continue;
+    if (k.startsWith(MOMENTUM_PREFIX)) momenta.set(k.slice(MOMENTUM_PREFIX.length), toHost(k, t, path));
+    else state.set(k, toHost(k, t, path));
+  }
+  return { config, state, momenta, training, metadata };
+}
+
+/**
+ * Load a checkpoint into `model` (built from the file's metadata if not given). The file's size, group,
+ * classes and stem must equal the model's; strict (default): its tensors must match the state dict
+ * exactly; momentum buffers must always name parameters and have their shapes.
+ */
+export async function loadCheckpoint(path: string, model?: ShuffleNetV1, opts: { strict?: boolean } = {}): Promise<{ model: ShuffleNetV1; checkpoint: Checkpoint }> {
+  const strict = opts.strict ?? true;
+  const ck = await readCheckpoint(path);
+  if (model) {
+    const a = model.config, b = ck.config;
+    // imageSize is nominal (no tensor depends on it); stem changes no shape, so it must be checked here
+    const diff = (['size', 'group', 'classes', 'stem'] as const).filter((k) => a[k] !== b[k]);
+    if (diff.length) {
+      throw new CheckpointError(`${path}: checkpoint is for ${diff.map((k) => `${k}=${b[k]}`).join(', ')} but the model has ${diff.map((k) => `${k}=${a[k]}`).join(', ')}`);
+    }
+  }
+  const m = model ?? new ShuffleNetV1(ck.config);
+  try {
+    m.loadStateDict(ck.state, strict, path);
+    const params = new Map(m.parameters().map((p) => [p.name, p.tensor]));
+    const bad = [...ck.momenta].filter(([k, v]) => params.get(k)?.shape.join() !== v.shape.join())
+      .map(([k, v]) => (params.has(k) ? `${MOMENTUM_PREFIX}${k}: expected ${fmt(params.get(k)!.shape)}, got ${fmt(v.shape)}` : `${MOMENTUM_PREFIX}${k}: no such parameter`));
+    if (bad.length) throw new CheckpointError(`${path}: momentum buffers do not match the model:\n  ${bad.join('\n  ')}`);
+  } catch (e) {
+    if (!model) m.dispose();
+    throw e;
+  }
+  return { model: m, checkpoint: ck };
+}

@@ -1,0 +1,35 @@
+// The PyTorch twin's fixtures (scripts/torch_twin/README.md): config from the metadata, `param.*` as a
+// state dict, and every other tensor by name as float64-able host arrays.
+import { readSafetensorsFile, type StTensor } from '../../model/safetensors.ts';
+import { configFromMetadata } from '../../model/checkpoint.ts';
+import type { ModelConfig } from '../../model/architecture.ts';
+import type { HostTensor } from '../../model/module.ts';
+
+export interface Fixture {
+  config: ModelConfig;
+  metadata: Record<string, string>;
+  /** `param.*` with the prefix removed: initial parameters and BN statistics. */
+  params: Map<string, HostTensor>;
+  /** Names (prefix removed) of the tensors under `prefix`, sorted. */
+  names(prefix: string): string[];
+  get(name: string): { shape: number[]; data: Float64Array };
+}
+
+const numbers = (t: StTensor): Float64Array =>
+  t.dtype === 'I64' ? Float64Array.from(t.data, Number) : t.dtype === 'F32' || t.dtype === 'F64' ? Float64Array.from(t.data) : (() => { throw new Error(`fixture dtype ${t.dtype}`); })();
+
+export async function readCheckpointTensors(path: string): Promise<Fixture> {
+  const f = await readSafetensorsFile(path);
+  const t = f.tensors;
+  const names = (prefix: string) => Object.keys(t).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
+  return {
+    config: configFromMetadata(f.metadata, path),
+    metadata: f.metadata,
+    params: new Map(names('param.').map((k) => [k, { shape: t[`param.${k}`].shape, data: t[`param.${k}`].data as Float32Array }])),
+    names,
+    get(name) {
+      if (!(name in t)) throw new Error(`${path}: no tensor '${name}'`);
+      return { shape: t[name].shape, data: numbers(t[name]) };
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// BN folding: the per-channel bias kernel against a float64 reference, and folded vs unfolded eval
+// logits (non-trivial BN statistics, every fold including the depthwise bias pushed through the 1x1 conv).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Rng, noGrad, type DType } from '../../engine/index.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { expectClose, TOL } from '../util/check.ts';
+import { biasAdd } from '../../model/bias_add.ts';
+import { foldBatchNorm } from '../../model/fold_bn.ts';
+import { ShuffleNetV1 } from '../../model/shufflenet.ts';
+import { readCheckpointTensors } from './fixture.ts';
+
+function biasAddRef(x: Float64Array, b: Float64Array, [N, C, H, W]: number[], relu: boolean): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) { const v = x[i] + b[Math.floor(i / (H * W)) % C]; y[i] = relu ? Math.max(v, 0) : v; }
+  return y;
+}
+
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const shape of [[1, 1, 1, 1], [2, 5, 3, 7], [3, 8, 4, 4]]) {
+    test(`biasAdd ${dtype} [${shape}] (with and without relu)`, async () => {
+      const rng = new Rng(shape.join('').length * 7 + shape[1]);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = quantize(rng.uniforms(n, -2, 2), dtype), b = quantize(rng.uniforms(shape[1], -1, 1), 'f32');
+      const X = upload(x, shape, dtype), B = upload(b, [shape[1]]);
+      for (const relu of [false, true]) {
+        const y = biasAdd(X, B, relu);
+        assert.is(y.dtype, dtype);
+        expectClose(await download(y), biasAddRef(x, b, shape, relu), TOL[dtype], `biasAdd relu=${relu}`);
+      }
+      X.dispose(); B.dispose();
+    });
+  }
+}
+
+test('biasAdd rejects a bias of the wrong length', () => {
+  const x = upload(new Float32Array(24), [2, 3, 2, 2]), b = upload(new Float32Array(4), [4]);
+  assert.throws(() => biasAdd(x, b), /biasAdd: b must be \[3\], got \[4\], x is \[2, 3, 2, 2\]/);
+  x.dispose(); b.dispose();
+});
+
+/** Non-trivial BN affine and statistics everywhere (as the PyTorch fixtures draw them). */
+function randomBn(m: ShuffleNetV1, seed: number): void {
+  const rng = new Rng(seed);
+  for (const [k, t] of m.stateDict()) {
+    if (k.endsWith('running_mean')) t.write(rng.normals(t.size, 0.1));
+    else if (k.endsWith('running_var')) t.write(rng.uniforms(t.size, 0.5, 1.5));
+    else if (t.shape.length === 1 && k.endsWith('.weight')) t.write(rng.uniforms(t.size, 0.5, 1.5));
+    else if (t.shape.length === 1 && !k.startsWith('classifier')) t.write(rng.uniforms(t.size, -0.2, 0.2));
+  }
+}
+
+const cases: [string, ConstructorParameters<typeof ShuffleNetV1>[0], DType][] = [
+  ['0.5x g=3 imagenet stem', { size: '0.5x', group: 3, classes: 10, imageSize: 32 }, 'f32'],
+  ['0.5x g=1 cifar stem', { size: '0.5x', group: 1, classes: 10, imageSize: 32, stem: 'cifar' }, 'f32'],
+  ['0.5x g=3 imagenet stem', { size: '0.5x', group: 3, classes: 10, imageSize: 32 }, 'f16'],
+];
+for (const [name, cfg, dtype] of cases) {
+  test(`folded == unfolded eval logits, ${name}, ${dtype}`, async () => {
+    const m = new ShuffleNetV1({ ...cfg, seed: 17 });
+    randomBn(m, 18);
+    const x = upload(quantize(new Rng(19).normals(3 * 3 * 32 * 32), dtype), [3, 3, 32, 32], dtype);
+    const want = await download(noGrad(() => m.eval().forward(x)));
+    const folded = await foldBatchNorm(m);
+    const got = await download(folded.forward(x));
+    // f16: both run every activation through halves, with different rounding points (BN vs bias)
+    expectClose(got, want, dtype === 'f32' ? 1e-5 : 2e-2, 'folded logits');
+    folded.dispose(); x.dispose(); m.dispose();
+  });
+}
+
+test('folded model reproduces the PyTorch twin\'s eval logits (0.5x g=8 fixture)', async () => {
+  const f = await readCheckpointTensors('tests/fixtures/shufflenet_0.5x_g8.safetensors');
+  const m = new ShuffleNetV1(f.config);
+  m.loadStateDict(f.params);
+  const folded = await foldBatchNorm(m);
+  const x = upload(f.get('input').data, f.get('input').shape);
+  expectClose(await download(folded.forward(x)), f.get('eval.logits').data, 1e-5, 'folded vs torch eval.logits');
+  folded.dispose(); x.dispose(); m.dispose();
+});
+
+test.run();
