@@ -1,0 +1,140 @@
+// Training configuration: every hyper-parameter is a flag; defaults reproduce the seed tutorial as
+// its text describes it (ShuffleNetV1 2.0x g=3, CIFAR-10 at 224x224, batch 128, 250 epochs, 4
+// warm-up epochs then cosine 0.05 -> 0.0005, Momentum 0.9, weight decay 4e-5, label smoothing 0.1,
+// fp16 with a fixed loss scale of 1024). Presets fill in groups of values; flags given explicitly
+// always win, whatever their position relative to --preset.
+import { FlagError, formatHelp, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
+
+export const MODEL_SIZES = ['0.5x', '1.0x', '1.5x', '2.0x'] as const;
+export type ModelSize = (typeof MODEL_SIZES)[number];
+export const GROUPS = [1, 2, 3, 4, 8] as const;
+export type Group = (typeof GROUPS)[number];
+export type DatasetName = 'cifar10' | 'fashion-mnist';
+export type Stem = 'imagenet' | 'cifar';
+export type Precision = 'auto' | 'fp16' | 'fp32';
+
+export const TRAIN_FLAGS = {
+  dataset: { type: 'choice', choices: ['cifar10', 'fashion-mnist'], default: 'cifar10', help: 'training data' },
+  'data-dir': { type: 'string', default: null, metavar: 'DIR', help: 'dataset directory (default: ./dataset for cifar10, /usr/share/datasets/fashion-mnist for fashion-mnist)' },
+  'download-url': { type: 'string', default: null, metavar: 'URL', help: 'CIFAR-10 archive URL (default: the official cifar-10-binary.tar.gz)' },
+  preset: { type: 'choice', choices: ['seed', 'fast', 'smoke'], default: 'seed', help: 'seed: the tutorial; fast: 0.5x g=3 at 32x32, cifar stem (CPU adapters); smoke: a few steps' },
+  epochs: { type: 'int', min: 1, default: 250, help: 'epochs (the lr schedule spans them all)' },
+  'max-steps': { type: 'int', min: 0, default: 0, help: 'stop after this many steps in total (0: no limit)' },
+  'batch-size': { type: 'int', min: 1, default: 128, help: 'images per step (the last partial batch is dropped)' },
+  'model-size': { type: 'choice', choices: MODEL_SIZES, default: '2.0x', help: 'ShuffleNetV1 width' },
+  group: { type: 'int', min: 1, max: 8, default: 3, help: 'group count of the pointwise convolutions: 1, 2, 3, 4 or 8' },
+  'image-size': { type: 'int', min: 32, max: 1024, default: 224, help: 'model input size (images are resized on the GPU)' },
+  stem: { type: 'choice', choices: ['imagenet', 'cifar'], default: 'imagenet', help: 'imagenet: conv/2 + max pool; cifar: conv/1, no pool' },
+  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16 (packed halves are slower than f32 elsewhere)' },
+  lr: { type: 'number', min: 0, exclusiveMin: true, default: 0.05, help: 'base learning rate (end of warm-up)' },
+  'min-lr': { type: 'number', min: 0, default: 0.0005, help: 'learning rate at the end of the cosine' },
+  'warmup-epochs': { type: 'number', min: 0, default: 4, help: 'linear warm-up epochs' },
+  'lr-granularity': { type: 'choice', choices: ['step', 'epoch'], default: 'step', help: "lr updated every step, or per epoch like MindSpore's cosine_decay_lr" },
+  momentum: { type: 'number', min: 0, max: 1, default: 0.9, help: 'SGD momentum' },
+  'weight-decay': { type: 'number', min: 0, default: 4e-5, help: 'L2 weight decay (not on batch-norm gamma/beta)' },
+  'label-smoothing': { type: 'number', min: 0, max: 1, default: 0.1, help: 'cross-entropy label smoothing' },
+  'loss-scale': { type: 'number', min: 0, exclusiveMin: true, default: 1024, help: 'loss scale (fixed, or the initial one with --dynamic-loss-scale)' },
+  'dynamic-loss-scale': { type: 'bool', default: false, help: 'halve the scale and skip the step on Inf/NaN gradients, double it after 2000 good steps' },
+  flip: { type: 'bool', default: true, help: 'random horizontal flip (as the original notebook)' },
+  seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of weights, shuffling and augmentation' },
+  'out-dir': { type: 'string', default: 'runs/shufflenet', metavar: 'DIR', help: 'checkpoints, metrics.jsonl and training.png' },
+  resume: { type: 'optional', default: null, metavar: 'FILE', help: 'continue from FILE, or from the latest checkpoint in --out-dir' },
+  'keep-checkpoints': { type: 'int', min: 1, default: 5, help: 'checkpoints kept (the oldest are deleted)' },
+  'log-every': { type: 'int', min: 1, default: 20, help: 'steps between loss read-backs (each one waits for the GPU)' },
+  'eval-every': { type: 'int', min: 0, default: 1, help: 'epochs between test-set evaluations (0: never)' },
+} as const satisfies FlagTable;
+
+export type TrainFlags = FlagValues<typeof TRAIN_FLAGS>;
+type FlagName = keyof typeof TRAIN_FLAGS;
+
+export const PRESETS: Record<'seed' | 'fast' | 'smoke', Partial<Record<FlagName, string | number | boolean>>> = {
+  seed: {},
+  fast: { 'model-size': '0.5x', group: 3, 'image-size': 32, stem: 'cifar', epochs: 15, 'warmup-epochs': 1 },
+  smoke: { 'model-size': '0.5x', group: 3, 'image-size': 32, stem: 'cifar', epochs: 1, 'warmup-epochs': 0, 'batch-size': 16, 'max-steps': 10, 'eval-every': 0, 'log-every': 5 },
+};
+
+export interface TrainConfig {
+  dataset: DatasetName;
+  dataDir: string | null;
+  downloadUrl: string | null;
+  preset: 'seed' | 'fast' | 'smoke';
+  epochs: number;
+  maxSteps: number;
+  batchSize: number;
+  modelSize: ModelSize;
+  group: Group;
+  imageSize: number;
+  stem: Stem;
+  precision: Precision;
+  lr: number;
+  minLr: number;
+  warmupEpochs: number;
+  lrGranularity: 'step' | 'epoch';
+  momentum: number;
+  weightDecay: number;
+  labelSmoothing: number;
+  lossScale: number;
+  dynamicLossScale: boolean;
+  flip: boolean;
+  seed: number;
+  outDir: string;
+  /** A file, `true` for the latest checkpoint in outDir, or null. */
+  resume: string | true | null;
+  keepCheckpoints: number;
+  logEvery: number;
+  evalEvery: number;
+}
+
+export const TRAIN_USAGE = 'Usage: npm run train -- [flags]\n\nTrains ShuffleNetV1 on CIFAR-10 (or Fashion-MNIST) on the WebGPU engine.';
+
+export function trainHelp(): string {
+  const presets = Object.entries(PRESETS).map(([n, p]) => `  ${n.padEnd(6)}${Object.keys(p).length ? Object.entries(p).map(([k, v]) => `--${k} ${v}`).join(' ') : '(the defaults above)'}`);
+  return formatHelp(TRAIN_USAGE, TRAIN_FLAGS, ['', 'Presets (explicit flags override them):', ...presets].join('\n'));
+}
+
+/** Parse `npm run train` arguments; `help` is set when --help was given (the caller prints trainHelp()). */
+export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; help: boolean; explicit: Set<string> } {
+  const first = parseFlags(TRAIN_FLAGS, argv);
+  const values: Record<string, unknown> = { ...first.values };
+  const preset = PRESETS[first.values.preset as keyof typeof PRESETS];
+  for (const [k, v] of Object.entries(preset)) if (!first.explicit.has(k as FlagName)) values[k] = v;
+  const v = values as TrainFlags;
+  if (!(GROUPS as readonly number[]).includes(v.group)) throw new FlagError(`--group: expected one of ${GROUPS.join('|')}, got '${v.group}'`);
+  if (v['warmup-epochs'] > v.epochs) {
+    // a short run given only --epochs warms up for all of it; an explicit contradiction is an error
+    if (first.explicit.has('warmup-epochs')) throw new FlagError(`--warmup-epochs: ${v['warmup-epochs']} is more than --epochs ${v.epochs}`);
+    values['warmup-epochs'] = v.epochs;
+  }
+  if (v['min-lr'] > v.lr) throw new FlagError(`--min-lr: ${v['min-lr']} is above --lr ${v.lr}`);
+  const config: TrainConfig = {
+    dataset: v.dataset as DatasetName,
+    dataDir: v['data-dir'],
+    downloadUrl: v['download-url'],
+    preset: v.preset as TrainConfig['preset'],
+    epochs: v.epochs,
+    maxSteps: v['max-steps'],
+    batchSize: v['batch-size'],
+    modelSize: v['model-size'] as ModelSize,
+    group: v.group as Group,
+    imageSize: v['image-size'],
+    stem: v.stem as Stem,
+    precision: v.precision as Precision,
+    lr: v.lr,
+    minLr: v['min-lr'],
+    warmupEpochs: v['warmup-epochs'],
+    lrGranularity: v['lr-granularity'] as 'step' | 'epoch',
+    momentum: v.momentum,
+    weightDecay: v['weight-decay'],
+    labelSmoothing: v['label-smoothing'],
+    lossScale: v['loss-scale'],
+    dynamicLossScale: v['dynamic-loss-scale'],
+    flip: v.flip,
+    seed: v.seed,
+    outDir: v['out-dir']!,
+    resume: v.resume,
+    keepCheckpoints: v['keep-checkpoints'],
+    logEvery: v['log-every'],
+    evalEvery: v['eval-every'],
+  };
+  return { config, help: first.help, explicit: first.explicit as Set<string> };
+}

@@ -1,0 +1,49 @@
+// Shared by `npm run eval` and `npm run predict`: flags common to both, and a model with its dataset
+// settings taken from a checkpoint (a training checkpoint remembers its dataset and data directory;
+// flags given explicitly win; a weights-only checkpoint falls back to the flag defaults).
+import { loadCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
+import type { ShuffleNetV1 } from '../model/shufflenet.ts';
+import { CIFAR10_CLASSES } from './data/cifar10.ts';
+import { FASHION_MNIST_CLASSES } from './data/fashion_mnist.ts';
+import type { DatasetName, Precision, TrainConfig } from './config.ts';
+import type { FlagTable } from './flags.ts';
+
+export const INFERENCE_FLAGS = {
+  checkpoint: { type: 'string', default: null, metavar: 'FILE', help: 'the .safetensors checkpoint to load (required)' },
+  dataset: { type: 'choice', choices: ['cifar10', 'fashion-mnist'], default: 'cifar10', help: "test data (default: the checkpoint's training dataset, else cifar10)" },
+  'data-dir': { type: 'string', default: null, metavar: 'DIR', help: "dataset directory (default: the checkpoint's, else the dataset's default)" },
+  'download-url': { type: 'string', default: null, metavar: 'URL', help: 'CIFAR-10 archive URL' },
+  'image-size': { type: 'int', min: 32, max: 1024, default: 0, help: "model input size (0: the checkpoint's image_size)" },
+  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16' },
+} as const satisfies FlagTable;
+
+export interface InferenceSetup {
+  model: ShuffleNetV1;
+  checkpoint: Checkpoint;
+  dataset: DatasetName;
+  dataDir: string | null;
+  downloadUrl: string | null;
+  imageSize: number;
+  classes: string[];
+  precision: Precision;
+}
+
+export async function loadForInference(
+  v: { checkpoint: string | null; dataset: string; 'data-dir': string | null; 'download-url': string | null; 'image-size': number; precision: string },
+  explicit: Set<string>,
+): Promise<InferenceSetup> {
+  if (!v.checkpoint) throw new Error('--checkpoint FILE is required');
+  const { model, checkpoint } = await loadCheckpoint(v.checkpoint);
+  const trained = (checkpoint.training?.config ?? null) as Partial<TrainConfig> | null;
+  const dataset = (explicit.has('dataset') ? v.dataset : trained?.dataset ?? v.dataset) as DatasetName;
+  const dataDir = explicit.has('data-dir') ? v['data-dir'] : trained?.dataset === dataset ? trained?.dataDir ?? null : null;
+  const classes = dataset === 'cifar10' ? [...CIFAR10_CLASSES] : [...FASHION_MNIST_CLASSES];
+  if (classes.length !== model.config.classes) {
+    model.dispose();
+    throw new Error(`${v.checkpoint}: the model has ${model.config.classes} classes, ${dataset} has ${classes.length}`);
+  }
+  return {
+    model, checkpoint, dataset, dataDir, downloadUrl: v['download-url'] ?? trained?.downloadUrl ?? null,
+    imageSize: v['image-size'] || model.config.imageSize, classes, precision: v.precision as Precision,
+  };
+}
