@@ -18,6 +18,7 @@ import {
   WRONG_COLOR,
 } from '../../train/pictures/prediction_grid.ts';
 import { readImageFile } from '../../train/pictures/image_file.ts';
+import jpegJs from 'jpeg-js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pictures-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -209,11 +210,29 @@ test('readImageFile returns CHW RGB pixels and names the path on bad files', () 
   const corrupt = join(dir, 'corrupt.png');
   writeFileSync(corrupt, Buffer.concat([readFileSync(path).subarray(0, 40), Buffer.from('garbage')]));
   assert.throws(() => readImageFile(corrupt), (e: Error) => e.message.includes(corrupt));
-  const jpeg = join(dir, 'photo.jpg');
+  const jpeg = join(dir, 'truncated.jpg');
   writeFileSync(jpeg, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]));
   assert.throws(() => readImageFile(jpeg), (e: Error) => e.message.includes(jpeg) && e.message.includes('JPEG'));
   const missing = join(dir, 'nope.png');
   assert.throws(() => readImageFile(missing), (e: Error) => e.message.includes(missing));
+});
+
+test('readImageFile decodes JPEG to CHW RGB (within JPEG rounding of the encoded pixels)', () => {
+  const w = 16, h = 8, rgba = new Uint8Array(w * h * 4);
+  const colour = (x: number, y: number) => (x < 8 ? [200, 30, 40] : [20, 60 + 8 * y, 220]);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rgba.set([...colour(x, y), 255], (y * w + x) * 4);
+  const path = join(dir, 'photo.jpg');
+  writeFileSync(path, jpegJs.encode({ width: w, height: h, data: rgba }, 95).data);
+  const img = readImageFile(path);
+  assert.equal([img.c, img.h, img.w], [3, h, w]);
+  let worst = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const want = colour(x, y);
+      for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(img.data[c * w * h + y * w + x]! - want[c]!));
+    }
+  }
+  assert.ok(worst <= 24, `JPEG pixels off by up to ${worst}`);
 });
 
 test.run();

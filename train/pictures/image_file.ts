@@ -1,9 +1,10 @@
 // Reads a picture file from disk into the planar CHW RGB uint8 layout the
 // model's input pipeline uses (same layout as the CIFAR-10 binaries).
-// Only PNG for now: decoding JPEG would need the `jpeg-js` package.
+// PNG through pngjs, JPEG through jpeg-js (baseline and progressive).
 
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
+import jpeg from 'jpeg-js';
 
 export interface DecodedImage {
   /** Planar RGB: all reds, then all greens, then all blues; length 3*h*w. */
@@ -28,23 +29,35 @@ export function readImageFile(path: string): DecodedImage {
     throw new Error(`readImageFile: cannot read ${path}: ${(err as Error).message}`);
   }
   const format = sniffFormat(bytes);
-  if (format !== 'png') {
+  let rgba: Uint8Array, w: number, h: number;
+  if (format === 'png') {
+    let png: PNG;
+    try {
+      png = PNG.sync.read(bytes);
+    } catch (err) {
+      throw new Error(`readImageFile: ${path}: corrupt or truncated PNG (${(err as Error).message})`);
+    }
+    ({ width: w, height: h } = png);
+    rgba = png.data;
+  } else if (format === 'jpeg') {
+    try {
+      // bounded, so a hostile header cannot make the decoder allocate gigabytes
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 100, maxMemoryUsageInMB: 1024 });
+      ({ width: w, height: h } = img);
+      rgba = img.data;
+    } catch (err) {
+      throw new Error(`readImageFile: ${path}: corrupt, truncated or unsupported JPEG (${(err as Error).message})`);
+    }
+  } else {
     const what = format === 'unknown' ? 'not a recognised image format' : `${format.toUpperCase()} is not supported`;
-    throw new Error(`readImageFile: ${path}: ${what} (only PNG can be read)`);
+    throw new Error(`readImageFile: ${path}: ${what} (PNG and JPEG can be read)`);
   }
-  let png: PNG;
-  try {
-    png = PNG.sync.read(bytes);
-  } catch (err) {
-    throw new Error(`readImageFile: ${path}: corrupt or truncated PNG (${(err as Error).message})`);
-  }
-  const { width: w, height: h } = png;
   const plane = h * w;
   const data = new Uint8Array(3 * plane);
   for (let p = 0; p < plane; p++) {
-    data[p] = png.data[4 * p]!;
-    data[plane + p] = png.data[4 * p + 1]!;
-    data[2 * plane + p] = png.data[4 * p + 2]!;
+    data[p] = rgba[4 * p]!;
+    data[plane + p] = rgba[4 * p + 1]!;
+    data[2 * plane + p] = rgba[4 * p + 2]!;
   }
   return { data, h, w, c: 3 };
 }
