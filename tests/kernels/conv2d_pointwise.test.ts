@@ -62,7 +62,7 @@ for (const [N, Cin, Cout, H, W, G] of SHAPES) {
 }
 
 // Tile shapes other than the default choice, including tiles wider than the problem, must agree.
-const TILES: GemmTiles[] = [{ TM: 4, TPV: 1, WGX: 8 }, { TM: 8, TPV: 2, WGX: 16 }, { TM: 16, TPV: 4, WGX: 64 }, { TM: 2, TPV: 3, WGX: 32 }];
+const TILES: GemmTiles[] = [{ TM: 4, TPV: 1, WGX: 8 }, { TM: 8, TPV: 2, WGX: 16 }, { TM: 16, TPV: 4, WGX: 64 }, { TM: 2, TPV: 3, WGX: 32 }, { TM: 16, TPV: 8, WGX: 8 }];
 for (const dtype of DTYPES_UNDER_TEST) {
   for (const [N, Cin, Cout, H, W, G] of [[3, 24, 36, 4, 6, 3], [2, 12, 20, 3, 5, 2]]) {
     test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tiling agrees with the ref`, async () => {
@@ -73,7 +73,7 @@ for (const dtype of DTYPES_UNDER_TEST) {
         expectClose(await download(pointwiseForward(X, Wt, G, { tiles })), y, FWD_TOL[dtype], `y ${JSON.stringify(tiles)}`);
         expectClose(await download(pointwiseDgrad(DY, Wt, G, xShape, tiles)), dx, DGRAD_TOL[dtype], `dx ${JSON.stringify(tiles)}`);
       }
-      for (const tiles of [{ TM: 1, TK: 1 }, { TM: 4, TK: 8 }, { TM: 3, TK: 5 }]) {
+      for (const tiles of [{ TM: 1, TK: 1 }, { TM: 4, TK: 8 }, { TM: 3, TK: 5 }, { TM: 16, TK: 8, WGX: 8 }, { TM: 8, TK: 16 }]) {
         expectClose(await download(pointwiseWgrad(X, DY, G, tiles)), dw, TOL.f32, `dw ${JSON.stringify(tiles)}`);
       }
       X.dispose(); Wt.dispose(); DY.dispose();
