@@ -2,6 +2,8 @@
 // spec; one pipeline per key, cached and labelled with it. Binding 0 is the uniform struct `u`, then
 // the read tensors in order, then the written ones; entry point `main`.
 import { device } from './device.ts';
+import { OpError } from './errors.ts';
+import { fmt } from './shape.ts';
 import { dispatch, uniformSlot } from './queue.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -49,10 +51,16 @@ export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
   const buffers: GPUBuffer[] = [];
   if (args.uniforms) entries.push({ binding: 0, resource: uniformSlot(args.uniforms) });
   let binding = 1;
+  const limit = device().limits.maxStorageBufferBindingSize;
   for (const b of [...(args.read ?? []), ...(args.write ?? [])]) {
     const resource: GPUBufferBinding = 'tensor' in b
       ? { buffer: b.tensor.buffer, offset: b.offset, size: b.size }
       : { buffer: b.buffer, offset: 0, size: Math.ceil(b.byteLength / 16) * 16 }; // whole vec4s / pairs: pool buffers have the room
+    // caught here, by name, rather than as an opaque validation error at the next sync
+    if (resource.size! > limit) {
+      const what = 'tensor' in b ? `a ${resource.size}-byte range of ${b.tensor.dtype}${fmt(b.tensor.shape)}` : `${b.dtype}${fmt(b.shape)} (${b.byteLength} bytes)`;
+      throw new OpError(currentOp, `${what} is over this adapter's ${limit}-byte (${(limit / 2 ** 20).toFixed(0)} MiB) storage binding limit: use a smaller batch or image size`);
+    }
     buffers.push(resource.buffer);
     entries.push({ binding: binding++, resource });
   }

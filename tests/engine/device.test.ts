@@ -37,4 +37,14 @@ test('a GPU validation error surfaces as an exception naming the op', async () =
   x.dispose();
 });
 
+test('a tensor over the storage binding limit is refused by name, with what to do', () => {
+  const limit = deviceInfo().limits.maxStorageBufferBindingSize;
+  const k = { key: () => 'test.copy', wgsl: () => `@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64) fn main() { y[0] = 1.0; }` };
+  const big = Tensor.empty([limit / 4 + 64]); // one binding's worth and a little more (buffers may be larger)
+  assert.throws(() => withOp('bigOp', () => launch(k, {}, { write: [big], grid: [1, 1, 1] })),
+    (e: Error) => /^bigOp: f32\[\d+\] \(\d+ bytes\) is over this adapter's \d+-byte .* binding limit: use a smaller batch/.test(e.message));
+  big.dispose();
+});
+
 test.run();
