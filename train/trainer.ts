@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { Rng, Tensor, capture, deviceInfo, sync, type CapturedStep, type DType, type RngState } from '../engine/index.ts';
 import { byteTensor, writeBytes, PARAMS } from '../kernels/augment.ts';
 import { ShuffleNetV1 } from '../model/shufflenet.ts';
+import { summary } from '../model/summary.ts';
 import { loadCheckpoint, readCheckpoint, saveCheckpoint } from '../model/checkpoint.ts';
 import { BatchSampler, copyBatch, sampleSize, type ImageDataset, type SamplerState } from './data/dataset.ts';
 import { progressBar, type ProgressBar } from './data/progress.ts';
@@ -98,6 +99,21 @@ function mergeResumed(saved: TrainConfig, now: TrainConfig, explicit: Set<string
   return out as unknown as TrainConfig;
 }
 
+/**
+ * Every activation is bound whole, so the largest one (the stem's output at 224x224) must fit the
+ * adapter's storage binding limit: fail before loading data, naming the batch that would fit.
+ */
+export function checkBatchFits(cfg: TrainConfig, dtype: DType): void {
+  const s = summary({ size: cfg.modelSize, group: cfg.group, classes: 10, stem: cfg.stem, imageSize: cfg.imageSize });
+  const perImage = Math.max(...s.rows.map((r) => r.out.reduce((a, b) => a * b, 1))) * (dtype === 'f32' ? 4 : 2);
+  const limit = deviceInfo().limits.maxStorageBufferBindingSize;
+  if (perImage * cfg.batchSize <= limit) return;
+  const fits = Math.floor(limit / perImage);
+  throw new Error(`--batch-size ${cfg.batchSize}: the largest activation (${cfg.modelSize} g=${cfg.group} at ${cfg.imageSize}x${cfg.imageSize}, ${dtype}) would be ` +
+    `${(perImage * cfg.batchSize / 2 ** 20).toFixed(0)} MiB, over this adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit; ` +
+    `use --batch-size ${fits} or less${isCpuAdapter() ? ', or --preset fast (sized for a CPU adapter)' : ''}`);
+}
+
 export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((s: string) => console.log(s));
   let cfg = cfgIn;
@@ -115,6 +131,7 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
   }
 
   const dtype = resolvePrecision(cfg.precision);
+  checkBatchFits(cfg, dtype);
   const { train: trainSet, test: testSet } = hooks.datasets ?? {
     train: await loadDataset(cfg.dataset, 'train', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }),
     test: cfg.evalEvery > 0 ? await loadDataset(cfg.dataset, 'test', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }) : null,

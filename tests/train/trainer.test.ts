@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
-import { train } from '../../train/trainer.ts';
+import { train, checkBatchFits } from '../../train/trainer.ts';
+import { parseTrainArgs } from '../../train/config.ts';
 import { listCheckpoints } from '../../train/checkpoint_files.ts';
 import { evaluate } from '../../train/evaluate.ts';
 import { loadCheckpoint } from '../../model/checkpoint.ts';
@@ -62,6 +63,13 @@ test('a non-finite loss stops training with a clear message and no new checkpoin
   assert.is(r.steps, 2);
   assert.match(r.message!, /non-finite \(.*\) by step 2 \(epoch 1\); stopping without saving.*last good checkpoint is \(none yet\).*--dynamic-loss-scale/);
   assert.is(listCheckpoints(out).length, 0);
+});
+
+test('a batch whose largest activation exceeds the binding limit is refused up front, naming a batch that fits', () => {
+  const seed = parseTrainArgs([]).config; // 2.0x g=3 at 224x224
+  checkBatchFits({ ...seed, batchSize: 1 }, 'f32');
+  assert.throws(() => checkBatchFits({ ...seed, batchSize: 100_000 }, 'f32'),
+    (e: Error) => /^--batch-size 100000: the largest activation \(2\.0x g=3 at 224x224, f32\) would be \d+ MiB, over this adapter's \d+ MiB storage binding limit; use --batch-size \d+ or less/.test(e.message));
 });
 
 test.run();
