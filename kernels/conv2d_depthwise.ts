@@ -8,7 +8,8 @@
 //     dx[n, k, ih, iw] = Σ_{kh,kw: s | ih+1−kh, s | iw+1−kw} dy[n, c, (ih+1−kh)/s, (iw+1−kw)/s] · w[c, kh, kw]
 //   so dx lands in x's (unshuffled) channel order;
 //   wgrad: dw[c, kh, kw] = Σ_{n, oh, ow} dy[n, c, oh, ow] · x[n, src(c), oh·s + kh − 1, ow·s + kw − 1], in two
-//   passes: one invocation per (c, n, band of rows) writes its 9 partial sums, then one per weight adds them.
+//   passes: one invocation per (c, n, band of rows) writes its 9 partial sums into [C·9, parts], then
+//   matmul.ts's rowSumRaw adds them per weight.
 // Speed (llvmpipe): each storage load or store instruction costs a loop over the SIMD lanes, a vec4 one
 // little more than a scalar one, while arithmetic is cheap. So an invocation owns a band of R output rows
 // of one plane and walks it left to right in tiles of V columns, sliding its window: each input element
@@ -17,6 +18,7 @@
 import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
 import { WG, array, builtins, flatIndex } from './wgsl.ts';
 import { shuffleSrcWgsl } from './channel_shuffle.ts';
+import { rowSumRaw } from './matmul.ts';
 
 type Stride = 1 | 2;
 type Kind = 'forward' | 'dgrad' | 'wgrad';
@@ -256,25 +258,6 @@ fn main(${builtins}) {
 
 const kernel = { key, wgsl: (s: Spec) => (s.R ? bandWgsl(s) : pairsWgsl(s)) };
 
-// wgrad pass 2: dw[i] = Σ_p part[i·parts + p]
-const wgradSumKernel = {
-  key: () => 'conv2d_depthwise.wgrad_sum',
-  wgsl: () => /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
-// one invocation per weight
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let i = ${flatIndex()};
-  if (i >= u.threads) { return; }
-  var acc = 0.0;
-  for (var p = 0u; p < u.parts; p++) { acc += part[i * u.parts + p]; }
-  dw[i] = acc;
-}`,
-};
-
 const outSize = (n: number, stride: Stride) => Math.floor((n - 1) / stride) + 1; // (n + 2·1 − 3) / s + 1
 
 /** Default tile (rows x columns) per kernel kind and dtype; f16 steps 8 columns to load whole vec4u words. */
@@ -353,8 +336,7 @@ export function depthwiseWgrad(x: Tensor, dy: Tensor, stride: Stride, shuffleGro
     uniforms: pack(x.shape, stride, shuffleGroups, { threads: C * parts, bands, parts, tiles: Math.ceil(Wo / s.V) }),
     read: [x, dy], write: [part], grid: grid1d(C * parts, WG),
   });
-  const dw = Tensor.empty([C, 1, 3, 3], 'f32');
-  launch(wgradSumKernel, undefined, { uniforms: pack(x.shape, stride, shuffleGroups, { threads: C * 9, parts }), read: [part], write: [dw], grid: grid1d(C * 9, WG) });
+  const dw = rowSumRaw(part, [C, 1, 3, 3]);
   part.dispose();
   return dw;
 }

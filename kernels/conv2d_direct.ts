@@ -5,7 +5,7 @@
 // Backward (adjoint of the same sum):
 //   dgrad: dx[n, g·Cin/G + ci, ih, iw] = Σ_{co in g, kh, kw: s | (ih + p − kh), s | (iw + p − kw)} dy[n, co, ·, ·] · w[co, ci, kh, kw]
 //   wgrad: dw[co, ci, kh, kw] = Σ_{n, oh, ow} dy[n, co, oh, ow] · x[n, g·Cin/G + ci, oh·s − p + kh, ow·s − p + kw]
-//   in two passes: partial sums over chunks of output positions, then one invocation per weight adds them.
+//   in two passes: partial sums [weights, chunks of output positions], then matmul.ts's rowSumRaw adds them.
 // Forward speed (llvmpipe): a storage load costs a loop over the SIMD lanes unless its address is a
 // compile-time constant, and only workgroup memory keeps constant addresses (storage indices get a
 // robustness clamp). So a workgroup copies its COT output channels' weights into workgroup memory and
@@ -15,6 +15,7 @@
 // needs it (the stem's input is the image), the general op does.
 import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
 import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { rowSumRaw } from './matmul.ts';
 
 export interface DirectOptions { stride: number; padding: number; groups: number }
 
@@ -222,25 +223,6 @@ fn main(${builtins}) {
   },
 };
 
-// wgrad pass 2: one invocation per weight adds its partial sums
-const wgradSumKernel = {
-  key: () => 'conv2d_direct.wgrad_sum',
-  wgsl: () => /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
-// one invocation per weight
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let i = ${flatIndex()};
-  if (i >= u.threads) { return; }
-  var acc = 0.0;
-  for (var p = 0u; p < u.parts; p++) { acc += part[i * u.parts + p]; }
-  dw[i] = acc;
-}`,
-};
-
 const outSize = (n: number, k: number, s: number, p: number) => Math.floor((n + 2 * p - k) / s) + 1;
 
 /** Largest divisor of n that is at most cap. */
@@ -303,10 +285,7 @@ export function directWgrad(x: Tensor, dy: Tensor, wShape: Shape, o: DirectOptio
   launch(wgradPartsKernel, { dtype: x.dtype, KH, KW, COT }, {
     uniforms: pack(x.shape, wShape, o, { threads: rows * parts, parts, chunk }), read: [x, dy], write: [part], grid: grid1d(rows * parts, WG),
   });
-  const dw = Tensor.empty(wShape, 'f32');
-  launch(wgradSumKernel, undefined, {
-    uniforms: pack(x.shape, wShape, o, { threads: Cout * Cig * KK, parts }), read: [part], write: [dw], grid: grid1d(Cout * Cig * KK, WG),
-  });
+  const dw = rowSumRaw(part, wShape);
   part.dispose();
   return dw;
 }

@@ -5,7 +5,7 @@
 // (PyTorch Conv2d(Cin, Cout, 1, groups=G, bias=False)). Backward:
 //   dgrad: dX[n, g] = W[g]^T · dY[n, g], the same GEMM kernel on a transposed copy of w (w is small);
 //   wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]^T, a reduction over N·P in two passes: one invocation per
-//   (chunk of pixels, tile of dW) writes partial sums, then one invocation per weight adds the chunks.
+//   (chunk of pixels, tile of dW) writes partial sums [chunks, weights], then matmul.ts's colSumRaw adds them.
 // x, y, dy, dx are f32 or packed f16 (computed in f32); w and dw are f32; every sum is f32.
 //
 // Speed on llvmpipe (Mesa 22.3, the CPU target): every storage load is a loop over the 8 SIMD lanes with
@@ -20,6 +20,7 @@
 // f32 staging tensor that a pack pass turns into halves.
 import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
+import { colSumRaw } from './matmul.ts';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -268,25 +269,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   },
 };
 
-const RU = uniforms({ S: 'u32', chunks: 'u32' });
-const chunkSumKernel = {
-  key: () => 'conv2d_pointwise.wgrad_sum/f32',
-  wgsl: () => /* wgsl */ `
-${RU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
-// one invocation per weight: the chunks' partial sums, in chunk order
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let i = ${flatIndex()};
-  if (i >= u.S) { return; }
-  var s = 0.0;
-  for (var c = 0u; c < u.chunks; c++) { s += part[c * u.S + i]; }
-  dw[i] = s;
-}`,
-};
-
 /** Partial-sum floats allowed for wgrad's first pass (bounds its scratch memory to 64 MiB). */
 const PART_FLOATS = 16 * 2 ** 20;
 
@@ -361,18 +343,17 @@ export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: n
   const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
   const { chunks, L } = wgradChunks(Pv, G * mTiles * kTiles, S);
   const WGX = tiles?.WGX ?? Math.min(64, 2 ** Math.ceil(Math.log2(chunks)));
-  const dw = Tensor.empty([Cout, K, 1, 1], 'f32');
-  const part = chunks === 1 ? dw : Tensor.empty([chunks, S], 'f32');
+  const shape = [Cout, K, 1, 1];
+  const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');
   launch(wgradKernel, { dtype: x.dtype, PV, TM, TK, WGX }, {
     uniforms: WU.pack({ Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, chunks, mTiles, kTiles, S }),
     read: [x, dy],
     write: [part],
     grid: [Math.ceil(chunks / WGX), G * mTiles * kTiles, 1],
   });
-  if (part !== dw) {
-    launch(chunkSumKernel, null, { uniforms: RU.pack({ S, chunks }), read: [part], write: [dw], grid: grid1d(S, WG) });
-    part.dispose();
-  }
+  if (chunks === 1) return part;
+  const dw = colSumRaw(part, shape);
+  part.dispose();
   return dw;
 }
 

@@ -15,7 +15,7 @@
 // each have their own dtype (linear: x f16, w f32 -> y f16; dw = dy^T·x is f32 from f16 operands).
 // f16 C is stored a pair at a time: with N even every pair lies inside one invocation's row;
 // with N odd pairs straddle rows, so C goes through an f32 scratch and a cast.
-import { Tensor, defineOp, launch, grid1d, uniforms, fmt, type DType, type Expect } from '../engine/index.ts';
+import { OpError, Tensor, defineOp, launch, grid1d, uniforms, fmt, numel, type DType, type Expect, type Shape } from '../engine/index.ts';
 import { WG, array, builtins, flatIndex } from './wgsl.ts';
 import { castRaw } from './cast.ts';
 
@@ -121,32 +121,48 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tenso
   return y;
 }
 
-const ColU = uniforms({ rows: 'u32', N: 'u32' });
-const colSumKernel = {
-  key: (s: { dtype: DType }) => `matmul.colSum/${s.dtype}`,
-  wgsl: (s: { dtype: DType }) => /* wgsl */ `
-${ColU.wgsl}
+// Sums along one axis of a [rows, N] matrix (any leading dimensions are rows): one invocation per
+// output, a sequential f32 sum. 'columns' gives N sums over the rows, 'rows' gives a sum per row.
+type SumSpec = { dtype: DType; along: 'columns' | 'rows' };
+const SumU = uniforms({ rows: 'u32', N: 'u32' });
+const sumKernel = {
+  key: (s: SumSpec) => `matmul.sum_${s.along}/${s.dtype}`,
+  wgsl: (s: SumSpec) => /* wgsl */ `
+${SumU.wgsl}
 @group(0) @binding(0) var<uniform> u: U;
 ${array(1, 'x', s.dtype, 'read')}
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-// one invocation per column
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
-  let n = ${flatIndex()};
-  if (n >= u.N) { return; }
+  let o = ${flatIndex()};
+  ${s.along === 'columns' ? `if (o >= u.N) { return; }
   var acc = 0.0;
-  for (var r = 0u; r < u.rows; r++) { acc += ld_x(r * u.N + n); }
-  y[n] = acc;
+  for (var r = 0u; r < u.rows; r++) { acc += ld_x(r * u.N + o); }` : `if (o >= u.rows) { return; }
+  var acc = 0.0;
+  for (var n = 0u; n < u.N; n++) { acc += ld_x(o * u.N + n); }`}
+  y[o] = acc;
 }`,
 };
 
-/** f32 [N] column sums of x [..., N] over every leading dimension (linear's db), no autograd. */
-export function colSumRaw(x: Tensor): Tensor {
-  const N = x.shape[x.shape.length - 1];
-  const y = Tensor.empty([N], 'f32');
-  launch(colSumKernel, { dtype: x.dtype }, { uniforms: ColU.pack({ rows: x.size / N, N }), read: [x], write: [y], grid: grid1d(N, WG) });
+function sumAlong(x: Tensor, along: SumSpec['along'], shape: Shape): Tensor {
+  const N = x.shape[x.shape.length - 1], rows = x.size / N, outs = along === 'columns' ? N : rows;
+  if (numel(shape) !== outs) throw new OpError('sum', `result shape ${fmt(shape)} does not hold the ${outs} ${along === 'columns' ? 'column' : 'row'} sums of ${fmt(x.shape)}`);
+  const y = Tensor.empty(shape, 'f32');
+  launch(sumKernel, { dtype: x.dtype, along }, { uniforms: SumU.pack({ rows, N }), read: [x], write: [y], grid: grid1d(outs, WG) });
   return y;
 }
+
+/**
+ * f32 column sums of x [..., N] over every leading dimension, no autograd: linear's db, and pointwise
+ * conv wgrad's second pass (partial sums [chunks, weights] -> dw). `shape` (N elements) shapes the result.
+ */
+export const colSumRaw = (x: Tensor, shape: Shape = [x.shape[x.shape.length - 1]]): Tensor => sumAlong(x, 'columns', shape);
+
+/**
+ * f32 sums of each row of x [..., L] over its last dimension, no autograd: the second pass of the
+ * depthwise and direct conv wgrads (partial sums [weights, parts] -> dw). `shape` shapes the result.
+ */
+export const rowSumRaw = (x: Tensor, shape: Shape = x.shape.slice(0, -1)): Tensor => sumAlong(x, 'rows', shape);
 
 /** Options of the matmul op. */
 export interface MatmulOpOptions { transA?: boolean; transB?: boolean }

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, type DType } from '../../engine/index.ts';
-import { matmul, matmulRaw, linear, colSumRaw, TILES } from '../../kernels/matmul.ts';
+import { matmul, matmulRaw, linear, colSumRaw, rowSumRaw, TILES } from '../../kernels/matmul.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
@@ -82,6 +82,21 @@ test('colSumRaw sums every row, f32 and f16', async () => {
     for (let r = 0; r < R; r++) for (let n = 0; n < N; n++) want[n] += x[r * N + n];
     expectClose(await download(colSumRaw(upload(x, [R, N], dtype))), want, TOL.f32, `colSum ${dtype}`);
   }
+});
+
+test('rowSumRaw sums every row over its last dimension into the given shape, f32 and f16', async () => {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    const [A, B, L] = [3, 5, 11], x = quantize(new Rng(5).uniforms(A * B * L), dtype);
+    const want = new Float64Array(A * B);
+    for (let r = 0; r < A * B; r++) for (let l = 0; l < L; l++) want[r] += x[r * L + l];
+    const y = rowSumRaw(upload(x, [A, B, L], dtype), [B, A, 1]);
+    assert.equal([...y.shape], [B, A, 1]);
+    expectClose(await download(y), want, TOL.f32, `rowSum ${dtype}`);
+  }
+  const x = Tensor.zeros([4, 6]);
+  assert.throws(() => rowSumRaw(x, [5]), (e: Error) => e.message === 'sum: result shape [5] does not hold the 4 row sums of [4, 6]');
+  assert.throws(() => colSumRaw(x, [4]), (e: Error) => e.message === 'sum: result shape [4] does not hold the 6 column sums of [4, 6]');
+  x.dispose();
 });
 
 // L = Σ r ⊙ op(...): the GPU gradients against the float64 ones
