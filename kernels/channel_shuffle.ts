@@ -8,7 +8,7 @@
 // Backward: the inverse permutation, which is the same shuffle with C/G groups.
 // The depthwise conv can fuse this into its input indexing (kernels/conv2d_depthwise.ts, shuffleGroups).
 import { Tensor, defineOp, launch, grid1d, uniforms } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
 
 /** vec4: copy 16-byte units; word: copy 4-byte units; pair: f16 with odd H·W, gather per element. */
 type Mode = 'vec4' | 'word' | 'pair';
@@ -38,7 +38,7 @@ fn at(e: u32) -> f32 {
 fn main(${builtins}) {
   let p = ${flatIndex()};
   if (2u * p >= u.units) { return; }
-  st2_y(p, vec2f(at(2u * p), select(0.0, at(2u * p + 1u), 2u * p + 1u < u.units)));
+  ${storePair('y', 'at', 'u.units')}
 }`;
     }
     const V = s.mode === 'vec4' ? 'vec4u' : 'u32';

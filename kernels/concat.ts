@@ -7,7 +7,7 @@
 // 16-byte vectors (4 f32 or 8 halves), one invocation copies one vector; otherwise one invocation
 // handles one pair of output elements (packed halves are stored a word at a time), read one by one.
 import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Expect } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
 
 /** 'vec': 16-byte vectors; 'pair': element pairs, for blocks that are not whole vectors. */
 type Unit = 'vec' | 'pair';
@@ -70,7 +70,7 @@ fn at(e: u32) -> f32 {
 fn main(${builtins}) {
   let p = ${flatIndex()};
   if (p >= u.total) { return; }
-  st2_y(p, vec2f(at(2u * p), select(0.0, at(2u * p + 1u), 2u * p + 1u < u.count)));
+  ${storePair('y', 'at', 'u.count')}
 }`;
   },
 };
@@ -124,7 +124,7 @@ fn at(e: u32) -> f32 {
 fn main(${builtins}) {
   let p = ${flatIndex()};
   if (p >= u.total) { return; }
-  st2_dx(p, vec2f(at(2u * p), select(0.0, at(2u * p + 1u), 2u * p + 1u < u.count)));
+  ${storePair('dx', 'at', 'u.count')}
 }`;
   },
 };

@@ -16,7 +16,7 @@
 // is loaded once per band (in aligned vectors of up to 4 f32 or 8 halves), each output stored once.
 // f16 rows of odd width cannot be stored as whole pairs per row: those use one invocation per output pair.
 import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
 import { shuffleSrcWgsl } from './channel_shuffle.ts';
 import { rowSumRaw } from './matmul.ts';
 
@@ -252,7 +252,7 @@ ${one}
 fn main(${builtins}) {
   let p = ${flatIndex()};
   if (2u * p >= u.threads) { return; }
-  st2_${out}(p, vec2f(one(2u * p), select(0.0, one(2u * p + 1u), 2u * p + 1u < u.threads)));
+  ${storePair(out, 'one', 'u.threads')}
 }`;
 }
 

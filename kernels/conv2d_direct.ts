@@ -14,7 +14,7 @@
 // channels with weights loaded from storage. dgrad is one generic gather per dx pair: the model never
 // needs it (the stem's input is the image), the general op does.
 import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
 import { rowSumRaw } from './matmul.ts';
 
 export interface DirectOptions { stride: number; padding: number; groups: number }
@@ -78,7 +78,7 @@ fn main(${builtins}) {
   let p = ${flatIndex()};
   let total = u.threads;
   if (2u * p >= total) { return; }
-  st2_y(p, vec2f(one(2u * p), select(0.0, one(2u * p + 1u), 2u * p + 1u < total)));
+  ${storePair('y', 'one', 'total')}
 }`;
     const COT = s.COT;
     const acc = range(2).map((P) => range(COT).map((co) => `var a${P}_${co} = 0.0;`).join(' ')).join('\n  ');
@@ -165,7 +165,7 @@ fn main(${builtins}) {
   let p = ${flatIndex()};
   let total = u.threads;
   if (2u * p >= total) { return; }
-  st2_dx(p, vec2f(one(2u * p), select(0.0, one(2u * p + 1u), 2u * p + 1u < total)));
+  ${storePair('dx', 'one', 'total')}
 }`,
 };
 

@@ -4,7 +4,7 @@
 // tree in workgroup memory. Small R: one invocation per output.
 // Backward spreads dy (times 1 or 1/R) back over R: dx[o, r, i] = k * dy[o, i], in x's dtype.
 import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Expect } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
 
 type Spec = { dtype: DType; mode: 'workgroup' | 'thread' };
 const U = uniforms({ outer: 'u32', R: 'u32', inner: 'u32', k: 'f32' });
@@ -60,7 +60,7 @@ fn main(${builtins}) {
   let p = ${flatIndex()};
   let n = u.outer * u.R * u.inner;
   if (2u * p >= n) { return; }
-  st2_dx(p, vec2f(at(2u * p), select(0.0, at(2u * p + 1u), 2u * p + 1u < n)));
+  ${storePair('dx', 'at', 'n')}
 }`,
 };
 

@@ -30,3 +30,10 @@ ${access === 'read_write' ? `fn st2_${name}(p: u32, v: vec2f) { ${name}[p] = pac
 
 /** Elements handled per invocation by kernels that store one pair at a time. */
 export const pairs = (n: number) => Math.ceil(n / 2);
+
+/**
+ * WGSL storing elements 2p and 2p + 1 of `out` as one pair (see array()), each computed by the WGSL
+ * function `f`; the second is 0 past `count` (an odd total), so no invocation writes half a word.
+ */
+export const storePair = (out: string, f: string, count: string) =>
+  `st2_${out}(p, vec2f(${f}(2u * p), select(0.0, ${f}(2u * p + 1u), 2u * p + 1u < ${count})));`;
