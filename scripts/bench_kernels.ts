@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { initDevice, describeDevice, device, scope, sync, poolStats, type DType } from '../engine/index.ts';
-import { FlagError, formatHelp, parseFlags } from '../train/flags.ts';
+import { FlagError, formatHelp, parseFlags, runMain } from '../train/flags.ts';
 import { ACC, copyProbe, fmaProbe, type Probe } from './bench/ceilings.ts';
 import { allCases, largestActivation, type Bench, type Case } from './bench/cases.ts';
 
@@ -162,9 +162,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exit(await main(process.argv.slice(2)));
-} catch (e) {
-  console.error(e instanceof Error ? `error: ${e.stack ?? e.message}` : e);
-  process.exit(1);
-}
+await runMain(main, { stack: true });

@@ -14,7 +14,7 @@ import { STATS, decodeStats } from '../train/step_metrics.ts';
 import { Sgd } from '../train/sgd.ts';
 import { trainGeometry, trainParams, testParams } from '../train/data_source.ts';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../train/data/cifar10.ts';
-import { FlagError, formatHelp, parseFlags } from '../train/flags.ts';
+import { FlagError, formatHelp, parseFlags, runMain } from '../train/flags.ts';
 import { resolvePrecision } from '../train/trainer.ts';
 import type { ModelSize, Group, Stem } from '../train/config.ts';
 
@@ -122,9 +122,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exit(await main(process.argv.slice(2)));
-} catch (e) {
-  console.error(e instanceof Error ? `error: ${e.stack ?? e.message}` : e);
-  process.exit(1);
-}
+await runMain(main, { stack: true });

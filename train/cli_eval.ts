@@ -3,7 +3,7 @@
 //   result:{'Loss': 1.0217913215673422, 'Top_1_Acc': 0.8152, 'Top_5_Acc': 0.975}, ckpt:'./shufflenetv1-250_391.ckpt', time: 0h 0m 21s
 import * as fs from 'node:fs';
 import { describeDevice, initDevice } from '../engine/index.ts';
-import { FlagError, formatHelp, parseFlags } from './flags.ts';
+import { FlagError, formatHelp, parseFlags, runMain } from './flags.ts';
 import { INFERENCE_FLAGS, loadForInference } from './inference.ts';
 import { hms, pyFloat } from './format.ts';
 import { loadDataset } from './data_source.ts';
@@ -55,9 +55,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exit(await main(process.argv.slice(2)));
-} catch (e) {
-  console.error(e instanceof Error ? `error: ${e.message}` : e);
-  process.exit(1);
-}
+await runMain(main);

@@ -3,7 +3,7 @@
 // class name, blue where right and red where wrong. With images: each file's top-5 classes with
 // probabilities (softmax of the logits), and the grid of those images when they share one size.
 import { describeDevice, initDevice } from '../engine/index.ts';
-import { FlagError, formatHelp, parseFlags } from './flags.ts';
+import { FlagError, formatHelp, parseFlags, runMain } from './flags.ts';
 import { INFERENCE_FLAGS, loadForInference } from './inference.ts';
 import { loadDataset } from './data_source.ts';
 import { predictLogits } from './evaluate.ts';
@@ -113,9 +113,4 @@ function luminance3(rgb: Uint8Array, plane: number): Uint8Array {
   return out;
 }
 
-try {
-  process.exit(await main(process.argv.slice(2)));
-} catch (e) {
-  console.error(e instanceof Error ? `error: ${e.message}` : e);
-  process.exit(1);
-}
+await runMain(main);

@@ -2,9 +2,10 @@
 // training finished, stopped at --max-steps or was interrupted (a checkpoint was saved), 1 when the
 // loss went NaN, 2 for bad flags.
 import { describeDevice, initDevice } from '../engine/index.ts';
-import { FlagError } from './flags.ts';
+import { FlagError, runMain } from './flags.ts';
 import { parseTrainArgs, trainHelp } from './config.ts';
 import { train } from './trainer.ts';
+import { hms } from './format.ts';
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -21,16 +22,11 @@ async function main(argv: string[]): Promise<number> {
   console.log('============== Starting Training ==============');
   const r = await train(parsed.config, { explicit: parsed.explicit });
   const s = (performance.now() - t0) / 1000;
-  console.log(`total time:${Math.floor(s / 3600)}h ${Math.floor((s / 60) % 60)}m ${Math.floor(s % 60)}s`);
+  console.log(`total time:${hms(s)}`);
   if (r.reason === 'nan') { console.error(r.message ?? 'loss became NaN'); return 1; }
   console.log(r.reason === 'interrupted' ? '============== Train Interrupted ==============' : '============== Train Success ==============');
   if (r.checkpoint) console.log(`checkpoint: ${r.checkpoint}`);
   return 0;
 }
 
-try {
-  process.exit(await main(process.argv.slice(2)));
-} catch (e) {
-  console.error(e instanceof Error ? `error: ${e.message}` : e);
-  process.exit(1);
-}
+await runMain(main);

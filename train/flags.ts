@@ -9,6 +9,19 @@ export class FlagError extends Error {
   override name = 'FlagError';
 }
 
+/**
+ * A program's entry point: exits with main's status, or prints an unexpected error (its stack with
+ * `stack`, for the benchmarks) and exits 1. Dawn's device would otherwise keep the process alive.
+ */
+export async function runMain(main: (argv: string[]) => Promise<number>, opts: { stack?: boolean } = {}): Promise<never> {
+  try {
+    process.exit(await main(process.argv.slice(2)));
+  } catch (e) {
+    console.error(e instanceof Error ? `error: ${opts.stack ? e.stack ?? e.message : e.message}` : e);
+    process.exit(1);
+  }
+}
+
 type Base = { help: string; metavar?: string };
 export type FlagSpec =
   | (Base & { type: 'int'; default: number; min?: number; max?: number })
