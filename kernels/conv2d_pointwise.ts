@@ -222,7 +222,7 @@ function transposeGroups(w: Tensor, G: number): Tensor {
 // pass 2: dw[i] = Σ_c part[c, i].
 
 export type WgradSpec = { dtype: DType; PV: 1 | 2 | 4; TM: number; TK: number; WGX: number };
-const WU = uniforms({ Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', chunks: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' });
+const WU = uniforms({ Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', tiles: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' });
 
 const wgradKernel = {
   key: (s: WgradSpec) => `conv2d_pointwise.wgrad/${s.dtype}/pv${s.PV}/${s.TM}x${s.TK}/wg${s.WGX}`,
@@ -236,14 +236,17 @@ ${WU.wgsl}
 ${loadable(1, 'x', s.dtype, s.PV)}
 ${loadable(2, 'dy', s.dtype, s.PV)}
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
-// one invocation per (chunk of L pixel vectors, group, TM x TK tile of dw); the chunk walks pixels
-// flattened over (n, p), stepping into the next image when p wraps
+// one invocation per (TM x TK tile of dw over all groups, chunk of L pixel vectors): the lanes of a
+// workgroup take neighbouring tiles of one chunk, so every lane has work however few chunks there are;
+// the chunk walks pixels flattened over (n, p), stepping into the next image when p wraps
 @compute @workgroup_size(${s.WGX})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x * ${s.WGX}u + lid;
-  let g = wid.y / (u.mTiles * u.kTiles);
-  let m0 = ((wid.y / u.kTiles) % u.mTiles) * ${s.TM}u;
-  let k0 = (wid.y % u.kTiles) * ${s.TK}u;
+  let t = wid.y * ${s.WGX}u + lid;
+  let tc = min(t, u.tiles - 1u);
+  let g = tc / (u.mTiles * u.kTiles);
+  let m0 = ((tc / u.kTiles) % u.mTiles) * ${s.TM}u;
+  let k0 = (tc % u.kTiles) * ${s.TK}u;
+  let c = wid.x;
   let v0 = min(c * u.L, u.Pv);
   let v1 = min(v0 + u.L, u.Pv);
   var n = v0 / u.HWv;
@@ -262,7 +265,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     h = select(h, 0u, wrap);
     n += select(0u, 1u, wrap);
   }
-  if (c < u.chunks) {
+  if (t < u.tiles) {
     ${Ms.map((i) => Ks.map((j) => `if (m0 + ${i}u < u.M && k0 + ${j}u < u.K) { part[c * u.S + (g * u.M + m0 + ${i}u) * u.K + k0 + ${j}u] = ${acc(i, j)}; }`).join('\n    ')).join('\n    ')}
   }
 }`;
@@ -337,19 +340,23 @@ export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: n
   const [N, Cin, H, W] = x.shape;
   const Cout = dy.shape[1], P = H * W, K = Cin / G, M = Cout / G;
   const PV = pixelVector(P), Pv = (N * P) / PV;
-  // big tiles of dw: 8x16 (24 loads per 128 products per pixel vector) ran 1.5-2.2x faster than 4x4
-  const side = (n: number, big: boolean) => (big && (n % 16 === 0 || n > 48) ? 16 : n % 8 === 0 || n > 16 ? 8 : n % 4 === 0 || n > 8 ? 4 : 2);
-  const TM = tiles?.TM ?? side(M, M > K), TK = tiles?.TK ?? side(K, K >= M);
+  // big tiles of dw, as big as LLVM compiles in reasonable time (32x32: ~2 s; 32x48: over a minute):
+  // loads per pixel vector are TM + TK for TM·TK products. Scalar pixels (odd P) take 32x32 (2x faster
+  // than 16x8 at 7x7); vector pixels 16x32 (the wider side on the larger of M, K).
+  const side = (n: number, most: number) => (most >= 32 && (n % 32 === 0 || n >= 96) ? 32 : most >= 16 && (n % 16 === 0 || n >= 48) ? 16
+    : n % 8 === 0 || n > 16 ? 8 : n % 4 === 0 || n > 8 ? 4 : 2);
+  const TM = tiles?.TM ?? side(M, PV === 1 || M > K ? 32 : 16), TK = tiles?.TK ?? side(K, PV === 1 || K >= M ? 32 : 16);
   const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
-  const { chunks, L } = wgradChunks(Pv, G * mTiles * kTiles, S);
-  const WGX = tiles?.WGX ?? Math.min(64, 2 ** Math.ceil(Math.log2(chunks)));
+  const dwTiles = G * mTiles * kTiles;
+  const { chunks, L } = wgradChunks(Pv, dwTiles, S);
+  const WGX = tiles?.WGX ?? 8;
   const shape = [Cout, K, 1, 1];
   const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');
   launch(wgradKernel, { dtype: x.dtype, PV, TM, TK, WGX }, {
-    uniforms: WU.pack({ Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, chunks, mTiles, kTiles, S }),
+    uniforms: WU.pack({ Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, mTiles, kTiles, S }),
     read: [x, dy],
     write: [part],
-    grid: [Math.ceil(chunks / WGX), G * mTiles * kTiles, 1],
+    grid: [chunks, Math.ceil(dwTiles / WGX), 1],
   });
   if (chunks === 1) return part;
   const dw = colSumRaw(part, shape);
