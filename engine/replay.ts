@@ -6,7 +6,8 @@
 // (writes inside it are replayed with the captured data, which is right for constants only); state
 // that persists across steps (momentum, running statistics) must exist before the capture, and
 // nothing may be read back inside it.
-import { flush, setRecorder, submitCommands, recording, type Recorder } from './queue.ts';
+import { flush, setRecorder, submitCommands, recording, sync, type Recorder } from './queue.ts';
+import { device } from './device.ts';
 import { pin, unpin } from './pool.ts';
 import { GpuError } from './errors.ts';
 
@@ -21,6 +22,25 @@ export class CapturedStep {
   run(): void {
     if (this.disposed) throw new GpuError('captured step used after dispose()');
     submitCommands(this.rec.commands);
+  }
+
+  /**
+   * Run the step once, one command per submit, waiting for each: per command its label (the kernel's
+   * key; bind groups carry the op's name) and wall time (the kernel plus one submit round trip, so
+   * tiny kernels read high). For finding where a step's time goes, not for timing the step.
+   */
+  async profile(): Promise<{ kernel: string; op: string; ms: number }[]> {
+    if (this.disposed) throw new GpuError('captured step used after dispose()');
+    await sync();
+    const out: { kernel: string; op: string; ms: number }[] = [];
+    for (const c of this.rec.commands) {
+      const t0 = performance.now();
+      submitCommands([c]);
+      await device().queue.onSubmittedWorkDone();
+      const [kernel, op] = c.kind === 'dispatch' ? [c.pipeline.label, c.bindGroup.label.split(':')[0] ?? ''] : [c.kind, ''];
+      out.push({ kernel, op, ms: performance.now() - t0 });
+    }
+    return out;
   }
 
   dispose(): void {

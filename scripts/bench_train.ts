@@ -34,13 +34,31 @@ const FLAGS = {
   iters: { type: 'int', min: 1, default: 5, help: 'timed steps per case (the median is reported)' },
   warmup: { type: 'int', min: 2, default: 3, help: 'untimed steps first (eager, capture, replay)' },
   precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations' },
+  profile: { type: 'int', min: 0, default: 0, metavar: 'N', help: 'after timing, run one step a kernel at a time and print the N costliest kernels' },
 } as const;
 
 interface Row { config: string; ms: number; images_per_s: number; min_ms: number }
 
 const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
-async function bench(c: Case, iters: number, warmup: number, precision: 'auto' | 'fp16' | 'fp32'): Promise<Row> {
+/** Per-kernel totals of one step run a command at a time, costliest first. */
+async function printProfile(step: CapturedStep, top: number): Promise<void> {
+  const rows = await step.profile();
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  const by = new Map<string, { ms: number; n: number }>();
+  for (const r of rows) {
+    const key = `${r.op} ${r.kernel}`;
+    const e = by.get(key) ?? { ms: 0, n: 0 };
+    e.ms += r.ms; e.n++;
+    by.set(key, e);
+  }
+  console.log(`  profile: ${rows.length} commands, ${total.toFixed(1)} ms one at a time`);
+  for (const [k, e] of [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
+    console.log(`  ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${String(e.n).padEnd(4)} ${k}`);
+  }
+}
+
+async function bench(c: Case, iters: number, warmup: number, precision: 'auto' | 'fp16' | 'fp32', profile = 0): Promise<Row> {
   const dtype = resolvePrecision(precision);
   const N = c.batch, size = 3 * 32 * 32;
   const rng = new Rng(7);
@@ -84,6 +102,7 @@ async function bench(c: Case, iters: number, warmup: number, precision: 'auto' |
       ms.push(performance.now() - t0);
     }
     const m = median(ms);
+    if (profile > 0 && captured) await printProfile(captured, profile);
     return { config: c.name, ms: m, images_per_s: (N * 1000) / m, min_ms: Math.min(...ms) };
   } finally {
     (captured as CapturedStep | null)?.dispose();
@@ -111,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
   const w = Math.max(...cases.map((c) => c.name.length));
   console.log(`${'config'.padEnd(w)}  ${'ms/step'.padStart(10)}  ${'min ms'.padStart(10)}  ${'images/s'.padStart(9)}`);
   for (const c of cases) {
-    const r = await bench(c, v.iters, v.warmup, v.precision as 'auto' | 'fp16' | 'fp32');
+    const r = await bench(c, v.iters, v.warmup, v.precision as 'auto' | 'fp16' | 'fp32', v.profile);
     rows.push(r);
     console.log(`${r.config.padEnd(w)}  ${r.ms.toFixed(1).padStart(10)}  ${r.min_ms.toFixed(1).padStart(10)}  ${r.images_per_s.toFixed(1).padStart(9)}`);
   }

@@ -75,6 +75,24 @@ test('a captured step replays exactly what eager execution computes', async () =
   for (const s of [a, b]) { s.x.dispose(); s.t.dispose(); s.hyper.dispose(); }
 });
 
+test('profile() runs a captured step command by command, with the same effect as run()', async () => {
+  const a = new Mlp(12, 11), b = new Mlp(12, 11), sa = io(), sb = io();
+  const batch = xorBatch(new Rng(21), N);
+  for (const s of [sa, sb]) { s.x.write(batch.x); s.t.write(batch.t); }
+  a.step(sa.x, sa.t, sa.hyper).dispose(); b.step(sb.x, sb.t, sb.hyper).dispose();
+  const ca = capture(() => a.step(sa.x, sa.t, sa.hyper)), cb = capture(() => b.step(sb.x, sb.t, sb.hyper));
+  ca.step.run();
+  const rows = await cb.step.profile();
+  assert.is(rows.length, cb.step.commands);
+  assert.ok(rows.every((r) => r.ms >= 0 && r.kernel.length > 0), 'every command has a label and a time');
+  assert.ok(rows.some((r) => r.kernel.startsWith('matmul')), `kernel keys: ${[...new Set(rows.map((r) => r.kernel))].join(', ')}`);
+  assert.equal(Array.from(await ca.result.read()), Array.from(await cb.result.read()), 'loss');
+  for (let p = 0; p < 4; p++) assert.equal(Array.from(await b.params[p].read()), Array.from(await a.params[p].read()), `param ${p}`);
+  for (const c of [ca, cb]) { c.step.dispose(); c.result.dispose(); }
+  a.dispose(); b.dispose();
+  for (const s of [sa, sb]) { s.x.dispose(); s.t.dispose(); s.hyper.dispose(); }
+});
+
 test('replay reuses no buffer that eager code allocates afterwards', async () => {
   const mlp = new Mlp(8, 7), { x, t, hyper } = io();
   const batch = xorBatch(new Rng(9), N);
