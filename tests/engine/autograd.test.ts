@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tensor, backward, noGrad, defineOp, poolStats, tapeLength, clearTape, Rng, scope } from '../../engine/index.ts';
+import { Tensor, backward, noGrad, defineOp, poolStats, tapeLength, clearTape, Rng, scope, addRaw } from '../../engine/index.ts';
 import { raw, mul, add, relu } from '../../kernels/elementwise.ts';
 import { sum, mean } from '../../kernels/reduce.ts';
 import { upload } from '../util/gpu.ts';
@@ -36,6 +36,20 @@ test('a tensor used twice gets the sum of both paths', async () => {
   backward(sum(add(mul(X, X), X))); // d/dx (x² + x) = 2x + 1
   expectClose(await X.grad!.read(), x.map((t) => 2 * t + 1), TOL.f32, 'dx');
   X.dispose();
+});
+
+test('the gradient sum kernel adds f32 and packed f16, whole vec4s and odd sizes', async () => {
+  const rng = new Rng(31);
+  for (const dtype of ['f32', 'f16'] as const) {
+    for (const n of [13, 48, 30, 4099 * 4, 4099]) { // words: odd, whole vec4s, (f16) whole vec4s of pairs, large
+      const a = rng.uniforms(n).map((v) => 4 * v - 2), b = rng.uniforms(n).map((v) => 4 * v - 2);
+      const A = upload(a, [n], dtype), B = upload(b, [n], dtype);
+      const ha = await A.read(), hb = await B.read(); // f16: the inputs as stored
+      const Y = addRaw(A, B);
+      expectClose(await Y.read(), ha.map((v, i) => v + hb[i]), TOL[dtype], `${dtype} n=${n}`);
+      for (const t of [A, B, Y]) t.dispose();
+    }
+  }
 });
 
 test('gradients accumulate across backward calls until cleared', async () => {
