@@ -130,7 +130,7 @@ export function flush(): void {
   counters.submits++;
   encoder = null;
   if (recorder) recorder.arenas.push(...arenas); // the captured bind groups point into them
-  else if (!process.env.NOREUSE) freeArenas.push(...arenas);
+  else freeArenas.push(...arenas);
   arenas = [];
   const fns = afterSubmit;
   afterSubmit = [];

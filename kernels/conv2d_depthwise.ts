@@ -82,7 +82,7 @@ function loadGroup(name: string, dtype: DType, E: number, rb: string, col: strin
   const lines = [`let ${out}w = ${name}[${idx}];`, `let ${out}k = ${valid};`];
   for (let m = 0; m < words; m++) {
     const word = words === 1 ? `${out}w` : `${out}w[${m}]`;
-    lines.push(process.env.NOCONV ? `let ${out}h${m} = select(vec2f(0.0), vec2f(bitcast<f32>(${word}), bitcast<f32>(${word} >> 1u)), ${out}k);` : `let ${out}h${m} = select(vec2f(0.0), unpack2x16float(${word}), ${out}k);`);
+    lines.push(`let ${out}h${m} = select(vec2f(0.0), unpack2x16float(${word}), ${out}k);`);
     lines.push(`let ${out}_${2 * m} = ${out}h${m}.x; let ${out}_${2 * m + 1} = ${out}h${m}.y;`);
   }
   return lines.join(' ');
@@ -92,7 +92,7 @@ function loadGroup(name: string, dtype: DType, E: number, rb: string, col: strin
 function storeGroup(name: string, dtype: DType, E: number, at: string, vals: string[]): string {
   const idx = E === 1 ? at : `(${at}) / ${E}u`;
   if (dtype === 'f32') return `${name}[${idx}] = ${E === 1 ? vals[0] : `vec${E}f(${vals.join(', ')})`};`;
-  const words = range(E / 2).map((m) => process.env.NOCONV ? `(bitcast<u32>(${vals[2 * m]}) ^ bitcast<u32>(${vals[2 * m + 1]}))` : `pack2x16float(vec2f(${vals[2 * m]}, ${vals[2 * m + 1]}))`);
+  const words = range(E / 2).map((m) => `pack2x16float(vec2f(${vals[2 * m]}, ${vals[2 * m + 1]}))`);
   return `${name}[${idx}] = ${words.length === 1 ? words[0] : `vec${words.length}u(${words.join(', ')})`};`;
 }
 
@@ -281,11 +281,8 @@ function specFor(kind: Kind, dtype: DType, stride: Stride, shuffleGroups: number
   if (kind !== 'wgrad' && dtype === 'f16' && outW % 2 === 1) return { kind, dtype, stride, shuffle, R: 0, V: 0, Ein: 0, Eout: 0 };
   const halves = kind === 'dgrad' && stride === 2; // dx tiles start at even rows and columns
   let { R, V } = TILE[dtype][kind];
-  R = Number(process.env.DW_R ?? R); V = Number(process.env.DW_V ?? V);
-  if (process.env.DW_SMALL !== '0') {
   if (outW <= 2 * V && outW * R <= 32 && (outW % 2 === 0 || (!halves && dtype === 'f32'))) V = outW;
   if (outH <= 2 * R && outH * V <= 32 && (outH % 2 === 0 || !halves)) R = outH;
-  }
   const Eout = widest(dtype, outW, V);
   return { kind, dtype, stride, shuffle, R, V, Ein: widest(dtype, inW, stepOf(kind, V, stride)), Eout: kind !== 'wgrad' && dtype === 'f16' ? Math.max(Eout, 2) : Eout };
 }

@@ -252,7 +252,7 @@ export function directForward(x: Tensor, w: Tensor, o: DirectOptions): Tensor {
     return y;
   }
   const unroll = Cig * KH * KW <= MAX_UNROLL;
-  const COT = divisorUpTo(Cout / o.groups, unroll ? Number(process.env.COT ?? 12) : 8);
+  const COT = divisorUpTo(Cout / o.groups, unroll ? 12 : 8);
   const spec: FwdSpec = { dtype: x.dtype, mode: 'tile', KH, KW, Cig, COT, unroll };
   const pairs = Math.ceil(plane / 2), threads = N * pairs;
   const [gx, gy] = grid1d(threads, FWD_WG);
@@ -276,7 +276,9 @@ export function directWgrad(x: Tensor, dy: Tensor, wShape: Shape, o: DirectOptio
   const [Cout, Cig, KH, KW] = wShape;
   const KK = KH * KW;
   const NP = dy.shape[0] * dy.shape[2] * dy.shape[3];
-  const COT = divisorUpTo(Cout / o.groups, Math.max(1, Math.floor(36 / KK)));
+  // up to 216 accumulators: each position's COT dy loads and KH·KW x loads feed COT·KH·KW products
+  // (the stem, 48 channels k3: COT = 24 ran 1.7x faster than 4; 48 compiled for seconds and ran slower)
+  const COT = divisorUpTo(Cout / o.groups, Math.max(1, Math.floor(216 / KK)));
   const rows = (Cout / COT) * Cig;
   // enough invocations to fill the machine, each summing at least 64 positions
   const parts = Math.max(1, Math.min(Math.ceil(NP / 64), Math.ceil(4096 / rows)));

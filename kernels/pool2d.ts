@@ -72,7 +72,6 @@ const SLOTS = { arg: 14, plain: 28 } as const;
 
 /** Forward: P outputs along a row (P | Wo) or R = 2 whole rows; loads of L | W, L | P·s. */
 export function forwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
-  if (process.env.TMP_FWD_PLAN) return JSON.parse(process.env.TMP_FWD_PLAN);
   if (g.pl !== 0) return FLAT;
   const f32 = dtype === 'f32', cap = arg ? SLOTS.arg : SLOTS.plain;
   let best: Plan = FLAT, bestCost = Infinity;
@@ -91,7 +90,6 @@ export function forwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
 
 /** Backward: Q pixels along a row of dx (Q | W, s | Q); dy (and arg) rows read as vectors of L | Wo, L | Q/s. */
 export function backwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
-  if (process.env.TMP_BWD_PLAN) return JSON.parse(process.env.TMP_BWD_PLAN);
   if (g.pl !== 0) return FLAT;
   const f32 = dtype === 'f32', rows = Math.ceil(g.k / g.s), lo = -Math.floor((g.k - 1) / g.s);
   let best: Plan = FLAT, bestCost = Infinity;
