@@ -5,15 +5,8 @@
 // the warm-up steps must give a finite loss. Reported: median wall time per step (host work,
 // upload and GPU work until the queue is idle) and images/s.
 import * as fs from 'node:fs';
-import { Tensor, capture, describeDevice, initDevice, noGrad, scope, sync, type CapturedStep } from '../engine/index.ts';
-import { augmentBatch, byteTensor, writeBytes, PARAMS } from '../kernels/augment.ts';
-import { ShuffleNetV1 } from '../model/shufflenet.ts';
-import { Rng } from '../engine/index.ts';
-import { trainStep, type StepShape, type StepTensors } from '../train/step.ts';
-import { STATS, decodeStats } from '../train/step_metrics.ts';
-import { Sgd } from '../train/sgd.ts';
-import { trainGeometry, trainParams, testParams } from '../train/data_source.ts';
-import { CIFAR10_MEAN, CIFAR10_STD } from '../train/data/cifar10.ts';
+import { describeDevice, initDevice, type CapturedStep } from '../engine/index.ts';
+import { timeSteps } from '../train/step_timing.ts';
 import { FlagError, formatHelp, parseFlags, runMain } from '../train/flags.ts';
 import { resolvePrecision } from '../train/trainer.ts';
 import type { ModelSize, Group, Stem } from '../train/config.ts';
@@ -59,58 +52,11 @@ async function printProfile(step: CapturedStep, top: number): Promise<void> {
 }
 
 async function bench(c: Case, iters: number, warmup: number, precision: 'auto' | 'fp16' | 'fp32', profile = 0): Promise<Row> {
-  const dtype = resolvePrecision(precision);
-  const N = c.batch, size = 3 * 32 * 32;
-  const rng = new Rng(7);
-  // synthetic CIFAR-shaped batch: random pixels and labels, fresh crops every step as in training
-  const images = Uint8Array.from({ length: N * size }, () => rng.int(256));
-  const labels = Float32Array.from({ length: N }, () => rng.int(10));
-  const model = new ShuffleNetV1({ size: c.size, group: c.group, classes: 10, imageSize: c.image, stem: c.stem, seed: 1 });
-  const opt = new Sgd(model.parameters(), { lossScale: 1024, dynamic: false });
-  const t: StepTensors = { src: byteTensor(N * size), params: Tensor.empty([N, PARAMS]), labels: Tensor.from(labels, [N]), scale: opt.scale, stats: Tensor.zeros([STATS]) };
-  const shape: StepShape = { dims: { N, C: 3, H: 32, W: 32 }, imageSize: c.image, dtype, mean: CIFAR10_MEAN, std: CIFAR10_STD, smoothing: 0.1 };
-  const geometry = trainGeometry({ height: 32, width: 32 }, c.image, true);
-  let logits: Tensor | null = null;
-  const stepFn = c.train
-    ? () => trainStep(model, opt, t, shape)
-    : () => { logits?.dispose(); logits = noGrad(() => scope(() => model.forward(augmentBatch(t.src, shape.dims, t.params, { size: c.image, dtype }, CIFAR10_MEAN, CIFAR10_STD)))); };
-  if (!c.train) model.eval();
-  let captured: CapturedStep | null = null;
-  const one = () => {
-    writeBytes(t.src, images);
-    t.params.write(c.train ? trainParams(rng, N, geometry) : testParams(N, { height: 32, width: 32 }, c.image));
-    opt.setHyper(0.01, 0.9, 4e-5);
-    if (captured) captured.run();
-    else if (!c.train) { captured = capture(stepFn).step; }
-    else if (opt.stepped) captured = capture(stepFn).step;
-    else stepFn();
-  };
-  try {
-    for (let i = 0; i < warmup; i++) { one(); await sync(); }
-    if (c.train) {
-      const m = decodeStats(await t.stats.read());
-      if (!(Number.isFinite(m.loss) && m.nonFiniteSteps === 0 && m.steps === warmup)) throw new Error(`${c.name}: warm-up steps gave loss ${m.loss} (${m.nonFiniteSteps} non-finite of ${m.steps})`);
-    } else {
-      const z = await logits!.read();
-      if (!z.every(Number.isFinite)) throw new Error(`${c.name}: non-finite logits`);
-    }
-    const ms: number[] = [];
-    for (let i = 0; i < iters; i++) {
-      const t0 = performance.now();
-      one();
-      await sync();
-      ms.push(performance.now() - t0);
-    }
-    const m = median(ms);
-    if (profile > 0 && captured) await printProfile(captured, profile);
-    return { config: c.name, ms: m, images_per_s: (N * 1000) / m, min_ms: Math.min(...ms) };
-  } finally {
-    (captured as CapturedStep | null)?.dispose();
-    (logits as Tensor | null)?.dispose();
-    for (const x of [t.src, t.params, t.labels, t.stats]) x.dispose();
-    opt.dispose();
-    model.dispose();
-  }
+  const ms = await timeSteps({ size: c.size, group: c.group, imageSize: c.image, batch: c.batch, stem: c.stem, train: c.train, dtype: resolvePrecision(precision) },
+    { iters, warmup, inspect: profile > 0 ? (step) => printProfile(step, profile) : undefined })
+    .catch((e: Error) => { throw new Error(`${c.name}: ${e.message}`); });
+  const m = median(ms);
+  return { config: c.name, ms: m, images_per_s: (c.batch * 1000) / m, min_ms: Math.min(...ms) };
 }
 
 async function main(argv: string[]): Promise<number> {

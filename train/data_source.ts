@@ -23,6 +23,9 @@ export function defaultDataDir(dataset: DatasetName): string {
 
 export interface LoadOptions { dataDir?: string | null; downloadUrl?: string | null; quiet?: boolean }
 
+/** Training images per dataset (for estimates made before the data is loaded). */
+export const TRAIN_IMAGES: Record<DatasetName, number> = { cifar10: 50_000, 'fashion-mnist': 60_000 };
+
 /** Load one split; CIFAR-10 is downloaded (with a progress bar) if it is not there yet. */
 export async function loadDataset(name: DatasetName, split: 'train' | 'test', o: LoadOptions = {}): Promise<ImageDataset> {
   const dir = o.dataDir ?? defaultDataDir(name);

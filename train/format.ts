@@ -15,9 +15,10 @@ export function pyFloat(v: number): string {
   return Number.isInteger(v) ? v.toFixed(1) : String(v);
 }
 
-/** A duration for progress lines: `2h 5m 3s`, `4m 10s`, `12.5s`. */
+/** A duration for progress lines: `12.5s`, `4m 10s`, `2h 5m 3s`, from two days on `51.9 days`. */
 export function duration(s: number): string {
   if (!Number.isFinite(s)) return '?';
+  if (s >= 2 * 86400) return `${(s / 86400).toFixed(1)} days`;
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
   return h ? `${h}h ${m}m ${sec}s` : m ? `${m}m ${sec}s` : `${s.toFixed(1)}s`;
 }

@@ -22,7 +22,8 @@ import { loadCheckpoint, readCheckpoint, saveCheckpoint } from '../model/checkpo
 import { BatchSampler, copyBatch, sampleSize, type ImageDataset, type SamplerState } from './data/dataset.ts';
 import { progressBar, type ProgressBar } from './data/progress.ts';
 import { plotTraining, type EpochRecord } from './pictures/plot.ts';
-import { loadDataset, trainGeometry, trainParams } from './data_source.ts';
+import { loadDataset, trainGeometry, trainParams, TRAIN_IMAGES } from './data_source.ts';
+import { timeSteps } from './step_timing.ts';
 import { lrAt, type Schedule } from './schedule.ts';
 import { trainStep, type StepShape, type StepTensors } from './step.ts';
 import { STATS, addStats, decodeStats } from './step_metrics.ts';
@@ -99,19 +100,44 @@ function mergeResumed(saved: TrainConfig, now: TrainConfig, explicit: Set<string
   return out as unknown as TrainConfig;
 }
 
+/** Bytes per image of the model's biggest activation (the stem's output at 224x224). */
+function largestActivation(cfg: TrainConfig, dtype: DType): number {
+  const s = summary({ size: cfg.modelSize, group: cfg.group, classes: 10, stem: cfg.stem, imageSize: cfg.imageSize });
+  return Math.max(...s.rows.map((r) => r.out.reduce((a, b) => a * b, 1))) * (dtype === 'f32' ? 4 : 2);
+}
+
+/** The largest batch whose biggest activation fits the adapter's storage binding limit. */
+export const largestBatch = (cfg: TrainConfig, dtype: DType): number =>
+  Math.floor(deviceInfo().limits.maxStorageBufferBindingSize / largestActivation(cfg, dtype));
+
 /**
- * Every activation is bound whole, so the largest one (the stem's output at 224x224) must fit the
- * adapter's storage binding limit: fail before loading data, naming the batch that would fit.
+ * Every activation is bound whole, so the largest one must fit the adapter's storage binding limit:
+ * fail before loading data, naming the batch that would fit.
  */
 export function checkBatchFits(cfg: TrainConfig, dtype: DType): void {
-  const s = summary({ size: cfg.modelSize, group: cfg.group, classes: 10, stem: cfg.stem, imageSize: cfg.imageSize });
-  const perImage = Math.max(...s.rows.map((r) => r.out.reduce((a, b) => a * b, 1))) * (dtype === 'f32' ? 4 : 2);
+  const fits = largestBatch(cfg, dtype);
+  if (cfg.batchSize <= fits) return;
   const limit = deviceInfo().limits.maxStorageBufferBindingSize;
-  if (perImage * cfg.batchSize <= limit) return;
-  const fits = Math.floor(limit / perImage);
+  const mib = (largestActivation(cfg, dtype) * cfg.batchSize) / 2 ** 20;
   throw new Error(`--batch-size ${cfg.batchSize}: the largest activation (${cfg.modelSize} g=${cfg.group} at ${cfg.imageSize}x${cfg.imageSize}, ${dtype}) would be ` +
-    `${(perImage * cfg.batchSize / 2 ** 20).toFixed(0)} MiB, over this adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit; ` +
+    `${mib.toFixed(0)} MiB, over this adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit; ` +
     `use --batch-size ${fits} or less${isCpuAdapter() ? ', or --preset fast (sized for a CPU adapter)' : ''}`);
+}
+
+/**
+ * What the seed preset would cost on this CPU adapter, when its batch cannot even run here: steps of
+ * a batch that fits (at most 8 images) are timed on synthetic data and scaled to the configured batch
+ * (a CPU's time per step grows in proportion to the images).
+ */
+async function cpuEstimate(cfg: TrainConfig, dtype: DType, log: (s: string) => void): Promise<string> {
+  const b = Math.max(1, Math.min(8, largestBatch(cfg, dtype)));
+  log(`timing a few ${b}-image steps to estimate the seed preset's cost on this CPU adapter...`);
+  const ms = await timeSteps({ size: cfg.modelSize, group: cfg.group, imageSize: cfg.imageSize, batch: b, stem: cfg.stem, train: true, dtype }, { iters: 2, warmup: 2 });
+  const perStep = (Math.min(...ms) * cfg.batchSize) / b / 1000;
+  const S = Math.floor(TRAIN_IMAGES[cfg.dataset] / cfg.batchSize);
+  return `On this CPU adapter (${deviceInfo().description}) a step of ${cfg.batchSize} images would take about ${duration(perStep)} ` +
+    `(timed at batch ${b}, scaled): about ${duration(perStep * S)} per epoch of ${S} step${S === 1 ? '' : 's'}, ${duration(perStep * S * cfg.epochs)} for ${cfg.epochs} epochs. ` +
+    'For a run sized for a CPU, use --preset fast.';
 }
 
 export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
@@ -131,7 +157,12 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
   }
 
   const dtype = resolvePrecision(cfg.precision);
-  checkBatchFits(cfg, dtype);
+  try {
+    checkBatchFits(cfg, dtype);
+  } catch (e) {
+    if (cfg.preset === 'seed' && isCpuAdapter()) throw new Error(`${(e as Error).message}\n${await cpuEstimate(cfg, dtype, log)}`);
+    throw e;
+  }
   const { train: trainSet, test: testSet } = hooks.datasets ?? {
     train: await loadDataset(cfg.dataset, 'train', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }),
     test: cfg.evalEvery > 0 ? await loadDataset(cfg.dataset, 'test', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }) : null,

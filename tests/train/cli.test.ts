@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { FlagError, parseFlags, formatHelp } from '../../train/flags.ts';
 import { PRESETS, TRAIN_FLAGS, parseTrainArgs, trainHelp } from '../../train/config.ts';
 import { checkpointName, latestCheckpoint, listCheckpoints, rotateCheckpoints } from '../../train/checkpoint_files.ts';
-import { hms, pyFloat } from '../../train/format.ts';
+import { duration, hms, pyFloat } from '../../train/format.ts';
 
 const fails = (argv: string[], pattern: RegExp) => {
   let msg = '';
@@ -131,6 +131,11 @@ test("the seed's result line formatting", () => {
   assert.is(parseTrainArgs(['--epochs', '2']).config.warmupEpochs, 2);
   assert.is(hms(21.7), '0h 0m 21s');
   assert.is(hms(3 * 3600 + 4 * 60 + 27), '3h 4m 27s');
+  assert.is(duration(12.5), '12.5s');
+  assert.is(duration(250), '4m 10s');
+  assert.is(duration(2 * 3600 + 5 * 60 + 3), '2h 5m 3s');
+  assert.is(duration(1245 * 3600), '51.9 days');
+  assert.is(duration(Infinity), '?');
 });
 
 // the programs themselves: --help exits 0 and lists flags; a bad flag exits 2 naming it
