@@ -78,7 +78,14 @@ test('scripts/model_summary.ts prints the table and rejects bad flags', () => {
   assert.match(out, /ShuffleNetV1 2\.0x g=3, 1000 classes/);
   assert.match(out, /multiply-adds: 524,045,184 \(524\.05 M/);
   assert.match(out, /parameters: 5,450,776/);
-  assert.throws(() => execFileSync(process.execPath, ['--import', 'tsx', 'scripts/model_summary.ts', '--group', '5'], { stdio: 'pipe' }), /unsupported size/);
+  assert.match(run('--size', '0.5x', '--stem', 'cifar', '--image-size', '32', '--classes', '10'), /ShuffleNetV1 0\.5x g=3, 10 classes/);
+  const fails = (...args: string[]) => { try { execFileSync(process.execPath, ['--import', 'tsx', 'scripts/model_summary.ts', ...args], { stdio: 'pipe', encoding: 'utf8' }); return null; } catch (e) { return e as { status: number; stderr: string } }; };
+  for (const [args, msg] of [[['--group', '5'], /unsupported size/], [['--image'], /unknown flag --image/], [['--size', '3x'], /--size: expected one of 0\.5x/], [['--image-size', '16'], /at least 32x32/]] as const) {
+    const r = fails(...args);
+    assert.ok(r, `${args.join(' ')} fails`);
+    assert.is(r!.status, 2, args.join(' '));
+    assert.match(r!.stderr, msg);
+  }
 });
 
 test.run();
