@@ -110,12 +110,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  * Tile choice (swept on llvmpipe over ShuffleNetV1 2.0x's shapes at batch 8): one SIMD vector per
  * workgroup (WGX = 8; 64-wide groups ran 2-3x slower) and 64 accumulators per invocation (spills are
  * cheaper than loads), TM = 16 channels x TPV = 4 pixel vectors where O allows, 128 with scalar pixels
- * (PV = 1: each x load feeds fewer products, so more of them pay); TM = 8 or 4 when O is small, with
- * more pixel vectors to keep the tile's size.
+ * (PV = 1: each x load feeds fewer products, so more of them pay). Up to 20 output channels per group
+ * an invocation takes all of them (no padded rows: 1.2-2x faster than 4- or 8-channel tiles for
+ * O = 6-20 at 0.5x width; at 24 and 40 the wider tiles lost), else 8 when O is small, with more pixel
+ * vectors to keep the tile's size.
  */
 export function gemmTiles(O: number, Pv: number, PV = 4): GemmTiles {
-  const TM = O % 16 === 0 || O >= 32 ? 16 : O % 8 === 0 || O > 12 ? 8 : 4;
-  const want = (PV === 1 ? 128 : 64) / TM;
+  const TM = O <= 20 ? O : O % 16 === 0 || O >= 32 ? 16 : 8;
+  const want = Math.max(1, Math.floor((PV === 1 ? 128 : 64) / TM));
   // no more pixel vectors per invocation than there are per lane
   const TPV = Math.min(want, 2 ** Math.floor(Math.log2(Math.max(1, Pv / 8))));
   return { TM, TPV, WGX: 8 };
@@ -222,7 +224,7 @@ function transposeGroups(w: Tensor, G: number): Tensor {
 // pass 2: dw[i] = Σ_c part[c, i].
 
 export type WgradSpec = { dtype: DType; PV: 1 | 2 | 4; TM: number; TK: number; WGX: number };
-const WU = uniforms({ Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', tiles: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' });
+const WU = uniforms({ Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', tiles: 'u32', chunks: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' });
 
 const wgradKernel = {
   key: (s: WgradSpec) => `conv2d_pointwise.wgrad/${s.dtype}/pv${s.PV}/${s.TM}x${s.TK}/wg${s.WGX}`,
@@ -236,17 +238,18 @@ ${WU.wgsl}
 ${loadable(1, 'x', s.dtype, s.PV)}
 ${loadable(2, 'dy', s.dtype, s.PV)}
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
-// one invocation per (TM x TK tile of dw over all groups, chunk of L pixel vectors): the lanes of a
-// workgroup take neighbouring tiles of one chunk, so every lane has work however few chunks there are;
-// the chunk walks pixels flattened over (n, p), stepping into the next image when p wraps
+// one invocation per (TM x TK tile of dw over all groups, chunk of L pixel vectors), tiles fastest:
+// the lanes of a workgroup take neighbouring tiles (of the next chunk too when there are fewer tiles
+// than lanes), so every lane has work; the chunk walks pixels flattened over (n, p), stepping into
+// the next image when p wraps
 @compute @workgroup_size(${s.WGX})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let t = wid.y * ${s.WGX}u + lid;
-  let tc = min(t, u.tiles - 1u);
+fn main(${builtins}) {
+  let t = ${flatIndex(s.WGX)};
+  let c = min(t / u.tiles, u.chunks - 1u);
+  let tc = t % u.tiles;
   let g = tc / (u.mTiles * u.kTiles);
   let m0 = ((tc / u.kTiles) % u.mTiles) * ${s.TM}u;
   let k0 = (tc % u.kTiles) * ${s.TK}u;
-  let c = wid.x;
   let v0 = min(c * u.L, u.Pv);
   let v1 = min(v0 + u.L, u.Pv);
   var n = v0 / u.HWv;
@@ -265,12 +268,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     h = select(h, 0u, wrap);
     n += select(0u, 1u, wrap);
   }
-  if (t < u.tiles) {
+  if (t < u.tiles * u.chunks) {
     ${Ms.map((i) => Ks.map((j) => `if (m0 + ${i}u < u.M && k0 + ${j}u < u.K) { part[c * u.S + (g * u.M + m0 + ${i}u) * u.K + k0 + ${j}u] = ${acc(i, j)}; }`).join('\n    ')).join('\n    ')}
   }
 }`;
   },
 };
+
+/**
+ * dW tile TM x TK: each pixel vector costs TM + TK loads for TM·TK products, so the tile is the pair
+ * with the fewest loads per useful product (rows padded past M or K count as waste), within an
+ * accumulator budget set by LLVM's compile time, which grows steeply with it (cold, llvmpipe: 8x8
+ * 0.4 s, 16x16 1.5 s, 16x32 5 s, 32x32 28 s): 512 with scalar pixels (odd planes, where each load
+ * feeds fewest products: 16x32 ran 1.5-2x faster than 16x8 at 7x7), 256 with vector pixels.
+ */
+export function wgradTiles(M: number, K: number, PV: number): { TM: number; TK: number } {
+  const cap = PV === 1 ? 512 : 256;
+  // powers of two and the divisors of n up to 48 (whole groups of 10, 20, 40 channels at 0.5x width)
+  const sides = (n: number) => [...new Set([32, 16, 8, 4, 2, 1, ...range(48).map((i) => i + 1).filter((d) => n % d === 0)])].filter((t) => t <= n).sort((p, q) => q - p);
+  let best = { TM: 1, TK: 1 }, bestCost = Infinity;
+  for (const TM of sides(M)) {
+    for (const TK of sides(K)) {
+      if (TM * TK > cap) continue;
+      const waste = (Math.ceil(M / TM) * TM * Math.ceil(K / TK) * TK) / (M * K);
+      const cost = ((TM + TK) / (TM * TK)) * waste;
+      if (cost < bestCost * 0.97) { best = { TM, TK }; bestCost = cost; }
+    }
+  }
+  return best;
+}
 
 /** Partial-sum floats allowed for wgrad's first pass (bounds its scratch memory to 64 MiB). */
 const PART_FLOATS = 16 * 2 ** 20;
@@ -340,12 +366,7 @@ export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: n
   const [N, Cin, H, W] = x.shape;
   const Cout = dy.shape[1], P = H * W, K = Cin / G, M = Cout / G;
   const PV = pixelVector(P), Pv = (N * P) / PV;
-  // big tiles of dw, as big as LLVM compiles in reasonable time (32x32: ~2 s; 32x48: over a minute):
-  // loads per pixel vector are TM + TK for TM·TK products. Scalar pixels (odd P) take 32x32 (2x faster
-  // than 16x8 at 7x7); vector pixels 16x32 (the wider side on the larger of M, K).
-  const side = (n: number, most: number) => (most >= 32 && (n % 32 === 0 || n >= 96) ? 32 : most >= 16 && (n % 16 === 0 || n >= 48) ? 16
-    : n % 8 === 0 || n > 16 ? 8 : n % 4 === 0 || n > 8 ? 4 : 2);
-  const TM = tiles?.TM ?? side(M, PV === 1 || M > K ? 32 : 16), TK = tiles?.TK ?? side(K, PV === 1 || K >= M ? 32 : 16);
+  const { TM, TK } = tiles ?? wgradTiles(M, K, PV);
   const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
   const dwTiles = G * mTiles * kTiles;
   const { chunks, L } = wgradChunks(Pv, dwTiles, S);
@@ -353,10 +374,10 @@ export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: n
   const shape = [Cout, K, 1, 1];
   const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');
   launch(wgradKernel, { dtype: x.dtype, PV, TM, TK, WGX }, {
-    uniforms: WU.pack({ Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, mTiles, kTiles, S }),
+    uniforms: WU.pack({ Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, chunks, mTiles, kTiles, S }),
     read: [x, dy],
     write: [part],
-    grid: [chunks, Math.ceil(dwTiles / WGX), 1],
+    grid: grid1d(dwTiles * chunks, WGX),
   });
   if (chunks === 1) return part;
   const dw = colSumRaw(part, shape);
