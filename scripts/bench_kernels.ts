@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { initDevice, describeDevice, device, scope, sync, poolStats, type DType } from '../engine/index.ts';
-import { FlagError, formatHelp, parseFlags, runMain } from '../train/flags.ts';
+import { programFlags, runMain } from '../train/flags.ts';
 import { ACC, copyProbe, fmaProbe, type Probe } from './bench/ceilings.ts';
 import { allCases, largestActivation, type Bench, type Case } from './bench/cases.ts';
 
@@ -110,15 +110,8 @@ function formatRow(r: Row): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let p;
-  try { p = parseFlags(FLAGS, argv); } catch (e) {
-    if (e instanceof FlagError) { console.error(`bench:kernels: ${e.message}`); return 2; }
-    throw e;
-  }
-  if (p.help) {
-    console.log(formatHelp('Usage: npm run bench:kernels -- [flags]\n\nTimes each kernel of ShuffleNetV1 2.0x g=3 at 224x224, per direction, against this adapter\'s measured FMA and copy ceilings.', FLAGS));
-    return 0;
-  }
+  const p = programFlags('bench:kernels', 'Usage: npm run bench:kernels -- [flags]\n\nTimes each kernel of ShuffleNetV1 2.0x g=3 at 224x224, per direction, against this adapter\'s measured FMA and copy ceilings.', FLAGS, argv);
+  if (typeof p === 'number') return p;
   const v = p.values;
   const N = v.batch, dtype = v.dtype as DType;
   await initDevice();

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { describeDevice, initDevice, type CapturedStep } from '../engine/index.ts';
 import { timeSteps } from '../train/step_timing.ts';
-import { FlagError, formatHelp, parseFlags, runMain } from '../train/flags.ts';
+import { programFlags, runMain } from '../train/flags.ts';
 import { resolvePrecision } from '../train/trainer.ts';
 import type { ModelSize, Group, Stem } from '../train/config.ts';
 
@@ -60,12 +60,8 @@ async function bench(c: Case, iters: number, warmup: number, precision: 'auto' |
 }
 
 async function main(argv: string[]): Promise<number> {
-  let p;
-  try { p = parseFlags(FLAGS, argv); } catch (e) {
-    if (e instanceof FlagError) { console.error(`bench:train: ${e.message}`); return 2; }
-    throw e;
-  }
-  if (p.help) { console.log(formatHelp('Usage: npm run bench:train -- [flags]\n\nTimes whole training steps on synthetic data.', FLAGS)); return 0; }
+  const p = programFlags('bench:train', 'Usage: npm run bench:train -- [flags]\n\nTimes whole training steps on synthetic data.', FLAGS, argv);
+  if (typeof p === 'number') return p;
   const v = p.values;
   await initDevice();
   const adapter = describeDevice();

@@ -3,7 +3,7 @@
 // Pure arithmetic: needs no GPU.
 import { formatSummary, summary } from '../model/summary.ts';
 import type { Group, ModelSize, Stem } from '../model/architecture.ts';
-import { FlagError, formatHelp, parseFlags, runMain } from '../train/flags.ts';
+import { programFlags, runMain } from '../train/flags.ts';
 
 const FLAGS = {
   size: { type: 'choice', choices: ['0.5x', '1.0x', '1.5x', '2.0x'], default: '1.0x', help: 'channel width' },
@@ -15,12 +15,8 @@ const FLAGS = {
 } as const;
 
 async function main(argv: string[]): Promise<number> {
-  let p;
-  try { p = parseFlags(FLAGS, argv); } catch (e) {
-    if (e instanceof FlagError) { console.error(`model:summary: ${e.message}`); return 2; }
-    throw e;
-  }
-  if (p.help) { console.log(formatHelp('Usage: npm run model:summary -- [flags]\n\nShuffleNetV1 layer by layer: output shapes, parameters, multiply-adds.', FLAGS)); return 0; }
+  const p = programFlags('model:summary', 'Usage: npm run model:summary -- [flags]\n\nShuffleNetV1 layer by layer: output shapes, parameters, multiply-adds.', FLAGS, argv);
+  if (typeof p === 'number') return p;
   const v = p.values;
   try {
     const s = summary({ size: v.size as ModelSize, group: v.group as Group, classes: v.classes, imageSize: v['image-size'], stem: v.stem as Stem });

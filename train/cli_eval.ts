@@ -3,7 +3,7 @@
 //   result:{'Loss': 1.0217913215673422, 'Top_1_Acc': 0.8152, 'Top_5_Acc': 0.975}, ckpt:'./shufflenetv1-250_391.ckpt', time: 0h 0m 21s
 import * as fs from 'node:fs';
 import { describeDevice, initDevice } from '../engine/index.ts';
-import { FlagError, formatHelp, parseFlags, runMain } from './flags.ts';
+import { FlagError, programFlags, runMain } from './flags.ts';
 import { INFERENCE_FLAGS, loadForInference } from './inference.ts';
 import { hms, pyFloat } from './format.ts';
 import { loadDataset } from './data_source.ts';
@@ -22,15 +22,10 @@ const FLAGS = {
 const USAGE = 'Usage: npm run eval -- --checkpoint FILE [flags]\n\nEvaluates a checkpoint on the test set (loss, top-1, top-5) and appends the result to eval_log.txt.';
 
 async function main(argv: string[]): Promise<number> {
-  let p;
-  try {
-    p = parseFlags(FLAGS, argv);
-    if (!p.help && !p.values.checkpoint) throw new FlagError('--checkpoint: missing (the checkpoint to evaluate)');
-  } catch (e) {
-    if (e instanceof FlagError) { console.error(`npm run eval: ${e.message}`); return 2; }
-    throw e;
-  }
-  if (p.help) { console.log(formatHelp(USAGE, FLAGS)); return 0; }
+  const p = programFlags('npm run eval', USAGE, FLAGS, argv, {
+    validate: (q) => { if (!q.values.checkpoint) throw new FlagError('--checkpoint: missing (the checkpoint to evaluate)'); },
+  });
+  if (typeof p === 'number') return p;
   const v = p.values;
   await initDevice();
   console.log(`adapter: ${describeDevice()}`);

@@ -3,7 +3,7 @@
 // class name, blue where right and red where wrong. With images: each file's top-5 classes with
 // probabilities (softmax of the logits), and the grid of those images when they share one size.
 import { describeDevice, initDevice } from '../engine/index.ts';
-import { FlagError, formatHelp, parseFlags, runMain } from './flags.ts';
+import { FlagError, programFlags, runMain } from './flags.ts';
 import { INFERENCE_FLAGS, loadForInference } from './inference.ts';
 import { loadDataset } from './data_source.ts';
 import { predictLogits } from './evaluate.ts';
@@ -39,15 +39,11 @@ function argmax(z: ArrayLike<number>): number {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let p;
-  try {
-    p = parseFlags(FLAGS, argv, { positional: true });
-    if (!p.help && !p.values.checkpoint) throw new FlagError('--checkpoint: missing (the checkpoint to predict with)');
-  } catch (e) {
-    if (e instanceof FlagError) { console.error(`npm run predict: ${e.message}`); return 2; }
-    throw e;
-  }
-  if (p.help) { console.log(formatHelp(USAGE, FLAGS)); return 0; }
+  const p = programFlags('npm run predict', USAGE, FLAGS, argv, {
+    positional: true,
+    validate: (q) => { if (!q.values.checkpoint) throw new FlagError('--checkpoint: missing (the checkpoint to predict with)'); },
+  });
+  if (typeof p === 'number') return p;
   const v = p.values;
   // decode the files first: a bad file should fail before the GPU and the model are set up
   const files = p.positional.map((f) => ({ file: f, img: readImageFile(f) }));

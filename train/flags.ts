@@ -164,6 +164,25 @@ function metavar(name: string, s: FlagSpec): string {
   return name.toUpperCase().replace(/-/g, '_');
 }
 
+/**
+ * A program's flags: the parsed values, or the exit status when there is nothing more to do (--help
+ * printed: 0; a bad flag named on stderr after the program's name: 2). `validate` may throw a
+ * FlagError for checks across flags (a required one missing).
+ */
+export function programFlags<T extends FlagTable>(prog: string, usage: string, table: T, argv: readonly string[],
+  opts: { positional?: boolean; validate?: (p: Parsed<T>) => void } = {}): Parsed<T> | number {
+  let p: Parsed<T>;
+  try {
+    p = parseFlags(table, argv, opts);
+    if (!p.help) opts.validate?.(p);
+  } catch (e) {
+    if (e instanceof FlagError) { console.error(`${prog}: ${e.message}`); return 2; }
+    throw e;
+  }
+  if (p.help) { console.log(formatHelp(usage, table)); return 0; }
+  return p;
+}
+
 /** Help text: usage line, then one line per flag with its default. */
 export function formatHelp(usage: string, table: FlagTable, epilogue = ''): string {
   const rows = Object.entries(table).map(([name, s]) => {
