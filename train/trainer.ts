@@ -160,8 +160,9 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
   try {
     checkBatchFits(cfg, dtype);
   } catch (e) {
-    if (cfg.preset === 'seed' && isCpuAdapter()) throw new Error(`${(e as Error).message}\n${await cpuEstimate(cfg, dtype, log)}`);
-    throw e;
+    if (cfg.preset !== 'seed' || !isCpuAdapter() || largestBatch(cfg, dtype) < 1) throw e;
+    const estimate = await cpuEstimate(cfg, dtype, log).catch((t: Error) => `(could not time steps for an estimate: ${t.message})`);
+    throw new Error(`${(e as Error).message}\n${estimate}`);
   }
   const { train: trainSet, test: testSet } = hooks.datasets ?? {
     train: await loadDataset(cfg.dataset, 'train', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }),
