@@ -59,14 +59,17 @@ function storable(b: number, name: string, dtype: DType, PV: number): string {
 // forward: a = w (O = M, R = K); dgrad: a = wᵀ per group (O = K, R = M), x = dy, y = dx.
 
 /** x/y dtypes, pixels per vector PV, TPV pixel vectors x TM output channels per invocation. */
-export type GemmSpec = { x: DType; y: DType; PV: 1 | 2 | 4; TPV: number; TM: number; wv4: boolean; WGX: number };
+/** `bias`: y += b[channel of y's group slice] before the store, then ReLU if `relu` (folded inference). */
+export type GemmSpec = { x: DType; y: DType; PV: 1 | 2 | 4; TPV: number; TM: number; wv4: boolean; WGX: number; bias?: boolean; relu?: boolean };
 const GU = uniforms({ Pv: 'u32', HWv: 'u32', R: 'u32', O: 'u32', Cx: 'u32', Cy: 'u32', yOff: 'u32', oTiles: 'u32' });
 
 const gemmKernel = {
-  key: (s: GemmSpec) => `conv2d_pointwise.gemm/${s.x}>${s.y}/pv${s.PV}/${s.TM}x${s.TPV}/${s.wv4 ? 'w4' : 'w1'}/wg${s.WGX}`,
+  key: (s: GemmSpec) => `conv2d_pointwise.gemm/${s.x}>${s.y}/pv${s.PV}/${s.TM}x${s.TPV}/${s.wv4 ? 'w4' : 'w1'}/wg${s.WGX}${s.bias ? '/bias' : ''}${s.relu ? '/relu' : ''}`,
   wgsl: (s: GemmSpec) => {
     const T = valType(s.PV), P = range(s.TPV), M = range(s.TM);
     const acc = (i: number, j: number) => `acc${i}_${j}`;
+    const biased = (v: string, i: number) => (s.bias ? `${v} + ${T}(b[g * u.O + o0 + ${i}u])` : v);
+    const epilogue = (v: string, i: number) => (s.relu ? `max(${biased(v, i)}, ${T}(0.0))` : biased(v, i));
     const step = (r: string, wv: (i: number) => string) => `{
       ${P.map((j) => `let x${j} = ld_x(xb${j} + (${r}) * u.HWv);`).join(' ')}
       ${M.map((i) => P.map((j) => `${acc(i, j)} = fma(${T}(${wv(i)}), x${j}, ${acc(i, j)});`).join(' ')).join('\n      ')}
@@ -84,7 +87,8 @@ ${GU.wgsl}
 @group(0) @binding(0) var<uniform> u: U;
 ${loadable(1, 'x', s.x, s.PV)}
 @group(0) @binding(2) var<storage, read> a: array<${s.wv4 ? 'vec4f' : 'f32'}>;
-${storable(3, 'y', s.y, s.PV)}
+${s.bias ? '@group(0) @binding(3) var<storage, read> b: array<f32>;' : ''}
+${storable(s.bias ? 4 : 3, 'y', s.y, s.PV)}
 // one invocation per (group, tile of TM output channels, TPV pixel vectors WGX apart); pixels are
 // flattened over (n, p); out-of-range channels and pixels load clamped addresses and store nothing
 @compute @workgroup_size(${s.WGX})
@@ -100,7 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   ${loop}
   ${P.map((j) => `if (q${j} < u.Pv) {
     let yb = (n${j} * u.Cy + u.yOff + g * u.O + o0) * u.HWv + h${j};
-    ${M.map((i) => `if (o0 + ${i}u < u.O) { st_y(yb + ${i}u * u.HWv, ${acc(i, j)}); }`).join('\n    ')}
+    ${M.map((i) => `if (o0 + ${i}u < u.O) { st_y(yb + ${i}u * u.HWv, ${epilogue(acc(i, j), i)}); }`).join('\n    ')}
   }`).join('\n  ')}
 }`;
   },
@@ -127,19 +131,21 @@ interface GemmArgs {
   x: Tensor; a: Tensor; y: Tensor;
   G: number; R: number; O: number; P: number;
   yOff: number; tiles?: GemmTiles;
+  /** Per output channel, added before the store (then ReLU if `relu`). */
+  bias?: Tensor; relu?: boolean;
 }
 
 /** y[n, yOff + gO + o, p] = Σ_r a[g, o, r] x[n, gR + r, p] (y f32 when x is f16 with odd P). */
-function gemm({ x, a, y, G, R, O, P, yOff, tiles }: GemmArgs): void {
+function gemm({ x, a, y, G, R, O, P, yOff, tiles, bias, relu }: GemmArgs): void {
   const N = x.shape[0];
   const PV = pixelVector(P);
   const Pv = (N * P) / PV;
   const t = tiles ?? gemmTiles(O, Pv, PV);
   const oTiles = Math.ceil(O / t.TM);
-  const spec: GemmSpec = { x: x.dtype, y: y.dtype, PV, TPV: t.TPV, TM: t.TM, wv4: R % 4 === 0, WGX: t.WGX };
+  const spec: GemmSpec = { x: x.dtype, y: y.dtype, PV, TPV: t.TPV, TM: t.TM, wv4: R % 4 === 0, WGX: t.WGX, bias: !!bias, relu: !!relu };
   launch(gemmKernel, spec, {
     uniforms: GU.pack({ Pv, HWv: P / PV, R, O, Cx: x.shape[1], Cy: y.shape[1], yOff, oTiles }),
-    read: [x, a],
+    read: bias ? [x, a, bias] : [x, a],
     write: [y],
     grid: [Math.ceil(Pv / (t.TPV * t.WGX)), oTiles * G, 1],
   });
@@ -320,6 +326,9 @@ export interface PointwiseOptions {
   channelOffset?: number;
   /** Override the tile choice (benchmarks, tests). */
   tiles?: GemmTiles;
+  /** Inference with batch norm folded in: y += bias[c] (f32 [Cout]) in the GEMM's epilogue, then ReLU if `relu`. */
+  bias?: Tensor;
+  relu?: boolean;
 }
 
 /**
@@ -331,14 +340,14 @@ export function pointwiseForward(x: Tensor, w: Tensor, G: number, opts: Pointwis
   const [N, Cin, H, W] = x.shape;
   const Cout = w.shape[0], P = H * W;
   const y = opts.out ?? Tensor.empty([N, Cout, H, W], x.dtype);
-  const yOff = opts.channelOffset ?? 0, tiles = opts.tiles;
+  const yOff = opts.channelOffset ?? 0, { tiles, bias, relu } = opts;
   if (x.dtype === 'f16' && pixelVector(P) === 1) {
     const s = Tensor.empty([N, Cout, H, W], 'f32');
-    gemm({ x, a: w, y: s, G, R: Cin / G, O: Cout / G, P, yOff: 0, tiles });
+    gemm({ x, a: w, y: s, G, R: Cin / G, O: Cout / G, P, yOff: 0, tiles, bias, relu });
     packHalves(s, y, yOff);
     s.dispose();
   } else {
-    gemm({ x, a: w, y, G, R: Cin / G, O: Cout / G, P, yOff, tiles });
+    gemm({ x, a: w, y, G, R: Cin / G, O: Cout / G, P, yOff, tiles, bias, relu });
   }
   return y;
 }

@@ -81,6 +81,22 @@ for (const dtype of DTYPES_UNDER_TEST) {
   }
 }
 
+// Folded inference: bias per output channel (and ReLU) in the GEMM's epilogue, vs ref + bias.
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [N, Cin, Cout, H, W, G] of [[2, 12, 24, 5, 7, 3], [2, 36, 60, 6, 6, 3], [3, 24, 16, 3, 3, 8], [2, 20, 10, 2, 3, 1]]) {
+    for (const relu of [false, true]) {
+      test(`pointwise ${dtype} x [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: bias${relu ? ' + ReLU' : ''} epilogue`, async () => {
+        const { x, w, xShape, wShape } = data(N, Cin, Cout, H, W, G, dtype, 70 + Cout + (relu ? 1 : 0));
+        const b = new Rng(5 + Cout).normals(Cout);
+        const X = upload(x, xShape, dtype), Wt = upload(w, wShape), B = upload(b, [Cout]);
+        const P = H * W, y = pointwiseRef(x, xShape, w, Cout, G).map((v, i) => v + b[Math.floor(i / P) % Cout]);
+        expectClose(await download(pointwiseForward(X, Wt, G, { bias: B, relu })), relu ? y.map((v) => Math.max(v, 0)) : y, FWD_TOL[dtype], 'y');
+        X.dispose(); Wt.dispose(); B.dispose();
+      });
+    }
+  }
+}
+
 // A long reduction (N·H·W = 2·48·48) takes wgrad's chunked path with many chunks, and forward wider tiles.
 test('pointwise f32 [2, 12, 48, 48] -> 16 G=4: long reductions', async () => {
   const { x, w, dy, xShape, wShape, yShape } = data(2, 12, 16, 48, 48, 4, 'f32', 99);
