@@ -1,8 +1,8 @@
 // Batch-norm folding for inference. In eval mode BN is a per-channel affine map with
 //   s = gamma / sqrt(running_var + eps),  BN(z) = s·z + (beta - running_mean·s),
 // so a conv followed by BN equals the conv with weight w·s (per output channel) plus a bias
-// b = beta - mean·s. Our convs have no bias, so the folded model adds it with model/bias_add.ts (ReLU
-// fused where the BN had it). One more fold per unit: the depthwise conv's bias b2 is a per-channel
+// b = beta - mean·s. Our convs have no bias: the 1x1 convs add it in their GEMM's epilogue (ReLU fused
+// where the BN had it), the stem with model/bias_add.ts. One more fold per unit: the depthwise conv's bias b2 is a per-channel
 // constant that the next (linear) 1x1 conv maps to a constant, so it moves into that conv's bias,
 //   b3' = beta3 - mean3·s3 + Σ_i (w3·s3)[o, i] · b2[input channel of (o, i)],
 // and the depthwise conv needs no bias pass (this is also why grad(branch_main_2.1.bias) is 0 in train
@@ -10,6 +10,7 @@
 // fused), conv+bias, join; same logits as the unfolded model in eval mode up to rounding.
 import { OpError, Tensor, fmt, noGrad, scope } from '../engine/index.ts';
 import { conv2d } from '../kernels/conv2d.ts';
+import { pointwiseForward } from '../kernels/conv2d_pointwise.ts';
 import { maxPool2d } from '../kernels/max_pool.ts';
 import { avgPool2d } from '../kernels/avg_pool.ts';
 import { globalAvgPool } from '../kernels/global_avg_pool.ts';
@@ -43,9 +44,10 @@ class FoldedUnit {
   forward(x: Tensor): Tensor {
     const { groups1, mid, stride, group } = this.plan;
     return scope(() => {
-      const a = biasAdd(conv2d(x, this.w1, { groups: groups1 }), this.b1, true);
+      // the 1x1 convs add their bias (and ReLU) in the GEMM's epilogue: no pass of their own
+      const a = pointwiseForward(x, this.w1, groups1, { bias: this.b1, relu: true });
       const d = conv2d(a, this.w2, { stride, padding: 1, groups: mid, ...(group > 1 ? { shuffleGroups: group } : {}) });
-      const m = biasAdd(conv2d(d, this.w3, { groups: group }), this.b3);
+      const m = pointwiseForward(d, this.w3, group, { bias: this.b3 });
       return stride === 1 ? addRelu(x, m) : concatRelu(avgPool2d(x), m);
     });
   }

@@ -11,7 +11,7 @@ import { programFlags, runMain } from '../train/flags.ts';
 import { resolvePrecision } from '../train/trainer.ts';
 import type { ModelSize, Group, Stem } from '../train/config.ts';
 
-interface Case { name: string; size: ModelSize; group: Group; image: number; batch: number; stem: Stem; train: boolean }
+interface Case { name: string; size: ModelSize; group: Group; image: number; batch: number; stem: Stem; train: boolean; fold?: boolean }
 
 const CASES: Case[] = [
   { name: '(a) train 2.0x g=3 224x224 batch 8', size: '2.0x', group: 3, image: 224, batch: 8, stem: 'imagenet', train: true },
@@ -19,6 +19,7 @@ const CASES: Case[] = [
   { name: '(c) train 0.5x g=8 224x224 batch 16', size: '0.5x', group: 8, image: 224, batch: 16, stem: 'imagenet', train: true },
   { name: '(d) forward 2.0x g=3 224x224 batch 32', size: '2.0x', group: 3, image: 224, batch: 32, stem: 'imagenet', train: false },
   { name: '(e) train 0.5x g=3 32x32 cifar stem batch 128 (--preset fast)', size: '0.5x', group: 3, image: 32, batch: 128, stem: 'cifar', train: true },
+  { name: '(f) forward as (d), batch norm folded (npm run eval)', size: '2.0x', group: 3, image: 224, batch: 32, stem: 'imagenet', train: false, fold: true },
 ];
 
 const FLAGS = {
@@ -52,7 +53,7 @@ async function printProfile(step: CapturedStep, top: number): Promise<void> {
 }
 
 async function bench(c: Case, iters: number, warmup: number, precision: 'auto' | 'fp16' | 'fp32', profile = 0): Promise<Row> {
-  const ms = await timeSteps({ size: c.size, group: c.group, imageSize: c.image, batch: c.batch, stem: c.stem, train: c.train, dtype: resolvePrecision(precision) },
+  const ms = await timeSteps({ size: c.size, group: c.group, imageSize: c.image, batch: c.batch, stem: c.stem, train: c.train, fold: c.fold, dtype: resolvePrecision(precision) },
     { iters, warmup, inspect: profile > 0 ? (step) => printProfile(step, profile) : undefined })
     .catch((e: Error) => { throw new Error(`${c.name}: ${e.message}`); });
   const m = median(ms);

@@ -10,6 +10,10 @@ import { BatchSampler, copyBatch, sampleSize, type ImageDataset } from './data/d
 import { testParams } from './data_source.ts';
 import { STATS, accumulateStats, decodeStats } from './step_metrics.ts';
 import type { ShuffleNetV1 } from '../model/shufflenet.ts';
+import type { FoldedShuffleNetV1 } from '../model/fold_bn.ts';
+
+/** A model to run on test images: ShuffleNetV1 (run in eval mode) or its batch-norm-folded form. */
+export type InferenceModel = ShuffleNetV1 | FoldedShuffleNetV1;
 
 export interface EvalOptions {
   batchSize: number;
@@ -24,7 +28,7 @@ export interface EvalOptions {
 export interface EvalResult { loss: number; top1: number; top5: number; images: number; seconds: number }
 
 /** The model's logits for one uint8 batch under the test transform (eval mode, no tape). */
-export function predictLogits(model: ShuffleNetV1, images: Uint8Array, dims: { N: number; C: number; H: number; W: number }, ds: { mean: number[]; std: number[] }, imageSize: number, dtype: DType): Tensor {
+export function predictLogits(model: InferenceModel, images: Uint8Array, dims: { N: number; C: number; H: number; W: number }, ds: { mean: number[]; std: number[] }, imageSize: number, dtype: DType): Tensor {
   return noGrad(() => scope(() => {
     const src = uploadBytes(images);
     const params = Tensor.from(testParams(dims.N, { height: dims.H, width: dims.W }, imageSize), [dims.N, PARAMS]);
@@ -33,10 +37,11 @@ export function predictLogits(model: ShuffleNetV1, images: Uint8Array, dims: { N
   }));
 }
 
-export async function evaluate(model: ShuffleNetV1, ds: ImageDataset, o: EvalOptions): Promise<EvalResult> {
+export async function evaluate(model: InferenceModel, ds: ImageDataset, o: EvalOptions): Promise<EvalResult> {
   const t0 = performance.now();
-  const wasTraining = model.training;
-  model.eval();
+  const modal = 'training' in model ? model : null; // only the unfolded model has a train mode
+  const wasTraining = modal?.training ?? false;
+  modal?.eval();
   const count = Math.min(ds.count, o.limit ?? ds.count);
   const sampler = new BatchSampler({ count, batchSize: o.batchSize, seed: 0, shuffle: false, dropLast: false });
   const size = sampleSize(ds);
@@ -61,6 +66,6 @@ export async function evaluate(model: ShuffleNetV1, ds: ImageDataset, o: EvalOpt
     return { loss: m.loss, top1: m.top1, top5: m.top5, images: m.images, seconds: (performance.now() - t0) / 1000 };
   } finally {
     stats.dispose();
-    model.train(wasTraining);
+    modal?.train(wasTraining);
   }
 }

@@ -2,7 +2,8 @@
 // settings taken from a checkpoint (a training checkpoint remembers its dataset and data directory;
 // flags given explicitly win; a weights-only checkpoint falls back to the flag defaults).
 import { loadCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
-import type { ShuffleNetV1 } from '../model/shufflenet.ts';
+import { foldBatchNorm } from '../model/fold_bn.ts';
+import type { InferenceModel } from './evaluate.ts';
 import { CIFAR10_CLASSES } from './data/cifar10.ts';
 import { FASHION_MNIST_CLASSES } from './data/fashion_mnist.ts';
 import type { DatasetName, Precision, TrainConfig } from './config.ts';
@@ -15,10 +16,12 @@ export const INFERENCE_FLAGS = {
   'download-url': { type: 'string', default: null, metavar: 'URL', help: 'CIFAR-10 archive URL' },
   'image-size': { type: 'int', min: 32, max: 1024, default: 0, help: "model input size (0: the checkpoint's image_size)" },
   precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16' },
+  fold: { type: 'bool', default: true, help: 'fold batch norm into the convolutions first (the same logits up to rounding, fewer passes)' },
 } as const satisfies FlagTable;
 
 export interface InferenceSetup {
-  model: ShuffleNetV1;
+  /** The checkpoint's model, batch norm folded in unless --no-fold. */
+  model: InferenceModel;
   checkpoint: Checkpoint;
   dataset: DatasetName;
   dataDir: string | null;
@@ -29,7 +32,7 @@ export interface InferenceSetup {
 }
 
 export async function loadForInference(
-  v: { checkpoint: string | null; dataset: string; 'data-dir': string | null; 'download-url': string | null; 'image-size': number; precision: string },
+  v: { checkpoint: string | null; dataset: string; 'data-dir': string | null; 'download-url': string | null; 'image-size': number; precision: string; fold: boolean },
   explicit: Set<string>,
 ): Promise<InferenceSetup> {
   if (!v.checkpoint) throw new Error('--checkpoint FILE is required');
@@ -42,8 +45,13 @@ export async function loadForInference(
     model.dispose();
     throw new Error(`${v.checkpoint}: the model has ${model.config.classes} classes, ${dataset} has ${classes.length}`);
   }
+  let net: InferenceModel = model;
+  if (v.fold) {
+    net = await foldBatchNorm(model);
+    model.dispose();
+  }
   return {
-    model, checkpoint, dataset, dataDir, downloadUrl: v['download-url'] ?? trained?.downloadUrl ?? null,
+    model: net, checkpoint, dataset, dataDir, downloadUrl: v['download-url'] ?? trained?.downloadUrl ?? null,
     imageSize: v['image-size'] || model.config.imageSize, classes, precision: v.precision as Precision,
   };
 }

@@ -5,6 +5,7 @@
 import { Rng, Tensor, capture, noGrad, scope, sync, type CapturedStep, type DType } from '../engine/index.ts';
 import { augmentBatch, byteTensor, writeBytes, PARAMS } from '../kernels/augment.ts';
 import { ShuffleNetV1 } from '../model/shufflenet.ts';
+import { foldBatchNorm } from '../model/fold_bn.ts';
 import { trainStep, type StepShape, type StepTensors } from './step.ts';
 import { STATS, decodeStats } from './step_metrics.ts';
 import { Sgd } from './sgd.ts';
@@ -12,7 +13,11 @@ import { trainGeometry, trainParams, testParams } from './data_source.ts';
 import { CIFAR10_MEAN, CIFAR10_STD } from './data/cifar10.ts';
 import type { ModelSize, Group, Stem } from './config.ts';
 
-export interface TimedCase { size: ModelSize; group: Group; imageSize: number; batch: number; stem: Stem; train: boolean; dtype: DType }
+export interface TimedCase {
+  size: ModelSize; group: Group; imageSize: number; batch: number; stem: Stem; train: boolean; dtype: DType;
+  /** Forward only: with batch norm folded into the convolutions (what `npm run eval` runs). */
+  fold?: boolean;
+}
 
 export interface TimingOptions {
   /** Timed steps. */
@@ -36,10 +41,11 @@ export async function timeSteps(c: TimedCase, o: TimingOptions): Promise<number[
   const shape: StepShape = { dims: { N, C: 3, H: 32, W: 32 }, imageSize: c.imageSize, dtype: c.dtype, mean: CIFAR10_MEAN, std: CIFAR10_STD, smoothing: 0.1 };
   const geometry = trainGeometry({ height: 32, width: 32 }, c.imageSize, true);
   let logits: Tensor | null = null;
+  if (!c.train) model.eval();
+  const net = !c.train && c.fold ? await foldBatchNorm(model) : model;
   const stepFn = c.train
     ? () => trainStep(model, opt, t, shape)
-    : () => { logits?.dispose(); logits = noGrad(() => scope(() => model.forward(augmentBatch(t.src, shape.dims, t.params, { size: c.imageSize, dtype: c.dtype }, CIFAR10_MEAN, CIFAR10_STD)))); };
-  if (!c.train) model.eval();
+    : () => { logits?.dispose(); logits = noGrad(() => scope(() => net.forward(augmentBatch(t.src, shape.dims, t.params, { size: c.imageSize, dtype: c.dtype }, CIFAR10_MEAN, CIFAR10_STD)))); };
   let captured: CapturedStep | null = null;
   const one = () => {
     writeBytes(t.src, images);
@@ -72,6 +78,7 @@ export async function timeSteps(c: TimedCase, o: TimingOptions): Promise<number[
     (logits as Tensor | null)?.dispose();
     for (const x of [t.src, t.params, t.labels, t.stats]) x.dispose();
     opt.dispose();
+    if (net !== model) net.dispose();
     model.dispose();
   }
 }

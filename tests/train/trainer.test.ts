@@ -13,6 +13,7 @@ import { parseTrainArgs } from '../../train/config.ts';
 import { listCheckpoints } from '../../train/checkpoint_files.ts';
 import { evaluate } from '../../train/evaluate.ts';
 import { loadCheckpoint } from '../../model/checkpoint.ts';
+import { foldBatchNorm } from '../../model/fold_bn.ts';
 import { syntheticDataset } from './synthetic_data.ts';
 import { tinyConfigFor } from './tiny_config.ts';
 
@@ -48,7 +49,13 @@ test('trains a synthetic set to well below chance; metrics, plot, evaluation, 5 
   // the last checkpoint evaluates to what the trainer saw
   const { model } = await loadCheckpoint(cks.at(-1)!.file);
   const e = await evaluate(model, data, { batchSize: 24, imageSize: 32, dtype: 'f32', smoothing: 0.1 });
+  // and so does its batch-norm-folded form, which `npm run eval` runs by default
+  const folded = await foldBatchNorm(model);
+  const f = await evaluate(folded, data, { batchSize: 24, imageSize: 32, dtype: 'f32', smoothing: 0.1 });
+  folded.dispose();
   model.dispose();
+  assert.ok(Math.abs(f.top1 - e.top1) <= 1 / 64 + 1e-12, `folded top-1 ${f.top1} vs ${e.top1} (a near-tie may flip one image)`);
+  assert.ok(Math.abs(f.loss - e.loss) < 1e-4 * Math.max(1, e.loss), `folded loss ${f.loss} vs ${e.loss}`);
   assert.is(e.images, 64);
   assert.ok(Math.abs(e.top1 - last.testAcc!) < 1e-9, `eval ${e.top1} vs trainer's ${last.testAcc}`);
   assert.ok(Math.abs(e.loss - last.testLoss!) < 1e-4, `eval loss ${e.loss} vs trainer's ${last.testLoss}`);
