@@ -27,21 +27,26 @@ export interface EvalOptions {
 
 export interface EvalResult { loss: number; top1: number; top5: number; images: number; seconds: number }
 
+/** Run fn with the model in eval mode (batch norm on running statistics), restoring its mode after. */
+function inEvalMode<T>(model: InferenceModel, fn: () => T): T {
+  const modal = 'training' in model ? model : null; // only the unfolded model has a train mode
+  const wasTraining = modal?.training ?? false;
+  modal?.eval();
+  try { return fn(); } finally { modal?.train(wasTraining); }
+}
+
 /** The model's logits for one uint8 batch under the test transform (eval mode, no tape). */
 export function predictLogits(model: InferenceModel, images: Uint8Array, dims: { N: number; C: number; H: number; W: number }, ds: { mean: number[]; std: number[] }, imageSize: number, dtype: DType): Tensor {
-  return noGrad(() => scope(() => {
+  return inEvalMode(model, () => noGrad(() => scope(() => {
     const src = uploadBytes(images);
     const params = Tensor.from(testParams(dims.N, { height: dims.H, width: dims.W }, imageSize), [dims.N, PARAMS]);
     const x = augmentBatch(src, dims, params, { size: imageSize, dtype }, ds.mean, ds.std);
     return model.forward(x);
-  }));
+  })));
 }
 
 export async function evaluate(model: InferenceModel, ds: ImageDataset, o: EvalOptions): Promise<EvalResult> {
   const t0 = performance.now();
-  const modal = 'training' in model ? model : null; // only the unfolded model has a train mode
-  const wasTraining = modal?.training ?? false;
-  modal?.eval();
   const count = Math.min(ds.count, o.limit ?? ds.count);
   const sampler = new BatchSampler({ count, batchSize: o.batchSize, seed: 0, shuffle: false, dropLast: false });
   const size = sampleSize(ds);
@@ -66,6 +71,5 @@ export async function evaluate(model: InferenceModel, ds: ImageDataset, o: EvalO
     return { loss: m.loss, top1: m.top1, top5: m.top5, images: m.images, seconds: (performance.now() - t0) / 1000 };
   } finally {
     stats.dispose();
-    modal?.train(wasTraining);
   }
 }
