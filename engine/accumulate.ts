@@ -6,7 +6,7 @@ import { uniforms } from './uniforms.ts';
 import { Tensor } from './tensor.ts';
 
 const WG = 256;
-const U = uniforms({ words: 'u32' });
+const U = uniforms({ count: 'u32' });
 
 // Whole vec4s per thread where the word count allows: scalar storage loads cost nearly as much as
 // vec4 ones on llvmpipe, so the scalar kernel ran at half the speed of the vec4 elementwise kernels.
@@ -26,7 +26,7 @@ ${U.wgsl}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * ${WG}u;
-  if (i >= u.words) { return; }
+  if (i >= u.count) { return; }
   y[i] = ${sum};
 }`;
   },
@@ -36,7 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 export function addRaw(a: Tensor, b: Tensor): Tensor {
   const y = Tensor.empty(a.shape, a.dtype);
   const words = a.byteLength / 4, vec = words % 4 === 0;
-  const n = vec ? words / 4 : words;
-  launch(kernel, { dtype: a.dtype, vec }, { uniforms: U.pack({ words: n }), read: [a, b], write: [y], grid: grid1d(n, WG) });
+  const count = vec ? words / 4 : words;
+  launch(kernel, { dtype: a.dtype, vec }, { uniforms: U.pack({ count }), read: [a, b], write: [y], grid: grid1d(count, WG) });
   return y;
 }

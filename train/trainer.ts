@@ -126,11 +126,11 @@ export function checkBatchFits(cfg: TrainConfig, dtype: DType): void {
 
 /**
  * What the seed preset would cost on this CPU adapter, when its batch cannot even run here: steps of
- * a batch that fits (at most 8 images) are timed on synthetic data and scaled to the configured batch
- * (a CPU's time per step grows in proportion to the images).
+ * a batch that fits (at most 8 images; `fits`, at least 1, is the largest) are timed on synthetic
+ * data and scaled to the configured batch (a CPU's time per step grows in proportion to the images).
  */
-async function cpuEstimate(cfg: TrainConfig, dtype: DType, log: (s: string) => void): Promise<string> {
-  const b = Math.max(1, Math.min(8, largestBatch(cfg, dtype)));
+async function cpuEstimate(cfg: TrainConfig, dtype: DType, fits: number, log: (s: string) => void): Promise<string> {
+  const b = Math.min(8, fits);
   log(`timing a few ${b}-image steps to estimate the seed preset's cost on this CPU adapter...`);
   const ms = await timeSteps({ size: cfg.modelSize, group: cfg.group, imageSize: cfg.imageSize, batch: b, stem: cfg.stem, train: true, dtype }, { iters: 2, warmup: 2 });
   const perStep = (Math.min(...ms) * cfg.batchSize) / b / 1000;
@@ -160,8 +160,9 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
   try {
     checkBatchFits(cfg, dtype);
   } catch (e) {
-    if (cfg.preset !== 'seed' || !isCpuAdapter() || largestBatch(cfg, dtype) < 1) throw e;
-    const estimate = await cpuEstimate(cfg, dtype, log).catch((t: Error) => `(could not time steps for an estimate: ${t.message})`);
+    const fits = largestBatch(cfg, dtype);
+    if (cfg.preset !== 'seed' || !isCpuAdapter() || fits < 1) throw e;
+    const estimate = await cpuEstimate(cfg, dtype, fits, log).catch((t: Error) => `(could not time steps for an estimate: ${t.message})`);
     throw new Error(`${(e as Error).message}\n${estimate}`);
   }
   const { train: trainSet, test: testSet } = hooks.datasets ?? {
