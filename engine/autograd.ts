@@ -1,7 +1,6 @@
 // Reverse-mode autograd on a tape (micrograd's loop, with ownership explicit). Nodes are recorded in
 // creation order, so walking the tape backwards is a topological order. Every entry of the gradient
 // map owns one handle; a node's saved tensors are disposed as soon as its backward has run.
-import { addRaw } from './accumulate.ts';
 import { OpError } from './errors.ts';
 import { withOp } from './launch.ts';
 import { fmt, sameShape } from './shape.ts';
@@ -16,6 +15,17 @@ export interface Node {
 }
 
 const tape: Node[] = [];
+let sumKernel: ((a: Tensor, b: Tensor) => Tensor) | null = null;
+
+/** The kernel that adds two gradients of one tensor (kernels/elementwise.ts registers `add`). */
+export function setGradientSum(add: (a: Tensor, b: Tensor) => Tensor): void {
+  sumKernel = add;
+}
+
+function addRaw(a: Tensor, b: Tensor): Tensor {
+  if (!sumKernel) throw new OpError('backward', 'no gradient-sum kernel registered: import the kernels (the package entry does)');
+  return sumKernel(a, b);
+}
 let noGradDepth = 0;
 
 export const gradEnabled = (): boolean => noGradDepth === 0;

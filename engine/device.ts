@@ -1,7 +1,9 @@
 // The WebGPU adapter and device, through Dawn's Node binding (`webgpu`).
-// Order of preference: a core adapter on a real GPU (Vulkan / Metal / D3D12); otherwise Dawn's OpenGL
-// backend in compatibility mode, which is what runs on Mesa llvmpipe on machines without a GPU.
-// WG_BACKEND (or initDevice({backend})) picks one explicitly.
+// Order of preference ('auto'): a core adapter on a real GPU (Vulkan / Metal / D3D12); otherwise Dawn's
+// OpenGL backend in compatibility mode, which runs on Mesa's llvmpipe on machines without a GPU. A
+// software core adapter (Mesa's lavapipe, SwiftShader) is taken only where no OpenGL adapter exists:
+// on one CPU, llvmpipe through OpenGL ran a training step 1.7x faster than lavapipe through Vulkan
+// (BENCHMARKS.md). WG_BACKEND (or initDevice({backend})) picks one explicitly.
 import { create, globals } from 'webgpu';
 import { GpuError } from './errors.ts';
 
@@ -11,6 +13,8 @@ export interface DeviceInfo {
   backend: string;
   description: string;
   featureLevel: 'core' | 'compatibility';
+  /** A CPU implementation (llvmpipe, lavapipe, SwiftShader), not a GPU. */
+  software: boolean;
   /** Native `f16` in WGSL; without it f16 tensors are stored as packed halves. */
   shaderF16: boolean;
   subgroups: boolean;
@@ -62,11 +66,41 @@ export function initDevice(opts: InitOptions = {}): Promise<DeviceInfo> {
   return initializing;
 }
 
-async function requestAdapter(backend: Backend, featureLevel: 'core' | 'compatibility', powerPreference?: GPUPowerPreference) {
-  const gpu = create(backend === 'auto' ? [] : [`backend=${backend}`]) as GPU;
+async function requestAdapter(backend: Exclude<Backend, 'auto'>, featureLevel: 'core' | 'compatibility', powerPreference?: GPUPowerPreference) {
+  const gpu = create([`backend=${backend}`]) as GPU;
   instances.push(gpu);
-  const adapter = await gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
-  return adapter;
+  return gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
+}
+
+/** The platform's core backends, most preferred first. */
+const coreBackends = (): Exclude<Backend, 'auto' | 'opengl' | 'opengles'>[] =>
+  process.platform === 'darwin' ? ['metal'] : process.platform === 'win32' ? ['d3d12', 'vulkan'] : ['vulkan'];
+
+const isSoftware = (a: GPUAdapter): boolean => {
+  const i = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; device?: string };
+  return !!i.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(`${i.device ?? ''} ${i.description ?? ''}`);
+};
+
+/** The adapter `backend` asks for, and the backend and feature level it came from. */
+async function chooseAdapter(backend: Backend, powerPreference?: GPUPowerPreference) {
+  type Found = { adapter: GPUAdapter; backend: Exclude<Backend, 'auto'>; featureLevel: 'core' | 'compatibility' };
+  const core = async (b: Exclude<Backend, 'auto'>): Promise<Found | null> => {
+    const adapter = await requestAdapter(b, 'core', powerPreference);
+    return adapter && { adapter, backend: b, featureLevel: 'core' };
+  };
+  const compat = async (b: 'opengl' | 'opengles'): Promise<Found | null> => {
+    const adapter = await requestAdapter(b, 'compatibility', powerPreference);
+    return adapter && { adapter, backend: b, featureLevel: 'compatibility' };
+  };
+  if (backend === 'opengl' || backend === 'opengles') return compat(backend);
+  if (backend !== 'auto') return core(backend);
+  let software: Found | null = null;
+  for (const b of coreBackends()) {
+    const f = await core(b);
+    if (f && !isSoftware(f.adapter)) return f;
+    software ??= f;
+  }
+  return (await compat('opengl')) ?? software;
 }
 
 async function open(opts: InitOptions): Promise<DeviceInfo> {
@@ -75,17 +109,12 @@ async function open(opts: InitOptions): Promise<DeviceInfo> {
   const backend = (opts.backend ?? (process.env.WG_BACKEND as Backend | undefined) ?? 'auto') as Backend;
   const valid: Backend[] = ['auto', 'vulkan', 'metal', 'd3d12', 'opengl', 'opengles'];
   if (!valid.includes(backend)) throw new GpuError(`unknown backend "${backend}" (WG_BACKEND): use one of ${valid.join(', ')}`);
-  let adapter: GPUAdapter | null = null;
-  let featureLevel: 'core' | 'compatibility' = 'core';
-  if (backend !== 'opengl' && backend !== 'opengles') adapter = await requestAdapter(backend, 'core', opts.powerPreference);
-  if (!adapter && (backend === 'auto' || backend === 'opengl' || backend === 'opengles')) {
-    featureLevel = 'compatibility';
-    adapter = await requestAdapter(backend === 'auto' ? 'opengl' : backend, 'compatibility', opts.powerPreference);
-  }
-  if (!adapter) throw new GpuError(backend === 'auto' ? INSTALL_HINT : `no WebGPU adapter for backend "${backend}". ${INSTALL_HINT}`);
+  const found = await chooseAdapter(backend, opts.powerPreference);
+  if (!found) throw new GpuError(backend === 'auto' ? INSTALL_HINT : `no WebGPU adapter for backend "${backend}". ${INSTALL_HINT}`);
+  const { adapter, featureLevel } = found;
 
   const want: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
-  const requiredFeatures = want.filter((f) => adapter!.features.has(f));
+  const requiredFeatures = want.filter((f) => adapter.features.has(f));
   const a = adapter.limits;
   // Ask for everything the kernels can use, up to what the adapter offers: compat defaults are far lower.
   const names = [
@@ -105,9 +134,10 @@ async function open(opts: InitOptions): Promise<DeviceInfo> {
   const ai = adapter.info;
   const lim = d.limits;
   info = {
-    backend: (ai as { backendType?: string }).backendType ?? (featureLevel === 'compatibility' ? 'opengl' : backend),
+    backend: found.backend,
     description: [ai.description, ai.vendor, ai.architecture].filter(Boolean).join(' ') || 'unknown adapter',
     featureLevel,
+    software: isSoftware(adapter),
     shaderF16: d.features.has('shader-f16'),
     subgroups: d.features.has('subgroups'),
     timestampQuery: d.features.has('timestamp-query'),
@@ -130,7 +160,7 @@ export function describeDevice(i: DeviceInfo = deviceInfo()): string {
   const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
   const opt = [i.shaderF16 ? 'shader-f16' : 'no shader-f16 (packed halves)', i.subgroups && 'subgroups', i.timestampQuery && 'timestamp-query']
     .filter(Boolean).join(', ');
-  return `${i.description} [${i.backend}, ${i.featureLevel}] ${opt}; invocations/wg ${i.limits.maxComputeInvocationsPerWorkgroup}, ` +
+  return `${i.description} [${i.backend}, ${i.featureLevel}${i.software ? ', software' : ''}] ${opt}; invocations/wg ${i.limits.maxComputeInvocationsPerWorkgroup}, ` +
     `wg storage ${i.limits.maxComputeWorkgroupStorageSize} B, binding ${mib(i.limits.maxStorageBufferBindingSize)}, buffer ${mib(i.limits.maxBufferSize)}`;
 }
 

@@ -10,7 +10,6 @@ export { uniforms, type Uniforms, type UniformType } from './uniforms.ts';
 export { launch, grid1d, pipeline, pipelineCount, withOp, type Kernel, type Binding, type LaunchArgs } from './launch.ts';
 export { flush, sync, counters, hasPendingWork, throwGpuErrors, writeBuffer } from './queue.ts';
 export { defineOp, type OpDef } from './op.ts';
-export { backward, noGrad, gradEnabled, clearTape, tapeLength } from './autograd.ts';
+export { backward, noGrad, gradEnabled, clearTape, tapeLength, setGradientSum } from './autograd.ts';
 export { capture, CapturedStep } from './replay.ts';
-export { addRaw } from './accumulate.ts';
 export { Rng, type RngState } from './rng.ts';

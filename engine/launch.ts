@@ -17,6 +17,8 @@ export type Binding = Tensor | { tensor: Tensor; offset: number; size: number };
 
 export interface LaunchArgs {
   uniforms?: ArrayBuffer;
+  /** Storage buffers in binding order, from binding 1 (kernels/kernel.ts orders them from a spec). */
+  buffers?: readonly Binding[];
   read?: readonly Binding[];
   write?: readonly Binding[];
   grid: readonly [number, number, number];
@@ -52,7 +54,7 @@ export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
   if (args.uniforms) entries.push({ binding: 0, resource: uniformSlot(args.uniforms) });
   let binding = 1;
   const limit = device().limits.maxStorageBufferBindingSize;
-  for (const b of [...(args.read ?? []), ...(args.write ?? [])]) {
+  for (const b of args.buffers ?? [...(args.read ?? []), ...(args.write ?? [])]) {
     const resource: GPUBufferBinding = 'tensor' in b
       ? { buffer: b.tensor.buffer, offset: b.offset, size: b.size }
       : { buffer: b.buffer, offset: 0, size: Math.ceil(b.byteLength / 16) * 16 }; // whole vec4s / pairs: pool buffers have the room

@@ -120,9 +120,9 @@ export function onSubmit(fn: () => void): void {
   else fn();
 }
 
-/** Submit everything recorded so far. */
+/** Submit everything recorded so far; throws GPU errors Dawn has reported by now (as sync() does). */
 export function flush(): void {
-  if (!encoder) return;
+  if (!encoder) { throwGpuErrors(); return; }
   endPass();
   const q = device().queue;
   for (const a of arenas) if (a.used > 0) q.writeBuffer(a.buffer, 0, a.host, 0, a.used);
@@ -135,6 +135,7 @@ export function flush(): void {
   const fns = afterSubmit;
   afterSubmit = [];
   for (const fn of fns) fn();
+  throwGpuErrors();
 }
 
 /** Submit a pre-recorded command list (a replayed step), after any pending work. */

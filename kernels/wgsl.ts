@@ -37,3 +37,6 @@ export const pairs = (n: number) => Math.ceil(n / 2);
  */
 export const storePair = (out: string, f: string, count: string) =>
   `st2_${out}(p, vec2f(${f}(2u * p), select(0.0, ${f}(2u * p + 1u), 2u * p + 1u < ${count})));`;
+
+/** [0, 1, ..., n - 1]: for unrolling in kernel generators. */
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);

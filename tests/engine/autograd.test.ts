@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tensor, backward, noGrad, defineOp, poolStats, tapeLength, clearTape, Rng, scope, addRaw } from '../../engine/index.ts';
-import { raw, mul, add, relu } from '../../kernels/elementwise.ts';
+import { Tensor, backward, noGrad, defineOp, poolStats, tapeLength, clearTape, Rng, scope } from '../../engine/index.ts';
+import { addForward, mulForward, mul, add, relu } from '../../kernels/elementwise.ts';
 import { sum, mean } from '../../kernels/reduce.ts';
 import { upload } from '../util/gpu.ts';
 import { expectClose, expectFailure, TOL } from '../util/check.ts';
@@ -9,8 +9,8 @@ import { gradcheck, numericGrad } from '../util/gradcheck.ts';
 
 // square(x) = x·x with a deliberately wrong backward (dy·x instead of 2·dy·x)
 const wrongSquare = defineOp('wrongSquare', {
-  forward: (x: Tensor) => ({ y: raw.mul(x, x), saved: { x } }),
-  backward: (dy, { x }) => [raw.mul(dy, x)],
+  forward: (x: Tensor) => ({ y: mulForward(x, x), saved: { x } }),
+  backward: (dy, { x }) => [mulForward(dy, x)],
 });
 
 test('gradcheck catches a deliberately wrong gradient (float64 reference level)', () => {
@@ -45,7 +45,7 @@ test('the gradient sum kernel adds f32 and packed f16, whole vec4s and odd sizes
       const a = rng.uniforms(n).map((v) => 4 * v - 2), b = rng.uniforms(n).map((v) => 4 * v - 2);
       const A = upload(a, [n], dtype), B = upload(b, [n], dtype);
       const ha = await A.read(), hb = await B.read(); // f16: the inputs as stored
-      const Y = addRaw(A, B);
+      const Y = addForward(A, B); // the kernel autograd sums gradients with
       expectClose(await Y.read(), ha.map((v, i) => v + hb[i]), TOL[dtype], `${dtype} n=${n}`);
       for (const t of [A, B, Y]) t.dispose();
     }

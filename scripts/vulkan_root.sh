@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Run a command on Dawn's Vulkan core adapter on Mesa's lavapipe (Mesa >= 24: core WebGPU, shader-f16,
+# subgroups, timestamp-query) on a machine without a GPU:
+#   scripts/vulkan_root.sh node --import tsx scripts/run_tests.ts [PATTERN]
+# On Debian 13 or later the host's own lavapipe serves (packages mesa-vulkan-drivers libvulkan1).
+# Older hosts (Debian 12's Mesa 22 lavapipe is refused by Dawn) run the command inside a Debian 13
+# root built with debootstrap into .cache/debian13-root (git-ignored; rebuilt when missing or when its
+# package list changes), with this work tree bind-mounted at the same path; the mounts are undone on
+# every exit path. Needs root (or sudo) for debootstrap, mount and chroot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TREE=$(pwd)
+[ $# -gt 0 ] || { echo "usage: scripts/vulkan_root.sh COMMAND [ARGS...]" >&2; exit 2; }
+
+export WG_BACKEND=vulkan
+major=$(cut -d. -f1 /etc/debian_version 2>/dev/null || echo 0)
+if [[ "$major" =~ ^[0-9]+$ ]] && [ "$major" -ge 13 ]; then
+  exec "$@"
+fi
+
+PACKAGES=libegl1,libegl-mesa0,libgl1-mesa-dri,libgles2,libegl-dev,mesa-vulkan-drivers,libvulkan1,dataset-fashion-mnist,ca-certificates
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ROOT=$TREE/.cache/debian13-root
+STAMP="trixie $PACKAGES"
+SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+
+mkdir -p "$TREE/.cache"
+exec 9>"$TREE/.cache/debian13-root.lock"
+flock 9 # one user of the root (and its mounts) at a time
+
+if [ ! -f "$ROOT/.stamp" ] || [ "$(cat "$ROOT/.stamp")" != "$STAMP" ]; then
+  command -v debootstrap >/dev/null || {
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq debootstrap
+  }
+  echo "building the Debian 13 root in $ROOT (about 2 minutes)" >&2
+  $SUDO rm -rf "$ROOT" "$ROOT.new"
+  $SUDO debootstrap --variant=minbase --include="$PACKAGES" trixie "$ROOT.new" "$MIRROR" >"$TREE/.cache/debootstrap.log" 2>&1 \
+    || { echo "debootstrap failed; its log: .cache/debootstrap.log" >&2; tail -5 "$TREE/.cache/debootstrap.log" >&2; exit 1; }
+  echo "$STAMP" | $SUDO tee "$ROOT.new/.stamp" >/dev/null
+  $SUDO mv "$ROOT.new" "$ROOT" # only a finished root ever carries the stamp
+fi
+# the host's node (the root has none); refreshed each run so it follows the host's
+$SUDO install -m 755 "$(command -v node)" "$ROOT/usr/local/bin/node"
+
+mounted=()
+cleanup() {
+  local i
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do $SUDO umount "${mounted[i]}" 2>/dev/null || $SUDO umount -l "${mounted[i]}"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+bind() { $SUDO mkdir -p "$ROOT$2"; $SUDO mount "${@:3}" "$1" "$ROOT$2"; mounted+=("$ROOT$2"); }
+bind /proc /proc -t proc
+bind /dev /dev --bind
+bind /sys /sys --bind
+bind "$TREE" "$TREE" --bind
+
+# plain environment inside: the host's PATH entries and library paths may not exist there
+quoted=$(printf '%q ' "$@")
+$SUDO chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin WG_BACKEND=vulkan \
+  ${WG_F16:+WG_F16=$WG_F16} TERM="${TERM:-dumb}" sh -c "cd $(printf '%q' "$TREE") && $quoted"
