@@ -12,4 +12,5 @@ export { flush, sync, counters, hasPendingWork, throwGpuErrors, writeBuffer } fr
 export { defineOp, type OpDef } from './op.ts';
 export { backward, noGrad, gradEnabled, clearTape, tapeLength, setGradientSum } from './autograd.ts';
 export { capture, CapturedStep } from './replay.ts';
+export { deviceTimes, hasTimestamps } from './timestamps.ts';
 export { Rng, type RngState } from './rng.ts';

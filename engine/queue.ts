@@ -35,7 +35,8 @@ export const counters = { dispatches: 0, submits: 0 };
 export function setRecorder(r: Recorder | null): void { recorder = r; }
 export const recording = (): boolean => recorder !== null;
 
-function openEncoder(): GPUCommandEncoder {
+/** The pending command encoder, opened if there is none (host writes then go through it, in order). */
+export function openEncoder(): GPUCommandEncoder {
   return (encoder ??= device().createCommandEncoder({ label: 'ops' }));
 }
 

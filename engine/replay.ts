@@ -6,7 +6,8 @@
 // (writes inside it are replayed with the captured data, which is right for constants only); state
 // that persists across steps (momentum, running statistics) must exist before the capture, and
 // nothing may be read back inside it.
-import { flush, setRecorder, submitCommands, recording, sync, type Recorder } from './queue.ts';
+import { flush, openEncoder, setRecorder, submitCommands, recording, sync, type Command, type Recorder } from './queue.ts';
+import { deviceTimes, hasTimestamps } from './timestamps.ts';
 import { device } from './device.ts';
 import { pin, unpin } from './pool.ts';
 import { GpuError } from './errors.ts';
@@ -25,22 +26,36 @@ export class CapturedStep {
   }
 
   /**
-   * Run the step once, one command per submit, waiting for each: per command its label (the kernel's
-   * key; bind groups carry the op's name) and wall time (the kernel plus one submit round trip, so
-   * tiny kernels read high). For finding where a step's time goes, not for timing the step.
+   * Run the step once and time each command: its label (the kernel's key; bind groups carry the op's
+   * name) and milliseconds. With 'timestamp-query' the time is the device's own (clock 'device');
+   * otherwise each command is submitted alone and waited for, and the time is wall time including one
+   * submit round trip (clock 'host', so tiny kernels read high). For finding where a step's time goes,
+   * not for timing the step.
    */
-  async profile(): Promise<{ kernel: string; op: string; ms: number }[]> {
+  async profile(): Promise<{ kernel: string; op: string; ms: number; clock: 'device' | 'host' }[]> {
     if (this.disposed) throw new GpuError('captured step used after dispose()');
     await sync();
-    const out: { kernel: string; op: string; ms: number }[] = [];
+    const label = (c: Command) => (c.kind === 'dispatch' ? [c.pipeline.label, c.bindGroup.label.split(':')[0] ?? ''] : [c.kind, '']);
+    if (hasTimestamps()) {
+      const ms = await deviceTimes(this.rec.commands);
+      return this.rec.commands.map((c, i) => { const [kernel, op] = label(c); return { kernel, op, ms: ms[i]!, clock: 'device' as const }; });
+    }
+    const out: { kernel: string; op: string; ms: number; clock: 'device' | 'host' }[] = [];
     for (const c of this.rec.commands) {
       const t0 = performance.now();
       submitCommands([c]);
       await device().queue.onSubmittedWorkDone();
-      const [kernel, op] = c.kind === 'dispatch' ? [c.pipeline.label, c.bindGroup.label.split(':')[0] ?? ''] : [c.kind, ''];
-      out.push({ kernel, op, ms: performance.now() - t0 });
+      const [kernel, op] = label(c);
+      out.push({ kernel, op, ms: performance.now() - t0, clock: 'host' });
     }
     return out;
+  }
+
+  /** Device milliseconds of one run of the whole step (summed per command), or null without timestamps. */
+  async deviceMs(): Promise<number | null> {
+    if (this.disposed) throw new GpuError('captured step used after dispose()');
+    if (!hasTimestamps()) return null;
+    return (await deviceTimes(this.rec.commands)).reduce((a, b) => a + b, 0);
   }
 
   dispose(): void {
@@ -61,6 +76,9 @@ export function capture<T>(fn: () => T): { step: CapturedStep; result: T } {
   setRecorder(rec);
   let result: T;
   try {
+    // With no encoder open a host write goes straight to the queue, unrecorded: the replay would not
+    // repeat it, and the buffer may be reused later in the step. Opened, every write is a recorded copy.
+    openEncoder();
     result = fn();
     flush();
   } catch (e) {

@@ -12,7 +12,7 @@
 // FLOP and byte conventions: scripts/bench/cases.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { initDevice, describeDevice, device, scope, sync, poolStats, type DType } from '../engine/index.ts';
+import { initDevice, describeDevice, device, scope, sync, poolStats, capture, hasTimestamps, type DType } from '../engine/index.ts';
 import { programFlags, runMain } from '../train/flags.ts';
 import { ACC, copyProbe, fmaProbe, type Probe } from './bench/ceilings.ts';
 import { allCases, largestActivation, type Bench, type Case } from './bench/cases.ts';
@@ -30,7 +30,7 @@ const MAX_CALLS = 500;
 
 const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
-interface Timing { ms: number; minMs: number }
+interface Timing { ms: number; minMs: number; deviceMs?: number | null }
 
 /** Per-call time of `work`: median (and best) of `reps` samples of K calls each. */
 async function time(work: () => void, reps: number): Promise<Timing> {
@@ -52,6 +52,17 @@ async function time(work: () => void, reps: number): Promise<Timing> {
   return { ms: median(samples), minMs: Math.min(...samples) };
 }
 
+/** Median device time of one call from timestamp queries (the call captured, replayed per sample), or null. */
+async function deviceTime(work: () => void, reps: number): Promise<number | null> {
+  if (!hasTimestamps()) return null;
+  const { step } = capture(() => scope(() => { work(); }));
+  try {
+    const samples: number[] = [];
+    for (let r = 0; r < reps; r++) samples.push((await step.deviceMs())!);
+    return median(samples);
+  } finally { step.dispose(); }
+}
+
 interface Ceilings { fma_gflops: number; copy_gbps: number }
 
 /** Both ceilings, each the best sample of its probe. */
@@ -71,6 +82,8 @@ async function measureCeilings(reps: number): Promise<Ceilings> {
 interface Row {
   kernel: string; direction: string; shape: string; ms: number; gflops: number; gbps: number; pct_of_peak: number;
   bound: 'compute' | 'memory'; flop: number; bytes: number; min_ms: number;
+  /** Device time from timestamp queries, where the adapter has them. */
+  device_ms: number | null;
 }
 
 async function measure(c: Case, reps: number): Promise<Timing> {
@@ -79,7 +92,8 @@ async function measure(c: Case, reps: number): Promise<Timing> {
   try {
     b = c.setup();
     const bench = b;
-    return await time(() => bench.run(), reps);
+    const t = await time(() => bench.run(), reps);
+    return { ...t, deviceMs: await deviceTime(() => bench.run(), reps) };
   } finally {
     b?.dispose();
     await sync();
@@ -92,11 +106,11 @@ async function measure(c: Case, reps: number): Promise<Timing> {
 function row(c: Case, t: Timing, ceilings: Ceilings): Row {
   const gflops = c.flop / t.ms / 1e6, gbps = c.bytes / t.ms / 1e6;
   const pct = 100 * (c.bound === 'compute' ? gflops / ceilings.fma_gflops : gbps / ceilings.copy_gbps);
-  return { kernel: c.kernel, direction: c.direction, shape: c.shape, ms: t.ms, gflops, gbps, pct_of_peak: pct, bound: c.bound, flop: c.flop, bytes: c.bytes, min_ms: t.minMs };
+  return { kernel: c.kernel, direction: c.direction, shape: c.shape, ms: t.ms, gflops, gbps, pct_of_peak: pct, bound: c.bound, flop: c.flop, bytes: c.bytes, min_ms: t.minMs, device_ms: t.deviceMs ?? null };
 }
 
 const COLUMNS = [
-  ['kernel', 16], ['direction', 9], ['shape', 30], ['ms', 9], ['GFLOP/s', 8], ['GB/s', 7], ['% peak', 11], ['MFLOP', 9], ['MB', 7],
+  ['kernel', 16], ['direction', 9], ['shape', 30], ['ms', 9], ['device ms', 9], ['GFLOP/s', 8], ['GB/s', 7], ['% peak', 11], ['MFLOP', 9], ['MB', 7],
 ] as const;
 const line = (cells: string[]) => cells.map((s, i) => (i < 3 ? s.padEnd(COLUMNS[i]![1]) : s.padStart(COLUMNS[i]![1]))).join('  ').trimEnd();
 const fixed = (v: number, d: number) => v.toFixed(d);
@@ -104,7 +118,7 @@ const fixed = (v: number, d: number) => v.toFixed(d);
 function formatRow(r: Row): string {
   const vs = r.bound === 'compute' ? 'fma' : 'copy';
   return line([
-    r.kernel, r.direction, r.shape, fixed(r.ms, 3), fixed(r.gflops, 2), fixed(r.gbps, 2), `${fixed(r.pct_of_peak, 1)}% ${vs}`,
+    r.kernel, r.direction, r.shape, fixed(r.ms, 3), r.device_ms === null ? '-' : fixed(r.device_ms, 3), fixed(r.gflops, 2), fixed(r.gbps, 2), `${fixed(r.pct_of_peak, 1)}% ${vs}`,
     fixed(r.flop / 1e6, 1), fixed(r.bytes / 1e6, 2),
   ]);
 }
@@ -144,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
   console.log(`ceilings: FMA ${fixed(ceilings.fma_gflops, 1)} GFLOP/s (register-only, ${ACC} vec4 FMA chains per invocation; start ${fixed(before.fma_gflops, 1)}, end ${fixed(after.fma_gflops, 1)}), ` +
     `copy ${fixed(ceilings.copy_gbps, 2)} GB/s (vec4 copy of 64 MiB, read + write; start ${fixed(before.copy_gbps, 2)}, end ${fixed(after.copy_gbps, 2)})`);
   console.log('FLOP = 2·MACs for convs and linear (nominal elsewhere); MB = compulsory traffic: inputs read once, outputs written once (batch norm: x, dy twice)');
+  console.log(hasTimestamps() ? 'device ms: the same call captured and replayed with a timestamp query around each dispatch (median)' : 'device ms: - (no timestamp-query on this adapter)');
   console.log('% peak: of the FMA ceiling for compute-bound kernels (convs, linear), of copy bandwidth for the memory-bound rest\n');
   console.log(line(COLUMNS.map(([h]) => h)));
   for (const r of rows) console.log(formatRow(r));

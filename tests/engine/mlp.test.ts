@@ -1,7 +1,7 @@
 // End to end through the engine: an MLP learns XOR, the pool does not grow, replay equals eager.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tensor, Rng, capture, poolStats } from '../../engine/index.ts';
+import { Tensor, Rng, capture, poolStats, deviceInfo } from '../../engine/index.ts';
 import { Mlp, xorBatch } from '../util/mlp.ts';
 import '../util/gpu.ts';
 
@@ -85,9 +85,14 @@ test('profile() runs a captured step command by command, with the same effect as
   const rows = await cb.step.profile();
   assert.is(rows.length, cb.step.commands);
   assert.ok(rows.every((r) => r.ms >= 0 && r.kernel.length > 0), 'every command has a label and a time');
+  // device time where the adapter has timestamp queries, so a profile means the same on a GPU
+  assert.ok(rows.every((r) => r.clock === (deviceInfo().timestampQuery ? 'device' : 'host')), 'clock follows timestamp-query');
+  if (deviceInfo().timestampQuery) assert.ok(rows.some((r) => r.ms > 0), 'timestamps measured something');
   assert.ok(rows.some((r) => r.kernel.startsWith('matmul')), `kernel keys: ${[...new Set(rows.map((r) => r.kernel))].join(', ')}`);
   assert.equal(Array.from(await ca.result.read()), Array.from(await cb.result.read()), 'loss');
   for (let p = 0; p < 4; p++) assert.equal(Array.from(await b.params[p].read()), Array.from(await a.params[p].read()), `param ${p}`);
+  const total = await cb.step.deviceMs();
+  assert.ok(deviceInfo().timestampQuery ? total! > 0 : total === null, `deviceMs ${total}`);
   for (const c of [ca, cb]) { c.step.dispose(); c.result.dispose(); }
   a.dispose(); b.dispose();
   for (const s of [sa, sb]) { s.x.dispose(); s.t.dispose(); s.hyper.dispose(); }
