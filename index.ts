@@ -2,6 +2,8 @@
 // its checkpoints, for code that embeds the engine as a small deep-learning runtime.
 export * from './engine/index.ts';
 export * from './kernels/index.ts';
+export { Sgd, type SgdParam, type SgdOptions } from './train/sgd.ts';
+export { trainTransforms, testTransforms } from './train/data/transforms.ts';
 export { ShuffleNetV1, type ShuffleNetOptions } from './model/shufflenet.ts';
 export { SIZES, GROUPS, STEMS, type ModelSize, type Group, type Stem, type ShuffleNetConfig, type ModelConfig } from './model/architecture.ts';
 export { Module, Sequential, StateDictError, type Parameter, type NamedBuffer, type HostTensor } from './model/module.ts';

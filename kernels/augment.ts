@@ -5,7 +5,7 @@
 // and the test transform Resize -> Rescale -> Normalize is the same kernel with a whole-image crop.
 //
 // Pad + crop + flip + resize compose, per image, into an affine map from an output pixel index to a
-// position in the unpadded source, built on the host with gl-matrix (imageParams):
+// position in the unpadded source, built on the host with gl-matrix (train/data/transforms.ts):
 //   output centre ow + 0.5 -> crop position (ow + 0.5)·K/S - 0.5 (half-pixel centres, as OpenCV/PIL
 //   Resize) -> flipped K-1-x -> source x + ox - pad.
 // Resize clamps positions to the first/last pixel centre of the *cropped* image, so each image also
@@ -24,12 +24,12 @@
 // per-image terms are computed once; output sides that are not a multiple of 4 use a flat 'rowsAny'.
 //
 // Layout: src is the batch's raw bytes packed 4 per 32-bit word (byte i of the batch = bits
-// 8(i%4)..8(i%4)+7 of word i/4), a tensor of shape [⌈N·C·H·W/4⌉] (uploadBytes / writeBytes).
+// 8(i%4)..8(i%4)+7 of word i/4, a `u8` buffer), a tensor of shape [⌈N·C·H·W/4⌉] (uploadBytes / writeBytes).
 // params is [N, PARAMS] f32, per image [ax, tx, ay, ty, x0, y0, x1, y1]: the map and the clamp box.
 // Per-step data lives in tensors (written with write() / writeBytes()), never in uniforms, so a
 // captured training step replays with new images and new crops. No backward: the inputs are data.
-import { mat2d } from 'gl-matrix';
-import { Tensor, defineOp, launch, grid1d, uniforms, device, fmt, writeBuffer, type DType, type Expect, type Rng } from '../engine/index.ts';
+import { OpError, Tensor, defineOp, grid1d, device, fmt, writeBuffer, type DType, type Expect } from '../engine/index.ts';
+import { defineKernel, input, output, type BufferDecl } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
 
 /** Floats per image in the params tensor: ax, tx, ay, ty, then the clamp box x0, y0, x1, y1. */
@@ -40,12 +40,6 @@ const WGC = 64;
 
 type Pass = 'cols' | 'rows' | 'rowsAny';
 type Spec = { pass: Pass; dtype: DType };
-const U = uniforms({ work: 'u32', total: 'u32', S: 'u32', Q: 'u32', C: 'u32', H: 'u32', W: 'u32' });
-
-// f32 stores 4 elements as a vec4f, f16 as two packed pairs
-const store = (dtype: DType, v: string) => (dtype === 'f32' ? v : `vec2u(pack2x16float(${v}.xy), pack2x16float(${v}.zw))`);
-const outArray = (binding: number, dtype: DType) =>
-  `@group(0) @binding(${binding}) var<storage, read_write> y: array<${dtype === 'f32' ? 'vec4f' : 'vec2u'}>;`;
 
 // the two taps of a clamped position s on an axis of n pixels: indices clamped into the image
 // (harmless reads), `inside` 0 where the tap lies in the zero padding, f the weight of the second
@@ -57,13 +51,17 @@ fn taps(s: f32, n: u32) -> Taps {
   return Taps(vec2u(clamp(at, vec2f(0.0), vec2f(f32(n - 1u)))), select(vec2f(0.0), vec2f(1.0), inside), s - at.x);
 }`;
 
-const WGSL: Record<Pass, (s: Spec) => string> = {
-  cols: () => /* wgsl */ `
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read> prm: array<f32>;
-@group(0) @binding(3) var<storage, read_write> t: array<vec4f>;
+// cols: src bytes -> t [N, C, H, 4Q] f32; rows, rowsAny: t -> y [N, C, S, S] of the activation dtype
+const BUFFERS: Record<Pass, (s: Spec) => BufferDecl[]> = {
+  cols: () => [input('src', 'u8'), input('prm', 'f32'), output('t', 'f32', 4)],
+  rows: (s) => [input('t', 'f32', 4), input('prm', 'f32'), input('nrm', 'f32'), output('y', s.dtype, 4)],
+  rowsAny: (s) => [input('t', 'f32'), input('prm', 'f32'), input('nrm', 'f32'), output('y', s.dtype, 4)],
+};
+
+const WGSL: Record<Pass, string> = {
+  cols: /* wgsl */ `
 fn bytes(b: vec4u) -> vec4f {
-  return vec4f((vec4u(src[b.x >> 2u], src[b.y >> 2u], src[b.z >> 2u], src[b.w >> 2u]) >> ((b & vec4u(3u)) << vec4u(3u))) & vec4u(255u));
+  return vec4f(vec4u(ld_src(b.x), ld_src(b.y), ld_src(b.z), ld_src(b.w)));
 }
 // one invocation per 4 columns (4q..4q+3) of t [N, C, H, 4Q], down all H source rows of plane n·C + c
 @compute @workgroup_size(${WGC})
@@ -84,11 +82,7 @@ ${[0, 1, 2, 3].map((j) => `  {
     t[row * u.Q + q] = wa * bytes(xa + vec4u(row * u.W)) + wb * bytes(xb + vec4u(row * u.W));
   }
 }`,
-  rows: (s) => /* wgsl */ `
-@group(0) @binding(1) var<storage, read> t: array<vec4f>;
-@group(0) @binding(2) var<storage, read> prm: array<f32>;
-@group(0) @binding(3) var<storage, read> nrm: array<f32>;
-${outArray(4, s.dtype)}
+  rows: /* wgsl */ `
 // one invocation per 4 output columns (S % 4 == 0) of plane n·C + c, down all S output rows
 @compute @workgroup_size(${WGC})
 fn main(${builtins}) {
@@ -112,15 +106,10 @@ fn main(${builtins}) {
       ta = k.inside.x * t[(plane * u.H + k.i.x) * u.Q + q];
       tb = k.inside.y * t[(plane * u.H + k.i.y) * u.Q + q];
     }
-    let v = fma((1.0 - k.f) * ta + k.f * tb, scale, bias);
-    y[(plane * u.S + oh) * u.Q + q] = ${store(s.dtype, 'v')};
+    st_y((plane * u.S + oh) * u.Q + q, fma((1.0 - k.f) * ta + k.f * tb, scale, bias));
   }
 }`,
-  rowsAny: (s) => /* wgsl */ `
-@group(0) @binding(1) var<storage, read> t: array<f32>;
-@group(0) @binding(2) var<storage, read> prm: array<f32>;
-@group(0) @binding(3) var<storage, read> nrm: array<f32>;
-${outArray(4, s.dtype)}
+  rowsAny: /* wgsl */ `
 fn at(e: u32) -> f32 {
   if (e >= u.total) { return 0.0; }
   let ow = e % u.S;
@@ -137,33 +126,35 @@ fn at(e: u32) -> f32 {
 fn main(${builtins}) {
   let i = ${flatIndex()};
   if (i >= u.work) { return; }
-  let v = vec4f(at(4u * i), at(4u * i + 1u), at(4u * i + 2u), at(4u * i + 3u));
-  y[i] = ${store(s.dtype, 'v')};
+  st_y(i, vec4f(at(4u * i), at(4u * i + 1u), at(4u * i + 2u), at(4u * i + 3u)));
 }`,
 };
 
-const kernel = {
-  key: (s: Spec) => `augment.${s.pass}/${s.dtype}`,
-  wgsl: (s: Spec) => `${U.wgsl}\n@group(0) @binding(0) var<uniform> u: U;\n${TAPS}\n${WGSL[s.pass](s)}`,
-};
+const kernel = defineKernel({
+  name: 'augment',
+  variant: (s: Spec) => `${s.pass}/${s.dtype}`,
+  uniforms: { work: 'u32', total: 'u32', S: 'u32', Q: 'u32', C: 'u32', H: 'u32', W: 'u32' },
+  buffers: (s) => BUFFERS[s.pass](s),
+  body: (s) => `${TAPS}\n${WGSL[s.pass]}`,
+});
 
 /** Dimensions of the uint8 source batch. */
 export interface ImageDims { N: number; C: number; H: number; W: number }
 /** Output: square side S and activation dtype. */
 export interface AugmentOut { size: number; dtype: DType }
 
-/** Raw launch (no checks): y [N, C, S, S] from packed uint8 src and per-image params [N, PARAMS]. */
-export function augmentRaw(src: Tensor, dims: ImageDims, params: Tensor, out: AugmentOut, mean: readonly number[], std: readonly number[]): Tensor {
+/** Launch without checks: y [N, C, S, S] from packed uint8 src and per-image params [N, PARAMS]. */
+export function augmentForward(src: Tensor, dims: ImageDims, params: Tensor, out: AugmentOut, mean: readonly number[], std: readonly number[]): Tensor {
   const { N, C, H, W } = dims, S = out.size, Q = Math.ceil(S / 4);
   // (v/255 - mean)/std as one fma; constants rounded once from float64
   const nrm = Tensor.from(Array.from({ length: 2 * C }, (_, i) => (i % 2 ? -mean[i >> 1] / std[i >> 1] : 1 / (255 * std[i >> 1]))), [C, 2]);
   const t = Tensor.empty([N, C, H, 4 * Q], 'f32');
   const y = Tensor.empty([N, C, S, S], out.dtype);
   const total = N * C * S * S, any = S % 4 !== 0;
-  const pack = (work: number) => U.pack({ work, total, S, Q, C, H, W });
-  launch(kernel, { pass: 'cols', dtype: 'f32' }, { uniforms: pack(N * C * Q), read: [src, params], write: [t], grid: grid1d(N * C * Q, WGC) });
+  const uniforms = (work: number) => ({ work, total, S, Q, C, H, W });
+  kernel.run({ pass: 'cols', dtype: 'f32' }, { uniforms: uniforms(N * C * Q), buffers: { src, prm: params, t }, grid: grid1d(N * C * Q, WGC) });
   const work = any ? Math.ceil(total / 4) : N * C * Q;
-  launch(kernel, { pass: any ? 'rowsAny' : 'rows', dtype: out.dtype }, { uniforms: pack(work), read: [t, params, nrm], write: [y], grid: grid1d(work, any ? WG : WGC) });
+  kernel.run({ pass: any ? 'rowsAny' : 'rows', dtype: out.dtype }, { uniforms: uniforms(work), buffers: { t, prm: params, nrm, y }, grid: grid1d(work, any ? WG : WGC) });
   t.dispose();
   nrm.dispose();
   return y;
@@ -187,23 +178,23 @@ function check(e: Expect, src: Tensor, dims: ImageDims, params: Tensor, out: Aug
 
 /**
  * Crop/flip/resize/normalise a packed uint8 batch on the GPU into an activation [N, C, S, S] of
- * out.dtype. params: [N, PARAMS] f32 from trainTransforms() / testTransforms(). Not differentiable.
+ * out.dtype. params: [N, PARAMS] f32 (train/data/transforms.ts builds them). Not differentiable.
  */
 export const augmentBatch = defineOp('augment', {
   check,
   forward: (src: Tensor, dims: ImageDims, params: Tensor, out: AugmentOut, mean: readonly number[], std: readonly number[]) =>
-    ({ y: augmentRaw(src, dims, params, out, mean, std), saved: {} }),
+    ({ y: augmentForward(src, dims, params, out, mean, std), saved: {} }),
   backward: () => [null, null], // images and transform parameters are data: no gradient
 });
 
-// ---- host side: bytes in, per-image parameters out ----------------------------------------------
+// ---- uint8 batches on the GPU -------------------------------------------------------------------
 
 /** An uninitialised tensor holding `bytes` raw bytes packed 4 per word: shape [⌈bytes/4⌉]. */
 export const byteTensor = (bytes: number): Tensor => Tensor.empty([Math.ceil(bytes / 4)], 'f32');
 
 /** Write raw bytes into a byteTensor(), ordered with recorded work (1/4 of the traffic of write()). */
 export function writeBytes(t: Tensor, bytes: Uint8Array): void {
-  if (Math.ceil(bytes.length / 4) !== t.size) throw new Error(`writeBytes: ${bytes.length} bytes do not fit ${t} (needs [${Math.ceil(bytes.length / 4)}])`);
+  if (Math.ceil(bytes.length / 4) !== t.size) throw new OpError('writeBytes', `${bytes.length} bytes do not fit ${t} (needs [${Math.ceil(bytes.length / 4)}])`);
   let data = bytes;
   if (bytes.length % 4) { data = new Uint8Array(t.size * 4); data.set(bytes); } // buffer writes are whole words
   writeBuffer(t.buffer, 0, data);
@@ -214,51 +205,4 @@ export function uploadBytes(bytes: Uint8Array): Tensor {
   const t = byteTensor(bytes.length);
   writeBytes(t, bytes);
   return t;
-}
-
-/** One image's random choices: crop origin in the padded image, horizontal flip. */
-export interface CropChoice { oy: number; ox: number; flip: boolean }
-/** Source H x W, zero padding `pad` per side, square crop `crop`, output side `size`, random flips. */
-export interface TrainOpts { H: number; W: number; pad: number; crop: number; size: number; flip: boolean }
-
-/**
- * PARAMS floats for one image: zero-pad by `pad`, crop Kh x Kw at (oy, ox) of the padded image,
- * flip if asked, resize to size x size. The test transform is pad 0, crop H x W at (0, 0).
- */
-export function imageParams(pad: number, Kh: number, Kw: number, size: number, c: CropChoice): number[] {
-  const x0 = c.ox - pad, y0 = c.oy - pad;   // crop origin in source coordinates
-  // each call right-multiplies, so the list reads from the source side down to the output pixel
-  const m: mat2d = [1, 0, 0, 1, 0, 0];       // plain numbers: composed in float64, rounded once on upload
-  mat2d.translate(m, m, [x0, y0]);
-  if (c.flip) { mat2d.translate(m, m, [Kw - 1, 0]); mat2d.scale(m, m, [-1, 1]); }
-  mat2d.translate(m, m, [-0.5, -0.5]);
-  mat2d.scale(m, m, [Kw / size, Kh / size]);
-  mat2d.translate(m, m, [0.5, 0.5]);
-  const [a, b, cc, d, tx, ty] = m;
-  if (b !== 0 || cc !== 0) throw new Error('imageParams: the kernel samples separably, the map must not mix the axes');
-  return [a, tx, d, ty, x0, y0, x0 + Kw - 1, y0 + Kh - 1];
-}
-
-/**
- * Each image's crop origin (oy, then ox, uniform in 0..H+2·pad-crop) and flip (p = 0.5; no draw
- * when flips are off), from a seeded stream.
- */
-export function randomCrops(rng: Rng, N: number, o: TrainOpts): CropChoice[] {
-  const ry = o.H + 2 * o.pad - o.crop + 1, rx = o.W + 2 * o.pad - o.crop + 1;
-  if (!(ry > 0 && rx > 0)) throw new Error(`randomCrops: crop ${o.crop} does not fit ${o.H}x${o.W} padded by ${o.pad}`);
-  return Array.from({ length: N }, () => {
-    const oy = rng.int(ry), ox = rng.int(rx);
-    return { oy, ox, flip: o.flip && rng.next() < 0.5 };
-  });
-}
-
-/** Params [N·PARAMS] of the train transform (random crop of the padded image, flip, resize). */
-export function trainTransforms(rng: Rng, N: number, o: TrainOpts): Float32Array {
-  return Float32Array.from(randomCrops(rng, N, o).flatMap((c) => imageParams(o.pad, o.crop, o.crop, o.size, c)));
-}
-
-/** Params [N·PARAMS] of the test transform: resize the whole H x W image to size x size. */
-export function testTransforms(N: number, o: { H: number; W: number; size: number }): Float32Array {
-  const one = imageParams(0, o.H, o.W, o.size, { oy: 0, ox: 0, flip: false });
-  return Float32Array.from({ length: N * PARAMS }, (_, i) => one[i % PARAMS]);
 }

@@ -9,7 +9,7 @@ import { hms, pyFloat } from './format.ts';
 import { loadDataset } from './data_source.ts';
 import { evaluate } from './evaluate.ts';
 import { progressBar } from './data/progress.ts';
-import { resolvePrecision } from './trainer.ts';
+import { resolvePrecision } from './adapter.ts';
 
 const FLAGS = {
   ...INFERENCE_FLAGS,

@@ -7,7 +7,7 @@ import { FlagError, programFlags, runMain } from './flags.ts';
 import { INFERENCE_FLAGS, loadForInference } from './inference.ts';
 import { loadDataset } from './data_source.ts';
 import { predictLogits } from './evaluate.ts';
-import { resolvePrecision } from './trainer.ts';
+import { resolvePrecision } from './adapter.ts';
 import { predictionGrid } from './pictures/prediction_grid.ts';
 import { readImageFile } from './pictures/image_file.ts';
 import { CIFAR10_MEAN, CIFAR10_STD } from './data/cifar10.ts';

@@ -3,15 +3,10 @@
 // warm-up epochs then cosine 0.05 -> 0.0005, Momentum 0.9, weight decay 4e-5, label smoothing 0.1,
 // fp16 with a fixed loss scale of 1024). Presets fill in groups of values; flags given explicitly
 // always win, whatever their position relative to --preset.
+import { GROUPS, SIZES, STEMS, type Group, type ModelSize, type Stem } from '../model/architecture.ts';
 import { FlagError, formatHelp, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 
-export const MODEL_SIZES = ['0.5x', '1.0x', '1.5x', '2.0x'] as const;
-export type ModelSize = (typeof MODEL_SIZES)[number];
-export const GROUPS = [1, 2, 3, 4, 8] as const;
-export type Group = (typeof GROUPS)[number];
-export type DatasetName = 'cifar10' | 'fashion-mnist';
-export type Stem = 'imagenet' | 'cifar';
-export type Precision = 'auto' | 'fp16' | 'fp32';
+const listed = (xs: readonly unknown[]) => `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)}`;
 
 export const TRAIN_FLAGS = {
   dataset: { type: 'choice', choices: ['cifar10', 'fashion-mnist'], default: 'cifar10', help: 'training data' },
@@ -21,11 +16,11 @@ export const TRAIN_FLAGS = {
   epochs: { type: 'int', min: 1, default: 250, help: 'epochs (the lr schedule spans them all)' },
   'max-steps': { type: 'int', min: 0, default: 0, help: 'stop after this many steps in total (0: no limit)' },
   'batch-size': { type: 'int', min: 1, default: 128, help: 'images per step (the last partial batch is dropped)' },
-  'model-size': { type: 'choice', choices: MODEL_SIZES, default: '2.0x', help: 'ShuffleNetV1 width' },
-  group: { type: 'int', min: 1, max: 8, default: 3, help: 'group count of the pointwise convolutions: 1, 2, 3, 4 or 8' },
+  'model-size': { type: 'choice', choices: SIZES, default: '2.0x', help: 'ShuffleNetV1 width' },
+  group: { type: 'int', min: Math.min(...GROUPS), max: Math.max(...GROUPS), default: 3, help: `group count of the pointwise convolutions: ${listed(GROUPS)}` },
   'image-size': { type: 'int', min: 32, max: 1024, default: 224, help: 'model input size (images are resized on the GPU)' },
-  stem: { type: 'choice', choices: ['imagenet', 'cifar'], default: 'imagenet', help: 'imagenet: conv/2 + max pool; cifar: conv/1, no pool' },
-  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16 (packed halves are slower than f32 elsewhere)' },
+  stem: { type: 'choice', choices: STEMS, default: 'imagenet', help: 'imagenet: conv/2 + max pool; cifar: conv/1, no pool' },
+  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16 (f16 is packed halves on every adapter today, slower than f32 without shader-f16)' },
   lr: { type: 'number', min: 0, exclusiveMin: true, default: 0.05, help: 'base learning rate (end of warm-up)' },
   'min-lr': { type: 'number', min: 0, default: 0.0005, help: 'learning rate at the end of the cosine' },
   'warmup-epochs': { type: 'number', min: 0, default: 4, help: 'linear warm-up epochs' },
@@ -46,6 +41,8 @@ export const TRAIN_FLAGS = {
 
 export type TrainFlags = FlagValues<typeof TRAIN_FLAGS>;
 type FlagName = keyof typeof TRAIN_FLAGS;
+export type DatasetName = (typeof TRAIN_FLAGS)['dataset']['choices'][number];
+export type Precision = (typeof TRAIN_FLAGS)['precision']['choices'][number];
 
 export const PRESETS: Record<'seed' | 'fast' | 'smoke', Partial<Record<FlagName, string | number | boolean>>> = {
   seed: {},
@@ -53,7 +50,8 @@ export const PRESETS: Record<'seed' | 'fast' | 'smoke', Partial<Record<FlagName,
   smoke: { 'model-size': '0.5x', group: 3, 'image-size': 32, stem: 'cifar', epochs: 1, 'warmup-epochs': 0, 'batch-size': 16, 'max-steps': 10, 'eval-every': 0, 'log-every': 5 },
 };
 
-export interface TrainConfig {
+/** Every flag's value under its field name (configKey); a type, not an interface, so it is a plain JSON object. */
+export type TrainConfig = {
   dataset: DatasetName;
   dataDir: string | null;
   downloadUrl: string | null;
@@ -83,6 +81,28 @@ export interface TrainConfig {
   keepCheckpoints: number;
   logEvery: number;
   evalEvery: number;
+};
+
+/** --batch-size -> batchSize, as a type. */
+type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
+
+/** The TrainConfig field a flag sets (--batch-size -> batchSize): the one place flags map to fields. */
+export const configKey = <F extends string>(flag: F): Camel<F> => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as Camel<F>;
+
+// every flag is a TrainConfig field and every field a flag: a compile error otherwise
+type Unmatched<A, B> = Exclude<keyof A, keyof B> | Exclude<keyof B, keyof A>;
+true satisfies ([Unmatched<TrainConfig, { [F in FlagName as Camel<F>]: unknown }>] extends [never] ? true : never);
+
+/** The checkpoint's config, with the flags given explicitly now taking precedence (--resume). */
+export function resumedConfig(saved: TrainConfig, now: TrainConfig, explicit: ReadonlySet<string>): TrainConfig {
+  const out = { ...saved };
+  const take = <K extends keyof TrainConfig>(k: K) => { out[k] = now[k]; };
+  for (const f of explicit) {
+    const k = configKey(f);
+    if (k in now) take(k as keyof TrainConfig);
+  }
+  // where to write and what to resume are always this invocation's
+  return { ...out, outDir: now.outDir, resume: now.resume };
 }
 
 export const TRAIN_USAGE = 'Usage: npm run train -- [flags]\n\nTrains ShuffleNetV1 on CIFAR-10 (or Fashion-MNIST) on the WebGPU engine.';
@@ -106,35 +126,6 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
     values['warmup-epochs'] = v.epochs;
   }
   if (v['min-lr'] > v.lr) throw new FlagError(`--min-lr: ${v['min-lr']} is above --lr ${v.lr}`);
-  const config: TrainConfig = {
-    dataset: v.dataset as DatasetName,
-    dataDir: v['data-dir'],
-    downloadUrl: v['download-url'],
-    preset: v.preset as TrainConfig['preset'],
-    epochs: v.epochs,
-    maxSteps: v['max-steps'],
-    batchSize: v['batch-size'],
-    modelSize: v['model-size'] as ModelSize,
-    group: v.group as Group,
-    imageSize: v['image-size'],
-    stem: v.stem as Stem,
-    precision: v.precision as Precision,
-    lr: v.lr,
-    minLr: v['min-lr'],
-    warmupEpochs: v['warmup-epochs'],
-    lrGranularity: v['lr-granularity'] as 'step' | 'epoch',
-    momentum: v.momentum,
-    weightDecay: v['weight-decay'],
-    labelSmoothing: v['label-smoothing'],
-    lossScale: v['loss-scale'],
-    dynamicLossScale: v['dynamic-loss-scale'],
-    flip: v.flip,
-    seed: v.seed,
-    outDir: v['out-dir']!,
-    resume: v.resume,
-    keepCheckpoints: v['keep-checkpoints'],
-    logEvery: v['log-every'],
-    evalEvery: v['eval-every'],
-  };
+  const config = Object.fromEntries(Object.entries(values).map(([f, x]) => [configKey(f), x])) as TrainConfig;
   return { config, help: first.help, explicit: first.explicit as Set<string> };
 }

@@ -7,8 +7,9 @@ import { Tensor, noGrad, scope, sync, type DType } from '../engine/index.ts';
 import { augmentBatch, uploadBytes, PARAMS } from '../kernels/augment.ts';
 import { softmaxCrossEntropy, topkCorrect } from '../kernels/softmax_xent.ts';
 import { BatchSampler, copyBatch, sampleSize, type ImageDataset } from './data/dataset.ts';
-import { testParams } from './data_source.ts';
-import { STATS, accumulateStats, decodeStats } from './step_metrics.ts';
+import { testParams } from './data/transforms.ts';
+import { STATS, stepMetricsAccumulate } from '../kernels/step_metrics.ts';
+import { decodeStats } from './step_metrics.ts';
 import type { ShuffleNetV1 } from '../model/shufflenet.ts';
 import type { FoldedShuffleNetV1 } from '../model/fold_bn.ts';
 
@@ -60,7 +61,7 @@ export async function evaluate(model: InferenceModel, ds: ImageDataset, o: EvalO
         const dims = { N, C: ds.channels, H: ds.height, W: ds.width };
         const logits = predictLogits(model, images.subarray(0, N * size), dims, ds, o.imageSize, o.dtype);
         const y = Tensor.from(labels.subarray(0, N), [N]);
-        noGrad(() => accumulateStats(stats, softmaxCrossEntropy(logits, y, { smoothing: o.smoothing }), topkCorrect(logits, y)));
+        noGrad(() => stepMetricsAccumulate(stats, softmaxCrossEntropy(logits, y, { smoothing: o.smoothing }), topkCorrect(logits, y)));
       });
       done += N;
       // bound the queued work and give progress; a read-back would cost more than this wait

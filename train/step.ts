@@ -6,12 +6,13 @@
 // captured once and replayed (engine/replay.ts) with no op code, allocation or bind-group work.
 // The loss scale multiplies the loss on the GPU (loss·S through the `mul` op) instead of seeding
 // backward with a host number, so a dynamic scale kept on the GPU reaches replayed steps too.
-import { Tensor, backward, scope, type DType } from '../engine/index.ts';
+import { backward, scope, type DType, type Tensor } from '../engine/index.ts';
 import { augmentBatch, type ImageDims } from '../kernels/augment.ts';
 import { mul } from '../kernels/elementwise.ts';
 import { softmaxCrossEntropy, topkCorrect } from '../kernels/softmax_xent.ts';
-import { accumulateStats, countOverflow } from './step_metrics.ts';
+import { stepMetricsAccumulate, stepMetricsOverflow } from '../kernels/step_metrics.ts';
 import type { ShuffleNetV1 } from '../model/shufflenet.ts';
+import type { Sgd } from './sgd.ts';
 
 /** Per-step inputs (written by the host) and the metrics accumulator. */
 export interface StepTensors {
@@ -23,7 +24,7 @@ export interface StepTensors {
   labels: Tensor;
   /** [1] the loss scale S. */
   scale: Tensor;
-  /** [STATS] running metrics (train/step_metrics.ts). */
+  /** [STATS] running metrics (kernels/step_metrics.ts). */
   stats: Tensor;
 }
 
@@ -36,21 +37,15 @@ export interface StepShape {
   smoothing: number;
 }
 
-/** Applies the accumulated (scaled) gradients (train/sgd.ts); `overflow` is set when it skipped. */
-export interface Updater { step(): void; readonly overflow: Tensor | null }
-
-export function trainStep(model: ShuffleNetV1, opt: Updater, t: StepTensors, s: StepShape): void {
+export function trainStep(model: ShuffleNetV1, opt: Sgd, t: StepTensors, s: StepShape): void {
   scope(() => {
-    // Opens the command encoder before anything else: a write into a buffer with no encoder open
-    // goes straight to the queue and would escape a step capture (see the report on engine/queue.ts).
-    Tensor.zeros([4]);
     const x = augmentBatch(t.src, s.dims, t.params, { size: s.imageSize, dtype: s.dtype }, s.mean, s.std);
     const logits = model.forward(x);
     const loss = softmaxCrossEntropy(logits, t.labels, { smoothing: s.smoothing });
-    accumulateStats(t.stats, loss, topkCorrect(logits, t.labels));
+    stepMetricsAccumulate(t.stats, loss, topkCorrect(logits, t.labels));
     backward(mul(loss, t.scale));
     opt.step();
-    if (opt.overflow) countOverflow(t.stats, opt.overflow);
-    model.zeroGrad();
+    if (opt.overflow) stepMetricsOverflow(t.stats, opt.overflow);
+    opt.zeroGrad();
   });
 }

@@ -7,11 +7,12 @@ import { augmentBatch, byteTensor, writeBytes, PARAMS } from '../kernels/augment
 import { ShuffleNetV1 } from '../model/shufflenet.ts';
 import { foldBatchNorm } from '../model/fold_bn.ts';
 import { trainStep, type StepShape, type StepTensors } from './step.ts';
-import { STATS, decodeStats } from './step_metrics.ts';
+import { STATS } from '../kernels/step_metrics.ts';
+import { decodeStats } from './step_metrics.ts';
 import { Sgd } from './sgd.ts';
-import { trainGeometry, trainParams, testParams } from './data_source.ts';
+import { trainGeometry, trainTransforms, testParams } from './data/transforms.ts';
 import { CIFAR10_MEAN, CIFAR10_STD } from './data/cifar10.ts';
-import type { ModelSize, Group, Stem } from './config.ts';
+import type { ModelSize, Group, Stem } from '../model/architecture.ts';
 
 export interface TimedCase {
   size: ModelSize; group: Group; imageSize: number; batch: number; stem: Stem; train: boolean; dtype: DType;
@@ -49,7 +50,7 @@ export async function timeSteps(c: TimedCase, o: TimingOptions): Promise<number[
   let captured: CapturedStep | null = null;
   const one = () => {
     writeBytes(t.src, images);
-    t.params.write(c.train ? trainParams(rng, N, geometry) : testParams(N, { height: 32, width: 32 }, c.imageSize));
+    t.params.write(c.train ? trainTransforms(rng, N, geometry) : testParams(N, { height: 32, width: 32 }, c.imageSize));
     opt.setHyper(0.01, 0.9, 4e-5);
     if (captured) captured.run();
     else if (!c.train || opt.stepped) captured = capture(stepFn).step;

@@ -1,10 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, capture, type DType } from '../../engine/index.ts';
-import {
-  augmentBatch, uploadBytes, writeBytes, byteTensor, trainTransforms, testTransforms, randomCrops, imageParams, PARAMS,
-  type CropChoice, type TrainOpts,
-} from '../../kernels/augment.ts';
+import { augmentBatch, uploadBytes, writeBytes, byteTensor, PARAMS } from '../../kernels/augment.ts';
+import { trainTransforms, testTransforms, randomCrops, imageParams, type CropChoice, type TrainOpts } from '../../train/data/transforms.ts';
 import { upload, download, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, TOL } from '../util/check.ts';
 import { augmentRef } from '../ref/augment.ts';

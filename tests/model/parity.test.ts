@@ -15,7 +15,7 @@ import { Tensor, backward, noGrad } from '../../engine/index.ts';
 import { upload } from '../util/gpu.ts';
 import { expectClose } from '../util/check.ts';
 import { softmaxCrossEntropy } from '../../kernels/softmax_xent.ts';
-import { SgdMomentum } from '../../kernels/sgd.ts';
+import { Sgd } from '../../train/sgd.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
 import { readCheckpointTensors, type Fixture } from './fixture.ts';
 
@@ -60,7 +60,7 @@ for (const tag of ['0.5x_g3', '0.5x_g8']) {
 
   test(`parity ${tag}: one SGD-momentum step (lr, momentum, weight decay from the metadata)`, async () => {
     const md = f.metadata;
-    const opt = new SgdMomentum(m.parameters().map((p) => ({ param: p.tensor, decay: p.decay })));
+    const opt = new Sgd(m.parameters());
     const hyper = upload([Number(md.lr), Number(md.momentum), Number(md.weight_decay), 1], [4]);
     opt.step(hyper);
     for (const p of m.parameters()) expectClose(await p.tensor.read(), f.get(`step.${p.name}`).data, GRAD_TOL, `step ${p.name}`);

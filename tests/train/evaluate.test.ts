@@ -8,7 +8,7 @@ import { Tensor, noGrad, scope } from '../../engine/index.ts';
 import { augmentBatch, uploadBytes, PARAMS } from '../../kernels/augment.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
 import { predictLogits } from '../../train/evaluate.ts';
-import { testParams } from '../../train/data_source.ts';
+import { testParams } from '../../train/data/transforms.ts';
 import { expectClose, TOL } from '../util/check.ts';
 import { syntheticDataset } from './synthetic_data.ts';
 

@@ -4,17 +4,17 @@ import { Tensor, Rng, backward, scope } from '../../engine/index.ts';
 import { add, mul, relu, scale } from '../../kernels/elementwise.ts';
 import { mean } from '../../kernels/reduce.ts';
 import { linear } from '../../kernels/matmul.ts';
-import { SgdMomentum } from '../../kernels/sgd.ts';
+import { Sgd } from '../../train/sgd.ts';
 
 export class Mlp {
   readonly params: Tensor[];
-  readonly opt: SgdMomentum;
+  readonly opt: Sgd;
   constructor(readonly hidden: number, seed: number) {
     const rng = new Rng(seed);
     const init = (n: number, k: number) => Array.from({ length: n }, () => rng.uniform(-k, k));
     const p = (data: number[], shape: number[]) => Tensor.from(data, shape, 'f32', { requiresGrad: true });
     this.params = [p(init(hidden * 2, 1), [hidden, 2]), p(init(hidden, 0.1), [hidden]), p(init(hidden, 1 / Math.sqrt(hidden)), [1, hidden]), p([0], [1])];
-    this.opt = new SgdMomentum(this.params.map((param) => ({ param, decay: true })));
+    this.opt = new Sgd(this.params.map((tensor) => ({ tensor, decay: true })));
   }
 
   /** One training step on (x [N, 2], t [N, 1]); returns the loss tensor [1]. */

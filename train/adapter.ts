@@ -1,0 +1,100 @@
+// What this adapter can run and what a run costs on it: the activation dtype, whether it is a CPU
+// (software) adapter, the largest batch its storage binding limit holds, and on a CPU adapter the
+// seed preset's cost (estimated before refusing a batch that does not fit, or measured in the first
+// steps of a run).
+import { deviceInfo, type DType } from '../engine/index.ts';
+import { summary } from '../model/summary.ts';
+import { TRAIN_IMAGES } from './data_source.ts';
+import { timeSteps } from './step_timing.ts';
+import { duration } from './format.ts';
+import type { Precision, TrainConfig } from './config.ts';
+
+/**
+ * The activation dtype: `auto` is f16 only where the adapter has shader-f16, the devices the native
+ * f16 storage mode of kernels/kernel.ts is for. That mode is not switched on yet: f16 tensors are
+ * packed halves on every adapter today, and on one without shader-f16 (Mesa llvmpipe) they are
+ * slower than f32.
+ */
+export function resolvePrecision(p: Precision, shaderF16 = deviceInfo().shaderF16): DType {
+  return p === 'fp32' ? 'f32' : p === 'fp16' ? 'f16' : shaderF16 ? 'f16' : 'f32';
+}
+
+/** A software (CPU) adapter: Dawn's OpenGL compatibility path exists here for Mesa llvmpipe. */
+export function isCpuAdapter(): boolean {
+  const i = deviceInfo();
+  return /llvmpipe|lavapipe|softpipe|swiftshader|cpu/i.test(i.description) || i.featureLevel === 'compatibility';
+}
+
+/** Bytes per image of the model's biggest activation (the stem's output at 224x224). */
+function largestActivation(cfg: TrainConfig, dtype: DType): number {
+  const s = summary({ size: cfg.modelSize, group: cfg.group, classes: 10, stem: cfg.stem, imageSize: cfg.imageSize });
+  return Math.max(...s.rows.map((r) => r.out.reduce((a, b) => a * b, 1))) * (dtype === 'f32' ? 4 : 2);
+}
+
+/** The largest batch whose biggest activation fits the adapter's storage binding limit. */
+export const largestBatch = (cfg: TrainConfig, dtype: DType): number =>
+  Math.floor(deviceInfo().limits.maxStorageBufferBindingSize / largestActivation(cfg, dtype));
+
+/**
+ * Every activation is bound whole, so the largest one must fit the adapter's storage binding limit:
+ * fail before loading data, naming the batch that would fit.
+ */
+export function checkBatchFits(cfg: TrainConfig, dtype: DType): void {
+  const fits = largestBatch(cfg, dtype);
+  if (cfg.batchSize <= fits) return;
+  const limit = deviceInfo().limits.maxStorageBufferBindingSize;
+  const mib = (largestActivation(cfg, dtype) * cfg.batchSize) / 2 ** 20;
+  throw new Error(`--batch-size ${cfg.batchSize}: the largest activation (${cfg.modelSize} g=${cfg.group} at ${cfg.imageSize}x${cfg.imageSize}, ${dtype}) would be ` +
+    `${mib.toFixed(0)} MiB, over this adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit; ` +
+    `use --batch-size ${fits} or less${isCpuAdapter() ? ', or --preset fast (sized for a CPU adapter)' : ''}`);
+}
+
+/** checkBatchFits; when the seed preset is refused on a CPU adapter, the refusal also says what it would cost here. */
+export async function checkBatchFitsOrEstimate(cfg: TrainConfig, dtype: DType, log: (s: string) => void): Promise<void> {
+  try {
+    checkBatchFits(cfg, dtype);
+  } catch (e) {
+    const fits = largestBatch(cfg, dtype);
+    if (cfg.preset !== 'seed' || !isCpuAdapter() || fits < 1) throw e;
+    const estimate = await cpuEstimate(cfg, dtype, fits, log).catch((t: Error) => `(could not time steps for an estimate: ${t.message})`);
+    throw new Error(`${(e as Error).message}\n${estimate}`);
+  }
+}
+
+/**
+ * What the seed preset would cost on this CPU adapter, when its batch cannot even run here: steps of
+ * a batch that fits (at most 8 images; `fits`, at least 1, is the largest) are timed on synthetic
+ * data and scaled to the configured batch (a CPU's time per step grows in proportion to the images).
+ */
+async function cpuEstimate(cfg: TrainConfig, dtype: DType, fits: number, log: (s: string) => void): Promise<string> {
+  const b = Math.min(8, fits);
+  log(`timing a few ${b}-image steps to estimate the seed preset's cost on this CPU adapter...`);
+  const ms = await timeSteps({ size: cfg.modelSize, group: cfg.group, imageSize: cfg.imageSize, batch: b, stem: cfg.stem, train: true, dtype }, { iters: 2, warmup: 2 });
+  const perStep = (Math.min(...ms) * cfg.batchSize) / b / 1000;
+  const S = Math.floor(TRAIN_IMAGES[cfg.dataset] / cfg.batchSize);
+  return `On this CPU adapter (${deviceInfo().description}) a step of ${cfg.batchSize} images would take about ${duration(perStep)} ` +
+    `(timed at batch ${b}, scaled): about ${duration(perStep * S)} per epoch of ${S} step${S === 1 ? '' : 's'}, ${duration(perStep * S * cfg.epochs)} for ${cfg.epochs} epochs. ` +
+    'For a run sized for a CPU, use --preset fast.';
+}
+
+/**
+ * The seed preset's cost when its batch does fit a CPU adapter: timed from the first replayed steps
+ * (start()), reported once after a few of them (line()), so a long run says early what it will take.
+ */
+export class RunEstimate {
+  private from: { at: number; step: number } | null = null;
+  private done = false;
+
+  /** Timing starts at `step` (the GPU is idle: the eager and captured steps are done). */
+  start(step: number): void { this.from = { at: performance.now(), step }; }
+
+  /** Once, after min(logEvery, 5) timed steps: the estimate line (seed preset on a CPU adapter), else null. */
+  line(step: number, cfg: TrainConfig, stepsPerEpoch: number, stopAt: number): string | null {
+    if (this.done || !this.from || step - this.from.step < Math.min(cfg.logEvery, 5)) return null;
+    this.done = true;
+    const msPerStep = (performance.now() - this.from.at) / (step - this.from.step);
+    if (cfg.preset !== 'seed' || !isCpuAdapter()) return null;
+    return `estimated ${duration((msPerStep * stepsPerEpoch) / 1000)} per epoch (${msPerStep.toFixed(0)} ms/step) on this CPU adapter (${deviceInfo().description}), ` +
+      `${duration((msPerStep * (stopAt - step)) / 1000)} for the whole run; for a run sized for a CPU, try --preset fast`;
+  }
+}

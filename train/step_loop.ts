@@ -1,0 +1,136 @@
+// The step loop. Step 1 runs eagerly (it creates the momentum buffers' live state), step 2 runs while
+// being captured, and every later step replays the capture after the host has written the next batch
+// into the same input tensors. The host prepares batch k+1 (gather, random crops) while the GPU runs
+// step k, and waits for the GPU only when it reads the metrics back (every --log-every steps, at epoch
+// ends and before stopping). Each read-back updates the progress bar and metrics.jsonl and applies
+// the NaN policy; epoch ends go to train/epoch_end.ts; Ctrl-C and --max-steps save and stop.
+import { capture, sync, type CapturedStep } from '../engine/index.ts';
+import { STATS } from '../kernels/step_metrics.ts';
+import { progressBar, type ProgressBar } from './data/progress.ts';
+import { lrAt } from './schedule.ts';
+import { trainStep } from './step.ts';
+import { addStats, decodeStats, type Metrics } from './step_metrics.ts';
+import { endEpoch } from './epoch_end.ts';
+import { saveSession } from './resume.ts';
+import { RunEstimate } from './adapter.ts';
+import { nonFiniteLoss, type StopSignal } from './stop_policy.ts';
+import type { Session } from './session.ts';
+
+export type StopReason = 'done' | 'max-steps' | 'interrupted' | 'nan';
+
+/** Runs steps until the run ends or stops; saves the checkpoints that go with stopping. */
+export async function runSteps(s: Session, stop: StopSignal, progress: boolean): Promise<{ reason: StopReason; message?: string }> {
+  const { cfg, S } = s;
+  const runner = new StepRunner(s);
+  const window = new MetricsWindow(s);
+  const estimate = new RunEstimate();
+  let bar: ProgressBar | null = null;
+  const closeBar = () => { bar?.done(); bar = null; };
+  let end: { reason: StopReason; message?: string } = { reason: 'done' };
+  try {
+    let pending = s.step < s.stopAt ? s.prepare() : null;
+    while (pending && s.step < s.stopAt) {
+      const b = pending;
+      const lr = lrAt(s.step, s.schedule);
+      s.upload(b, lr);
+      if (!bar && progress) bar = progressBar({ label: `epoch ${b.epoch + 1}/${cfg.epochs}`, total: S });
+      runner.run();
+      s.step++;
+      window.steps++;
+      const epochDone = b.batch === S;
+      pending = s.step < s.stopAt ? s.prepare() : null; // the host's share of the next step, while the GPU works
+      if (runner.runs === 2) { await sync(); estimate.start(s.step); window.restart(); } // time replayed steps only
+      await new Promise<void>((r) => setImmediate(r)); // lets a Ctrl-C be noticed between steps
+      stop.poll();
+
+      if (s.step % cfg.logEvery === 0 || epochDone || s.step === s.stopAt || stop.requested) {
+        const { m, ips } = await window.read();
+        bar?.update(b.batch, `loss ${m.lastLoss.toFixed(4)} lr ${lr.toPrecision(3)} ${Number.isFinite(ips) ? ips.toFixed(1) : '-'} img/s`);
+        s.writeMetrics({ event: 'step', epoch: b.epoch + 1, step: s.step, loss: m.loss, lastLoss: m.lastLoss, lr, imagesPerSec: ips, time: Date.now() / 1000 });
+        if (m.skippedSteps > 0) s.log(`\nstep ${s.step}: ${m.skippedSteps} update(s) skipped for Inf/NaN gradients; loss scale now ${(await s.opt.lossScaleState()).scale}`);
+        if (m.nonFiniteSteps > 0) {
+          const v = nonFiniteLoss(m, cfg, s.step, b.epoch + 1, s.lastCheckpoint);
+          if (v.stop) {
+            closeBar();
+            s.log(v.message);
+            end = { reason: 'nan', message: v.message };
+            break;
+          }
+          s.log(v.note);
+        }
+        const line = estimate.line(s.step, cfg, S, s.stopAt);
+        if (line) { closeBar(); s.log(line); }
+      }
+
+      if (epochDone) {
+        closeBar();
+        await endEpoch(s, b.epoch + 1, pending);
+      }
+      if (stop.requested) {
+        closeBar();
+        if (!epochDone) await saveSession(s, pending, b.epoch + 1, b.batch);
+        s.log(`stopped at step ${s.step}; saved ${s.lastCheckpoint}. Continue with --resume ${s.lastCheckpoint}`);
+        end = { reason: 'interrupted' };
+        break;
+      }
+      if (s.step === s.stopAt && s.stopAt < s.totalSteps) {
+        closeBar();
+        if (!epochDone) await saveSession(s, pending, b.epoch + 1, b.batch);
+        s.log(`reached --max-steps ${cfg.maxSteps}; saved ${s.lastCheckpoint}`);
+        end = { reason: 'max-steps' };
+      }
+    }
+    await sync();
+    return end;
+  } finally {
+    closeBar();
+    runner.dispose();
+  }
+}
+
+/** Step 1 eager, step 2 captured, then replays of the capture. */
+class StepRunner {
+  /** Steps run by this process (a resumed run starts again from an eager step). */
+  runs = 0;
+  private captured: CapturedStep | null = null;
+
+  constructor(private readonly s: Session) {}
+
+  run(): void {
+    const { model, opt, t, shape } = this.s;
+    if (this.captured) this.captured.run();
+    else if (this.runs === 0) trainStep(model, opt, t, shape);
+    else this.captured = capture(() => trainStep(model, opt, t, shape)).step;
+    this.runs++;
+  }
+
+  dispose(): void { this.captured?.dispose(); }
+}
+
+/** The metrics since the last read-back and the images per second over them. */
+class MetricsWindow {
+  /** Steps in the window. */
+  steps = 0;
+  private start = performance.now();
+
+  constructor(private readonly s: Session) {}
+
+  restart(): void {
+    this.start = performance.now();
+    this.steps = 0;
+  }
+
+  /** Read the window back (waits for the GPU), fold it into the epoch's, and start the next. */
+  async read(): Promise<{ m: Metrics; ips: number }> {
+    const { t, epochStats, N } = this.s;
+    const w = await t.stats.read();
+    t.stats.write(new Float32Array(STATS));
+    addStats(epochStats, w);
+    const m = decodeStats(w);
+    const now = performance.now();
+    const ips = (this.steps * N) / ((now - this.start) / 1000);
+    this.start = now;
+    this.steps = 0;
+    return { m, ips };
+  }
+}
