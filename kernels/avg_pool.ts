@@ -5,7 +5,7 @@
 //   y[n, c, oh, ow] = Σ x[n, c, ih, iw] / cnt(oh, ow),  cnt = rows(oh) · cols(ow) inside the input.
 // Backward is a gather (no atomics where windows overlap): dx[n, c, ih, iw] = Σ over the windows
 // (at most ceil(k/s)²) that contain the pixel of dy[n, c, oh, ow] / cnt(oh, ow).
-import { Tensor, defineOp, launch, type Shape } from '../engine/index.ts';
+import { Tensor, defineOp, type Shape } from '../engine/index.ts';
 import {
   type PoolOptions, type Reducer, checkPool, poolGeometry, forwardPlan, backwardPlan,
   forwardKernel, backwardKernel, uniformsOf, gridOf,
@@ -28,8 +28,8 @@ export function avgPoolForward(x: Tensor, opts: PoolOptions = {}): Tensor {
   const g = poolGeometry(x.shape, opts);
   const y = Tensor.empty([g.N, g.C, g.Ho, g.Wo], x.dtype);
   const total = g.N * g.C * g.Ho * g.Wo, plan = forwardPlan(g, x.dtype, false);
-  launch(forward, { dtype: x.dtype, k: g.k, s: g.s, plan, arg: false }, {
-    uniforms: uniformsOf(g, total), read: [x], write: [y], grid: gridOf(plan, x.dtype, total),
+  forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: false }, {
+    uniforms: uniformsOf(g, total), buffers: { x, y }, grid: gridOf(plan, x.dtype, total),
   });
   return y;
 }
@@ -39,8 +39,8 @@ export function avgPoolBackward(dy: Tensor, xShape: Shape, opts: PoolOptions = {
   const g = poolGeometry(xShape, opts);
   const dx = Tensor.empty(xShape, dy.dtype);
   const total = g.N * g.C * g.H * g.W, plan = backwardPlan(g, dy.dtype, false);
-  launch(backward, { dtype: dy.dtype, k: g.k, s: g.s, plan, arg: false }, {
-    uniforms: uniformsOf(g, total), read: [dy], write: [dx], grid: gridOf(plan, dy.dtype, total),
+  backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: false }, {
+    uniforms: uniformsOf(g, total), buffers: { dy, dx }, grid: gridOf(plan, dy.dtype, total),
   });
   return dx;
 }

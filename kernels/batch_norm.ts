@@ -18,17 +18,16 @@
 //   training: dx = gamma·invstd/n · (n·dy' - Σdy' - xhat·Σ(dy'·xhat))     eval: dx = gamma·invstd·dy'
 // is written as dx = k1·dy' + k2·(x - K - m) + k3. Shapes follow llvmpipe (a CPU): see the notes on
 // the reductions and the elementwise passes.
-import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Expect } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { Tensor, defineOp, grid1d, type DType, type Expect } from '../engine/index.ts';
+import { defineKernel, input, output } from './kernel.ts';
+import { WG, builtins, flatIndex } from './wgsl.ts';
 
-// The ReLU mask as forward stored y: f16 y is rounded to a half first, so a tiny positive f32 that
-// became 0 is masked as the stored y says (pack/unpack is the same conversion as the store).
-const positive = (dtype: DType, vec: boolean, y: string) => {
-  if (dtype === 'f32') return `${y} > ${vec ? 'vec4f' : 'f32'}(0.0)`;
-  return vec
-    ? `vec4f(unpack2x16float(pack2x16float(${y}.xy)), unpack2x16float(pack2x16float(${y}.zw))) > vec4f(0.0)`
-    : `unpack2x16float(pack2x16float(vec2f(${y}, 0.0))).x > 0.0`;
-};
+// The ReLU mask as forward stored y (y has x's dtype): round_x rounds as x's storage does, so a tiny
+// positive f32 that an f16 store made 0 is masked as the stored y says.
+const positive = (y: string, zero: string) => `round_x(${y}) > ${zero}`;
+
+// gamma and beta, for the kernels that compute y (normalize, and backward's ReLU mask)
+const affineInputs = [input('gamma', 'f32'), input('beta', 'f32')];
 
 // Per-channel (K, scale, shift) of y = fma(x - K, scale, shift); one text for every kernel that needs
 // y, so the backward ReLU mask sees bit-identical values (explicit fma: no contraction differences).
@@ -50,21 +49,11 @@ type Width = 1 | 4;
 type Spec = { dtype: DType; E: Width };
 type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean };
 
-function units(binding: number, name: string, s: Spec): string {
-  if (s.E === 1) return array(binding, name, s.dtype, 'read');
-  return s.dtype === 'f32'
-    ? `@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4f>;
-fn ld_${name}(v: u32) -> vec4f { return ${name}[v]; }`
-    : `@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec2u>;
-fn ld_${name}(v: u32) -> vec4f { let w = ${name}[v]; return vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); }`;
-}
-
 // WGSL type of a unit's values.
 const V = (s: Spec) => (s.E === 4 ? 'vec4f' : 'f32');
 
 const RW = 8;
 const UNROLL = 4;
-const RU = uniforms({ C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32' });
 
 const walk = (body: string) => {
   const step = `{
@@ -97,9 +86,14 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
   return vec3f(n, a.y + d * r, a.z + b.z + d * d * a.x * r);
 }`;
 
-const reduceKernel = {
-  key: (s: Red) => `batch_norm.reduce.${s.kind}/${s.dtype}/e${s.E}${s.relu ? '/relu' : ''}`,
-  wgsl: (s: Red) => {
+const reduceKernel = defineKernel({
+  name: 'batch_norm.reduce',
+  variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}${s.relu ? '/relu' : ''}`,
+  uniforms: { C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32' },
+  buffers: (s) => s.kind === 'stats'
+    ? [input('x', s.dtype, s.E), output('partial', 'f32', 4)]
+    : [input('x', s.dtype, s.E), input('dy', s.dtype, s.E), input('stats', 'f32', 4), ...(s.relu ? affineInputs : []), output('partial', 'f32', 4)],
+  body: (s) => {
     const stats = s.kind === 'stats';
     // Welford by units: a unit of 4 is its own (4, mean, M2) merged into the running triple.
     const welford = s.E === 4
@@ -115,20 +109,11 @@ const reduceKernel = {
     // gradient sums: (Σ dy', Σ dy'·(x - K - m)), per lane of a unit, folded at the end
     const grad = `let xc = ld_x(i) - ab.x;
     var g = ld_dy(i);
-    ${s.relu ? `g = select(${V(s)}(0.0), g, ${positive(s.dtype, s.E === 4, `fma(xc, ${V(s)}(ab.y), ${V(s)}(ab.z))`)});` : ''}
+    ${s.relu ? `g = select(${V(s)}(0.0), g, ${positive(`fma(xc, ${V(s)}(ab.y), ${V(s)}(ab.z))`, `${V(s)}(0.0)`)});` : ''}
     s1 += g;
     s2 += g * (xc - m);`;
     return /* wgsl */ `
-${RU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${units(1, 'x', s)}
-${stats ? `@group(0) @binding(2) var<storage, read_write> partial: array<vec4f>;` : `
-${units(2, 'dy', s)}
-@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
-${s.relu ? `@group(0) @binding(4) var<storage, read> gamma: array<f32>;
-@group(0) @binding(5) var<storage, read> beta: array<f32>;
-${AFFINE}` : ''}
-@group(0) @binding(${s.relu ? 6 : 4}) var<storage, read_write> partial: array<vec4f>;`}
+${!stats && s.relu ? AFFINE : ''}
 ${MERGE}
 var<workgroup> part: array<vec3f, ${RW}>;
 // one workgroup per (channel, chunk); invocation t takes units t, t + ${RW}, ... of the chunk
@@ -151,17 +136,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
   }
 }`;
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // Finalize: one invocation per channel merges its P partials.
-const FU = uniforms({ C: 'u32', P: 'u32', n: 'f32', momentum: 'f32', eps: 'f32' });
 type Fin = { kind: 'train' | 'eval' | 'grad-train' | 'grad-eval' };
 
-const finalizeKernel = {
-  key: (s: Fin) => `batch_norm.finalize.${s.kind}`,
-  wgsl: (s: Fin) => {
-    const head = `${FU.wgsl}\n@group(0) @binding(0) var<uniform> u: U;`;
+const finalizeKernel = defineKernel({
+  name: 'batch_norm.finalize',
+  variant: (s: Fin) => s.kind,
+  uniforms: { C: 'u32', P: 'u32', n: 'f32', momentum: 'f32', eps: 'f32' },
+  buffers: (s) => s.kind === 'train'
+    ? [input('partial', 'f32', 4), output('stats', 'f32', 4), output('runningMean', 'f32'), output('runningVar', 'f32')]
+    : s.kind === 'eval'
+      ? [input('runningMean', 'f32'), input('runningVar', 'f32'), output('stats', 'f32', 4)]
+      : [input('partial', 'f32', 4), input('stats', 'f32', 4), input('gamma', 'f32'), output('dgamma', 'f32'), output('dbeta', 'f32'), output('coef', 'f32', 4)],
+  body: (s) => {
     const main = (body: string) => `
 // one invocation per channel
 @compute @workgroup_size(64)
@@ -171,12 +161,7 @@ fn main(${builtins}) {
   ${body}
 }`;
     if (s.kind === 'train') {
-      return /* wgsl */ `${head}
-@group(0) @binding(1) var<storage, read> partial: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> stats: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> runningMean: array<f32>;
-@group(0) @binding(4) var<storage, read_write> runningVar: array<f32>;
-${MERGE}
+      return /* wgsl */ `${MERGE}
 ${main(`var acc = vec3f(0.0);
   for (var p = 0u; p < u.P; p++) { acc = merge(acc, partial[c * u.P + p].xyz); }
   let K = partial[c * u.P].w;
@@ -184,22 +169,9 @@ ${main(`var acc = vec3f(0.0);
   runningMean[c] = (1.0 - u.momentum) * runningMean[c] + u.momentum * (K + acc.y);
   runningVar[c] = (1.0 - u.momentum) * runningVar[c] + u.momentum * (acc.z / (u.n - 1.0));`)}`;
     }
-    if (s.kind === 'eval') {
-      return /* wgsl */ `${head}
-@group(0) @binding(1) var<storage, read> runningMean: array<f32>;
-@group(0) @binding(2) var<storage, read> runningVar: array<f32>;
-@group(0) @binding(3) var<storage, read_write> stats: array<vec4f>;
-${main('stats[c] = vec4f(runningMean[c], 0.0, 1.0 / sqrt(runningVar[c] + u.eps), u.n);')}`;
-    }
+    if (s.kind === 'eval') return main('stats[c] = vec4f(runningMean[c], 0.0, 1.0 / sqrt(runningVar[c] + u.eps), u.n);');
     // gradients: coef = (k1, k2, k3) of dx = k1·dy' + k2·(x - K - m) + k3
-    return /* wgsl */ `${head}
-@group(0) @binding(1) var<storage, read> partial: array<vec4f>;
-@group(0) @binding(2) var<storage, read> stats: array<vec4f>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dgamma: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dbeta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> coef: array<vec4f>;
-${main(`var acc = vec2f(0.0);
+    return main(`var acc = vec2f(0.0);
   for (var p = 0u; p < u.P; p++) { acc += partial[c * u.P + p].yz; }
   let invstd = stats[c].z;
   let dg = acc.y * invstd;                      // Σ dy'·xhat
@@ -208,9 +180,9 @@ ${main(`var acc = vec2f(0.0);
   let a = gamma[c] * invstd;
   ${s.kind === 'grad-train'
     ? 'coef[c] = vec4f(a, -a * invstd * dg / u.n, -a * acc.x / u.n, 0.0);'
-    : 'coef[c] = vec4f(a, 0.0, 0.0, 0.0);'}`)}`;
+    : 'coef[c] = vec4f(a, 0.0, 0.0, 0.0);'}`);
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // Elementwise passes: normalize (x -> y) and the dx of backward. An invocation handles one 16-byte
@@ -222,11 +194,12 @@ ${main(`var acc = vec2f(0.0);
 // a third of its copy bandwidth): floor((e + 0.5)·(1/d)) is exact while e + 0.5 < 2^22, its two
 // roundings staying inside the 0.5/d margin to the next integer; bigger tensors (spec.big) add one
 // correction per quotient.
-const EU = uniforms({ C: 'u32', HWu: 'u32', vecs: 'u32', invHW: 'f32', invC: 'f32' });
 type Layout = 'aligned' | 'straddle' | 'tiny';
 type Ew = { dtype: DType; layout: Layout; kind: 'normalize' | 'dx'; relu: boolean; big: boolean };
 const BIG = 2 ** 22;
 const layoutOf = (HW: number): Layout => (HW % 4 === 0 ? 'aligned' : HW >= 4 ? 'straddle' : 'tiny');
+/** Elements per 16-byte vector: a vec4f, or 8 halves (two quads). */
+const vecLen = (dtype: DType) => (dtype === 'f32' ? 4 : 8);
 
 // (channel, offset in the plane) of unit e
 const chan = (big: boolean) => {
@@ -239,9 +212,22 @@ fn chan(e: u32) -> vec2u {
 }`;
 };
 
-const ewKernel = {
-  key: (s: Ew) => `batch_norm.${s.kind}/${s.dtype}/${s.layout}${s.relu ? '/relu' : ''}${s.big ? '/big' : ''}`,
-  wgsl: (s: Ew) => {
+const ewKernel = defineKernel({
+  name: 'batch_norm.elementwise',
+  variant: (s: Ew) => `${s.kind}/${s.dtype}/${s.layout}${s.relu ? '/relu' : ''}${s.big ? '/big' : ''}`,
+  uniforms: { C: 'u32', HWu: 'u32', vecs: 'u32', invHW: 'f32', invC: 'f32' },
+  buffers: (s) => {
+    const dx = s.kind === 'dx', L = vecLen(s.dtype);
+    return [
+      input('x', s.dtype, L),
+      ...(dx ? [input('dy', s.dtype, L)] : []),
+      input('stats', 'f32', 4),
+      ...(dx ? [input('coef', 'f32', 4)] : []),
+      ...(!dx || s.relu ? affineInputs : []),
+      output(dx ? 'dx' : 'y', s.dtype, L),
+    ];
+  },
+  body: (s) => {
     const dx = s.kind === 'dx';
     // per-channel vec4s a quad needs: pa = (K, scale, shift, _) for normalize, (K, m, scale, shift)
     // and pk = (k1, k2, k3, _) for dx, per channel looked up
@@ -264,7 +250,7 @@ const ewKernel = {
   ${gather}
   let xc = xq - ${lane('pa', 'x')};
   var g = dq;
-  ${s.relu ? `g = select(vec4f(0.0), g, ${positive(s.dtype, true, `fma(xc, ${lane('pa', 'z')}, ${lane('pa', 'w')})`)});` : ''}
+  ${s.relu ? `g = select(vec4f(0.0), g, ${positive(`fma(xc, ${lane('pa', 'z')}, ${lane('pa', 'w')})`, 'vec4f(0.0)')});` : ''}
   return fma(${lane('pk', 'x')}, g, fma(${lane('pk', 'y')}, xc - ${lane('pa', 'y')}, ${lane('pk', 'z')}));
 }`
       : `fn quad(q: u32, xq: vec4f) -> vec4f {
@@ -277,28 +263,12 @@ const ewKernel = {
 fn pk(c: u32) -> vec4f { return coef[c]; }`
       : 'fn pa(c: u32) -> vec4f { return vec4f(affine(c), 0.0); }';
     const out = dx ? 'dx' : 'y';
-    const W = s.dtype === 'f32' ? 'vec4f' : 'vec4u';
-    let b = 1;
-    const decl = [
-      `@group(0) @binding(${b++}) var<storage, read> x: array<${W}>;`,
-      dx ? `@group(0) @binding(${b++}) var<storage, read> dy: array<${W}>;` : '',
-      `@group(0) @binding(${b++}) var<storage, read> stats: array<vec4f>;`,
-      dx ? `@group(0) @binding(${b++}) var<storage, read> coef: array<vec4f>;` : '',
-      !dx || s.relu ? `@group(0) @binding(${b++}) var<storage, read> gamma: array<f32>;
-@group(0) @binding(${b++}) var<storage, read> beta: array<f32>;
-${AFFINE}` : '',
-      `@group(0) @binding(${b++}) var<storage, read_write> ${out}: array<${W}>;`,
-    ].join('\n');
     const body = s.dtype === 'f32'
-      ? `${out}[v] = quad(v, x[v]${dx ? ', dy[v]' : ''});`
-      : `let xw = x[v];${dx ? ' let dw = dy[v];' : ''}
-  let lo = quad(2u * v, vec4f(unpack2x16float(xw.x), unpack2x16float(xw.y))${dx ? ', vec4f(unpack2x16float(dw.x), unpack2x16float(dw.y))' : ''});
-  let hi = quad(2u * v + 1u, vec4f(unpack2x16float(xw.z), unpack2x16float(xw.w))${dx ? ', vec4f(unpack2x16float(dw.z), unpack2x16float(dw.w))' : ''});
-  ${out}[v] = vec4u(pack2x16float(lo.xy), pack2x16float(lo.zw), pack2x16float(hi.xy), pack2x16float(hi.zw));`;
+      ? `st_${out}(v, quad(v, ld_x(v)${dx ? ', ld_dy(v)' : ''}));`
+      : `let xv = ld_x(v);${dx ? ' let dv = ld_dy(v);' : ''}
+  st_${out}(v, mat2x4f(quad(2u * v, xv[0]${dx ? ', dv[0]' : ''}), quad(2u * v + 1u, xv[1]${dx ? ', dv[1]' : ''})));`;
     return /* wgsl */ `
-${EU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${decl}
+${!dx || s.relu ? AFFINE : ''}
 ${chan(s.big)}
 ${pa}
 ${quad}
@@ -310,16 +280,16 @@ fn main(${builtins}) {
   ${body}
 }`;
   },
-};
+});
 
-function elementwise(kind: 'normalize' | 'dx', x: Tensor, read: Tensor[], relu: boolean): Tensor {
+function elementwise(kind: 'normalize' | 'dx', x: Tensor, inputs: Record<string, Tensor>, relu: boolean): Tensor {
   const [, C, H, W] = x.shape;
   const layout = layoutOf(H * W);
   const quads = Math.ceil(x.size / 4), vecs = Math.ceil(x.byteLength / 16);
   const HWu = layout === 'aligned' ? (H * W) / 4 : H * W;  // chan() divides quad indices when aligned, else elements
   const y = Tensor.empty(x.shape, x.dtype);
-  launch(ewKernel, { dtype: x.dtype, layout, kind, relu, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG }, {
-    uniforms: EU.pack({ C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }), read, write: [y], grid: grid1d(vecs, WG),
+  ewKernel.run({ dtype: x.dtype, layout, kind, relu, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG }, {
+    uniforms: { C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }, buffers: { ...inputs, [kind === 'dx' ? 'dx' : 'y']: y }, grid: grid1d(vecs, WG),
   });
   return y;
 }
@@ -352,13 +322,13 @@ function chunking(d: Dims) {
  */
 export function batchNormStats(x: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: number, eps: number): Tensor {
   const d = dimsOf(x);
-  const ru = chunking(d);
-  const partial = Tensor.empty([d.C, ru.P, 4], 'f32');
-  launch(reduceKernel, { ...d.spec, kind: 'stats', relu: false }, { uniforms: RU.pack(ru), read: [x], write: [partial], grid: [d.C, ru.P, 1] });
+  const chunks = chunking(d);
+  const partial = Tensor.empty([d.C, chunks.P, 4], 'f32');
+  reduceKernel.run({ ...d.spec, kind: 'stats', relu: false }, { uniforms: chunks, buffers: { x, partial }, grid: [d.C, chunks.P, 1] });
   const stats = Tensor.empty([d.C, 4], 'f32');
-  launch(finalizeKernel, { kind: 'train' }, {
-    uniforms: FU.pack({ C: d.C, P: ru.P, n: d.N * d.HW, momentum, eps }),
-    read: [partial], write: [stats, runningMean, runningVar], grid: grid1d(d.C, 64),
+  finalizeKernel.run({ kind: 'train' }, {
+    uniforms: { C: d.C, P: chunks.P, n: d.N * d.HW, momentum, eps },
+    buffers: { partial, stats, runningMean, runningVar }, grid: grid1d(d.C, 64),
   });
   partial.dispose();
   return stats;
@@ -368,15 +338,15 @@ export function batchNormStats(x: Tensor, runningMean: Tensor, runningVar: Tenso
 export function batchNormEvalStats(runningMean: Tensor, runningVar: Tensor, eps: number, n = 1): Tensor {
   const C = runningMean.size;
   const stats = Tensor.empty([C, 4], 'f32');
-  launch(finalizeKernel, { kind: 'eval' }, {
-    uniforms: FU.pack({ C, P: 1, n, momentum: 0, eps }), read: [runningMean, runningVar], write: [stats], grid: grid1d(C, 64),
+  finalizeKernel.run({ kind: 'eval' }, {
+    uniforms: { C, P: 1, n, momentum: 0, eps }, buffers: { runningMean, runningVar, stats }, grid: grid1d(C, 64),
   });
   return stats;
 }
 
 /** y = gamma·(x - mean)·invstd + beta (then ReLU if `relu`), with mean/invstd from `stats`; y has x's dtype. */
 export function batchNormNormalize(x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor, relu: boolean): Tensor {
-  return elementwise('normalize', x, [x, stats, gamma, beta], relu);
+  return elementwise('normalize', x, { x, stats, gamma, beta }, relu);
 }
 
 export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tensor }
@@ -388,21 +358,22 @@ export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tens
 export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor,
   opts: { training: boolean; relu: boolean; needDx?: boolean }): BatchNormGrads {
   const d = dimsOf(x);
-  const ru = chunking(d);
+  const chunks = chunking(d);
   const relu = opts.relu;
-  const partial = Tensor.empty([d.C, ru.P, 4], 'f32');
-  launch(reduceKernel, { ...d.spec, kind: 'grad', relu }, {
-    uniforms: RU.pack(ru), read: relu ? [x, dy, stats, gamma, beta] : [x, dy, stats], write: [partial], grid: [d.C, ru.P, 1],
+  const affine: Record<string, Tensor> = relu ? { gamma, beta } : {};
+  const partial = Tensor.empty([d.C, chunks.P, 4], 'f32');
+  reduceKernel.run({ ...d.spec, kind: 'grad', relu }, {
+    uniforms: chunks, buffers: { x, dy, stats, ...affine, partial }, grid: [d.C, chunks.P, 1],
   });
   const dgamma = Tensor.empty([d.C], 'f32');
   const dbeta = Tensor.empty([d.C], 'f32');
   const coef = Tensor.empty([d.C, 4], 'f32');
-  launch(finalizeKernel, { kind: opts.training ? 'grad-train' : 'grad-eval' }, {
-    uniforms: FU.pack({ C: d.C, P: ru.P, n: d.N * d.HW, momentum: 0, eps: 0 }),
-    read: [partial, stats, gamma], write: [dgamma, dbeta, coef], grid: grid1d(d.C, 64),
+  finalizeKernel.run({ kind: opts.training ? 'grad-train' : 'grad-eval' }, {
+    uniforms: { C: d.C, P: chunks.P, n: d.N * d.HW, momentum: 0, eps: 0 },
+    buffers: { partial, stats, gamma, dgamma, dbeta, coef }, grid: grid1d(d.C, 64),
   });
   partial.dispose();
-  const dx = opts.needDx ?? true ? elementwise('dx', x, relu ? [x, dy, stats, coef, gamma, beta] : [x, dy, stats, coef], relu) : null;
+  const dx = opts.needDx ?? true ? elementwise('dx', x, { x, dy, stats, coef, ...affine }, relu) : null;
   coef.dispose();
   return { dx, dgamma, dbeta };
 }

@@ -7,26 +7,25 @@
 // only f16 planes of odd length (a pair straddling two channels) need per-element gathers.
 // Backward: the inverse permutation, which is the same shuffle with C/G groups.
 // The depthwise conv can fuse this into its input indexing (kernels/conv2d_depthwise.ts, shuffleGroups).
-import { Tensor, defineOp, launch, grid1d, uniforms } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
+import { Tensor, defineOp, grid1d } from '../engine/index.ts';
+import { defineKernel, input, output } from './kernel.ts';
+import { WG, builtins, flatIndex, storePair } from './wgsl.ts';
 
 /** vec4: copy 16-byte units; word: copy 4-byte units; pair: f16 with odd H·W, gather per element. */
 type Mode = 'vec4' | 'word' | 'pair';
 type Spec = { mode: Mode };
-const U = uniforms({ units: 'u32', C: 'u32', G: 'u32', plane: 'u32' });
 
 /** The WGSL expression of src(c) for uniforms C and G (shared with the depthwise kernel). */
 export const shuffleSrcWgsl = (c: string, C: string, G: string) => `((${c}) % (${C} / ${G})) * ${G} + (${c}) / (${C} / ${G})`;
 
-const kernel = {
-  key: (s: Spec) => `channel_shuffle/${s.mode}`,
-  wgsl: (s: Spec) => {
-    if (s.mode === 'pair') {
-      return /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'x', 'f16', 'read')}
-${array(2, 'y', 'f16', 'read_write')}
+const kernel = defineKernel({
+  name: 'channel_shuffle',
+  variant: (s: Spec) => s.mode,
+  uniforms: { units: 'u32', C: 'u32', G: 'u32', plane: 'u32' },
+  // copies move raw words whatever the dtype; only the pair gather reads halves
+  buffers: (s) => s.mode === 'pair' ? [input('x', 'f16'), output('y', 'f16')]
+    : [input('x', 'u32', s.mode === 'vec4' ? 4 : 1), output('y', 'u32', s.mode === 'vec4' ? 4 : 1)],
+  body: (s) => s.mode === 'pair' ? /* wgsl */ `
 fn at(e: u32) -> f32 {
   let hw = e % u.plane;
   let c = (e / u.plane) % u.C;
@@ -39,15 +38,8 @@ fn main(${builtins}) {
   let p = ${flatIndex()};
   if (2u * p >= u.units) { return; }
   ${storePair('y', 'at', 'u.units')}
-}`;
-    }
-    const V = s.mode === 'vec4' ? 'vec4u' : 'u32';
-    return /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<${V}>;
-@group(0) @binding(2) var<storage, read_write> y: array<${V}>;
-// one invocation per ${V} unit of y (u.plane = units per channel plane)
+}` : /* wgsl */ `
+// one invocation per ${s.mode === 'vec4' ? 'vec4u' : 'u32'} unit of y (u.plane = units per channel plane)
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
   let idx = ${flatIndex()};
@@ -55,13 +47,12 @@ fn main(${builtins}) {
   let k = idx % u.plane;
   let c = (idx / u.plane) % u.C;
   let n = idx / (u.plane * u.C);
-  y[idx] = x[(n * u.C + ${shuffleSrcWgsl('c', 'u.C', 'u.G')}) * u.plane + k];
-}`;
-  },
-};
+  st_y(idx, ld_x((n * u.C + ${shuffleSrcWgsl('c', 'u.C', 'u.G')}) * u.plane + k));
+}`,
+});
 
 /** Raw shuffle (no checks, no tape): y[:, j·(C/G) + i] = x[:, i·G + j]. */
-export function shuffle(x: Tensor, G: number): Tensor {
+export function channelShuffleForward(x: Tensor, G: number): Tensor {
   const [N, C, H, W] = x.shape;
   const y = Tensor.empty(x.shape, x.dtype);
   const planeBytes = H * W * (x.dtype === 'f32' ? 4 : 2);
@@ -71,7 +62,7 @@ export function shuffle(x: Tensor, G: number): Tensor {
   const units = mode === 'pair' ? N * C * H * W : (N * C * planeBytes) / unit;
   const plane = mode === 'pair' ? H * W : planeBytes / unit;
   const threads = mode === 'pair' ? Math.ceil(units / 2) : units;
-  launch(kernel, { mode }, { uniforms: U.pack({ units, C, G, plane }), read: [x], write: [y], grid: grid1d(threads, WG) });
+  kernel.run({ mode }, { uniforms: { units, C, G, plane }, buffers: { x, y }, grid: grid1d(threads, WG) });
   return y;
 }
 
@@ -81,6 +72,6 @@ export const channelShuffle = defineOp('channelShuffle', {
     e.rank('x', x, 4);
     e.divisible('C', x.shape[1], 'G', G);
   },
-  forward: (x: Tensor, G: number) => ({ y: shuffle(x, G), saved: { Ginv: x.shape[1] / G } }),
-  backward: (dy, { Ginv }) => [shuffle(dy, Ginv)],
+  forward: (x: Tensor, G: number) => ({ y: channelShuffleForward(x, G), saved: { Ginv: x.shape[1] / G } }),
+  backward: (dy, { Ginv }) => [channelShuffleForward(dy, Ginv)],
 });

@@ -10,7 +10,7 @@
 // shuffle the family cannot fuse is applied to a copy of x before the conv, and dgrad's result is
 // unshuffled (the shuffle with C/shuffleGroups groups, its inverse).
 import { Tensor, defineOp, fmt, type Expect, type Shape } from '../engine/index.ts';
-import { shuffle } from './channel_shuffle.ts';
+import { channelShuffleForward } from './channel_shuffle.ts';
 import { depthwiseForward, depthwiseDgrad, depthwiseWgrad } from './conv2d_depthwise.ts';
 import { pointwiseForward, pointwiseDgrad, pointwiseWgrad } from './conv2d_pointwise.ts';
 import { directForward, directDgrad, directWgrad, type DirectOptions } from './conv2d_direct.ts';
@@ -76,7 +76,7 @@ export const conv2d = defineOp('conv2d', {
       return { y: depthwiseForward(x, w, stride, G), saved: { x, w, o, variant, xShape: x.shape, unshuffle: 0 } };
     }
     // the pointwise and direct kernels do not fuse the shuffle: convolve a shuffled copy, which wgrad then needs
-    const xs = G > 1 ? shuffle(x, G) : x;
+    const xs = G > 1 ? channelShuffleForward(x, G) : x;
     const y = variant === 'pointwise' ? pointwiseForward(xs, w, o.groups) : directForward(xs, w, o);
     return { y, saved: { x: xs, w, o, variant, xShape: x.shape, unshuffle: G > 1 ? x.shape[1] / G : 0 } };
   },
@@ -86,7 +86,7 @@ export const conv2d = defineOp('conv2d', {
       if (variant === 'depthwise') dx = depthwiseDgrad(dy, w, xShape, o.stride as 1 | 2, o.shuffleGroups);
       else {
         dx = variant === 'pointwise' ? pointwiseDgrad(dy, w, o.groups, xShape) : directDgrad(dy, w, xShape, o);
-        if (unshuffle) { const d = dx; dx = shuffle(d, unshuffle); d.dispose(); }
+        if (unshuffle) { const d = dx; dx = channelShuffleForward(d, unshuffle); d.dispose(); }
       }
     }
     const dw = !needs[1] ? null

@@ -9,27 +9,25 @@
 //   so dx lands in x's (unshuffled) channel order;
 //   wgrad: dw[c, kh, kw] = Σ_{n, oh, ow} dy[n, c, oh, ow] · x[n, src(c), oh·s + kh − 1, ow·s + kw − 1], in two
 //   passes: one invocation per (c, n, band of rows) writes its 9 partial sums into [C·9, parts], then
-//   matmul.ts's rowSumRaw adds them per weight.
+//   reduce.ts's sumRows adds them per weight.
 // Speed (llvmpipe): each storage load or store instruction costs a loop over the SIMD lanes, a vec4 one
 // little more than a scalar one, while arithmetic is cheap. So an invocation owns a band of R output rows
 // of one plane and walks it left to right in tiles of V columns, sliding its window: each input element
 // is loaded once per band (in aligned vectors of up to 4 f32 or 8 halves), each output stored once.
 // f16 rows of odd width cannot be stored as whole pairs per row: those use one invocation per output pair.
-import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
+import { Tensor, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { defineKernel, input, output, type Vec } from './kernel.ts';
+import { WG, builtins, flatIndex, range, storePair } from './wgsl.ts';
 import { shuffleSrcWgsl } from './channel_shuffle.ts';
-import { rowSumRaw } from './matmul.ts';
+import { sumRows } from './reduce.ts';
 
 type Stride = 1 | 2;
 type Kind = 'forward' | 'dgrad' | 'wgrad';
 /**
  * Band mode: R x V output tiles, input loaded in vectors of Ein elements, output (wgrad: dy) in vectors
- * of Eout. R = 0: pairs mode, one invocation per output pair (f16 rows of odd width).
+ * of Eout. R = 0: pairs mode, one invocation per output pair (f16 rows of odd width), Ein = Eout = 1.
  */
-type Spec = { kind: Kind; dtype: DType; stride: Stride; shuffle: boolean; R: number; V: number; Ein: number; Eout: number };
-const U = uniforms({ threads: 'u32', tiles: 'u32', bands: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32', parts: 'u32' });
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+type Spec = { kind: Kind; dtype: DType; stride: Stride; shuffle: boolean; R: number; V: number; Ein: Vec; Eout: Vec };
 
 /** A tap of a 1-D window: output o of the tile reads window index i through kernel tap k. */
 type Tap = { o: number; k: number; i: number };
@@ -52,49 +50,24 @@ const colTaps = (kind: Kind, n: number, st: Stride): Tap[] => range(n).flatMap((
 /** Input columns consumed per tile of V outputs. */
 const stepOf = (kind: Kind, V: number, st: Stride) => (kind !== 'dgrad' ? V * st : st === 1 ? V : V / 2);
 
-const key = (s: Spec) => `conv2d_depthwise.${s.kind}/${s.dtype}/s${s.stride}${s.shuffle ? '/shuffled' : ''}/` +
-  (s.R ? `${s.R}x${s.V}/in${s.Ein}/out${s.Eout}` : 'pairs');
-
-/** WGSL array type holding E elements per entry (f16: packed words). */
-const vecType = (dtype: DType, E: number) =>
-  dtype === 'f32' ? (E === 1 ? 'f32' : `vec${E}f`) : E <= 2 ? 'u32' : `vec${E / 2}u`;
-
-function binding(b: number, name: string, dtype: DType, E: number, access: 'read' | 'read_write'): string {
-  if (dtype === 'f16' && E === 1) return array(b, name, dtype, access); // ld_<name>: single halves
-  return `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<${vecType(dtype, E)}>;`;
-}
-
 /**
- * Statements loading E elements of `name` at column `col` of the row starting at `rb` (row width
- * `width`, a multiple of E; zero when !ok or col >= width) into f32 lets `${out}_0..E-1`.
+ * Statements loading E elements of `name` (a buffer declared with vec E) at column `col` of the row
+ * starting at `rb` (row width `width`, a multiple of E; zero when !ok or col >= width) into f32 lets
+ * `${out}_0..E-1`. The index is clamped, so the load itself is unconditional.
  */
-function loadGroup(name: string, dtype: DType, E: number, rb: string, col: string, ok: string, width: string, out: string): string {
+function loadGroup(name: string, E: Vec, rb: string, col: string, ok: string, width: string, out: string): string {
   const valid = `${ok} && ${col} < ${width}`;
-  const idx = `(${rb} + min(${col}, ${width} - ${E}u)) / ${E}u`;
-  if (E === 1) {
-    const ld = dtype === 'f32' ? `${name}[${rb} + min(${col}, ${width} - 1u)]` : `ld_${name}(${rb} + min(${col}, ${width} - 1u))`;
-    return `let ${out}_0 = select(0.0, ${ld}, ${valid});`;
-  }
-  if (dtype === 'f32') {
-    return `let ${out} = select(vec${E}f(0.0), ${name}[${idx}], ${valid}); ` + range(E).map((j) => `let ${out}_${j} = ${out}[${j}];`).join(' ');
-  }
-  const words = E / 2;
-  const lines = [`let ${out}w = ${name}[${idx}];`, `let ${out}k = ${valid};`];
-  for (let m = 0; m < words; m++) {
-    const word = words === 1 ? `${out}w` : `${out}w[${m}]`;
-    lines.push(`let ${out}h${m} = select(vec2f(0.0), unpack2x16float(${word}), ${out}k);`);
-    lines.push(`let ${out}_${2 * m} = ${out}h${m}.x; let ${out}_${2 * m + 1} = ${out}h${m}.y;`);
-  }
-  return lines.join(' ');
+  if (E === 1) return `let ${out}_0 = select(0.0, ld_${name}(${rb} + min(${col}, ${width} - 1u)), ${valid});`;
+  const ld = `ld_${name}((${rb} + min(${col}, ${width} - ${E}u)) / ${E}u)`;
+  if (E < 8) return `let ${out} = select(vec${E}f(0.0), ${ld}, ${valid}); ` + range(E).map((j) => `let ${out}_${j} = ${out}[${j}];`).join(' ');
+  // vec 8 (16 bytes of halves) comes as a mat2x4f: columns 0..3 and 4..7
+  return `let ${out}m = ${ld}; let ${out}k = ${valid}; ` + range(2).map((c) => `let ${out}h${c} = select(vec4f(0.0), ${out}m[${c}], ${out}k);`).join(' ')
+    + ' ' + range(8).map((j) => `let ${out}_${j} = ${out}h${j >> 2}[${j & 3}];`).join(' ');
 }
 
-/** Store f32 values vals (E of them) at element index `at` (a multiple of E) of `name`. */
-function storeGroup(name: string, dtype: DType, E: number, at: string, vals: string[]): string {
-  const idx = E === 1 ? at : `(${at}) / ${E}u`;
-  if (dtype === 'f32') return `${name}[${idx}] = ${E === 1 ? vals[0] : `vec${E}f(${vals.join(', ')})`};`;
-  const words = range(E / 2).map((m) => `pack2x16float(vec2f(${vals[2 * m]}, ${vals[2 * m + 1]}))`);
-  return `${name}[${idx}] = ${words.length === 1 ? words[0] : `vec${words.length}u(${words.join(', ')})`};`;
-}
+/** Store f32 values vals (E of them) at element index `at` (a multiple of E) of `name` (declared with vec E). */
+const storeGroup = (name: string, E: Vec, at: string, vals: string[]) =>
+  `st_${name}(${E === 1 ? at : `(${at}) / ${E}u`}, T_${name}(${vals.join(', ')}));`;
 
 const channelMaps = (s: Spec) => `
 // conv channel c reads x channel src(c); x channel k receives the dgrad of conv channel inv(k)
@@ -108,7 +81,7 @@ fn inv(k: u32) -> u32 { return ${s.shuffle ? '(k % u.G) * (u.C / u.G) + k / u.G'
  * the tile is computed one load behind.
  */
 function bandWgsl(s: Spec): string {
-  const { kind, dtype, stride: st, R, V, Ein, Eout } = s;
+  const { kind, stride: st, R, V, Ein, Eout } = s;
   const rt = rowTaps(kind, R, st), ct = colTaps(kind, V, st);
   const step = stepOf(kind, V, st);
   const L = Math.max(...ct.map((t) => t.i)) + 1;
@@ -118,23 +91,15 @@ function bandWgsl(s: Spec): string {
   const [inName, inH, inW, outH, outW] = dg ? ['dy', 'u.Ho', 'u.Wo', 'u.H', 'u.W'] : ['x', 'u.H', 'u.W', 'u.Ho', 'u.Wo'];
   const win = (ri: number, i: number) => (i === 0 ? `cr${ri}` : look ? (i <= step ? `pr${ri}_${i - 1}` : `ld${ri}_0`) : `ld${ri}_${i - 1}`);
   const loadRow = (ri: number, col: string, out: string) =>
-    range(step / Ein).map((g) => loadGroup(inName, dtype, Ein, `rb${ri}`, `${col} + ${g * Ein}u`, `ok${ri}`, inW, `${out}g${g}`)
+    range(step / Ein).map((g) => loadGroup(inName, Ein, `rb${ri}`, `${col} + ${g * Ein}u`, `ok${ri}`, inW, `${out}g${g}`)
       + ' ' + range(Ein).map((j) => `let ${out}_${g * Ein + j} = ${out}g${g}_${j};`).join(' ')).join('\n    ');
   const r0 = kind !== 'dgrad' ? `i32(o0 * ${st}u) - 1` : st === 1 ? 'i32(o0) - 1' : 'i32(o0 / 2u)';
-
-  const head = kind === 'wgrad'
-    ? `${binding(1, 'x', dtype, Ein, 'read')}
-${binding(2, 'dy', dtype, Eout, 'read')}
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;`
-    : `${binding(1, inName, dtype, Ein, 'read')}
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-${binding(3, dg ? 'dx' : 'y', dtype, Eout, 'read_write')}`;
 
   // per tile: the computation and its output
   let tile: string;
   if (kind === 'wgrad') {
     const dyLoads = range(R).map((r) => range(V / Eout).map((g) =>
-      loadGroup('dy', dtype, Eout, `yb + ${r}u * u.Wo`, `o0c + ${g * Eout}u`, `o0 + ${r}u < u.Ho`, 'u.Wo', `d${r}g${g}`)
+      loadGroup('dy', Eout, `yb + ${r}u * u.Wo`, `o0c + ${g * Eout}u`, `o0 + ${r}u < u.Ho`, 'u.Wo', `d${r}g${g}`)
       + ' ' + range(Eout).map((j) => `let d${r}_${g * Eout + j} = d${r}g${g}_${j};`).join(' ')).join('\n    ')).join('\n    ');
     const sums = range(3).map((kh) => range(3).map((kw) => {
       const terms = rt.filter((t) => t.k === kh).flatMap((r) => ct.filter((c) => c.k === kw).map((c) => `d${r.o}_${c.o} * ${win(r.i, c.i)}`));
@@ -149,7 +114,7 @@ ${binding(3, dg ? 'dx' : 'y', dtype, Eout, 'read_write')}`;
     }).join('\n    ')).join('\n    ');
     const out = dg ? 'dx' : 'y';
     const stores = range(R).map((r) => `if (o0 + ${r}u < ${outH}) {
-      ${range(V / Eout).map((g) => `if (o0c + ${g * Eout}u < ${outW}) { ${storeGroup(out, dtype, Eout, `ob + (o0 + ${r}u) * ${outW} + o0c + ${g * Eout}u`, range(Eout).map((j) => `a${r}_${g * Eout + j}`))} }`).join('\n      ')}
+      ${range(V / Eout).map((g) => `if (o0c + ${g * Eout}u < ${outW}) { ${storeGroup(out, Eout, `ob + (o0 + ${r}u) * ${outW} + o0c + ${g * Eout}u`, range(Eout).map((j) => `a${r}_${g * Eout + j}`))} }`).join('\n      ')}
     }`).join('\n    ');
     tile = `${accs}
     ${stores}`;
@@ -172,11 +137,7 @@ ${binding(3, dg ? 'dx' : 'y', dtype, Eout, 'read_write')}`;
   let o0 = band * ${R}u;
   ${range(9).map((i) => `let w${i} = w[cc * 9u + ${i}u];`).join(' ')}`;
 
-  return /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${head}
-${channelMaps(s)}
+  return /* wgsl */ `${channelMaps(s)}
 // one invocation per (n, channel, band of ${R} output rows), walking the band in tiles of ${V} columns
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -201,7 +162,7 @@ fn main(${builtins}) {
 /** Pairs mode (f16 rows of odd width): one invocation per pair of output elements, each a plain 9-tap sum. */
 function pairsWgsl(s: Spec): string {
   const st = s.stride, dg = s.kind === 'dgrad';
-  const inName = dg ? 'dy' : 'x', out = dg ? 'dx' : 'y';
+  const out = dg ? 'dx' : 'y';
   const one = dg ? `
 fn one(e: u32) -> f32 {
   let iw = e % u.W;
@@ -239,13 +200,7 @@ fn one(e: u32) -> f32 {
   }
   return acc;
 }`;
-  return /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, inName, s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-${array(3, out, s.dtype, 'read_write')}
-${channelMaps(s)}
+  return /* wgsl */ `${channelMaps(s)}
 ${one}
 // one invocation per pair of ${out} elements (u.threads = element count)
 @compute @workgroup_size(${WG})
@@ -256,7 +211,18 @@ fn main(${builtins}) {
 }`;
 }
 
-const kernel = { key, wgsl: (s: Spec) => (s.R ? bandWgsl(s) : pairsWgsl(s)) };
+/** Buffers: forward x, w -> y; dgrad dy, w -> dx; wgrad x, dy -> part. Pairs mode accesses single elements. */
+const kernel = defineKernel({
+  name: 'conv2d_depthwise',
+  variant: (s: Spec) => `${s.kind}/${s.dtype}/s${s.stride}${s.shuffle ? '/shuffled' : ''}/` + (s.R ? `${s.R}x${s.V}/in${s.Ein}/out${s.Eout}` : 'pairs'),
+  uniforms: { threads: 'u32', tiles: 'u32', bands: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32', parts: 'u32' },
+  buffers: (s) => {
+    if (s.kind === 'wgrad') return [input('x', s.dtype, s.Ein), input('dy', s.dtype, s.Eout), output('part', 'f32')];
+    const dg = s.kind === 'dgrad';
+    return [input(dg ? 'dy' : 'x', s.dtype, s.Ein), input('w', 'f32'), output(dg ? 'dx' : 'y', s.dtype, s.Eout)];
+  },
+  body: (s) => (s.R ? bandWgsl(s) : pairsWgsl(s)),
+});
 
 const outSize = (n: number, stride: Stride) => Math.floor((n - 1) / stride) + 1; // (n + 2·1 − 3) / s + 1
 
@@ -267,8 +233,8 @@ const TILE: Record<DType, Record<Kind, { R: number; V: number }>> = {
 };
 
 /** Widest vector (elements) that divides the row width and the per-step count: f32 up to 4, f16 up to 8. */
-function widest(dtype: DType, width: number, per: number): number {
-  for (const E of dtype === 'f32' ? [4, 2, 1] : [8, 4, 2, 1]) if (width % E === 0 && per % E === 0) return E;
+function widest(dtype: DType, width: number, per: number): Vec {
+  for (const E of dtype === 'f32' ? [4, 2, 1] as const : [8, 4, 2, 1] as const) if (width % E === 0 && per % E === 0) return E;
   return 1;
 }
 
@@ -278,32 +244,35 @@ function widest(dtype: DType, width: number, per: number): number {
  */
 function specFor(kind: Kind, dtype: DType, stride: Stride, shuffleGroups: number, inW: number, outW: number, outH: number): Spec {
   const shuffle = shuffleGroups > 1;
-  if (kind !== 'wgrad' && dtype === 'f16' && outW % 2 === 1) return { kind, dtype, stride, shuffle, R: 0, V: 0, Ein: 0, Eout: 0 };
+  if (kind !== 'wgrad' && dtype === 'f16' && outW % 2 === 1) return { kind, dtype, stride, shuffle, R: 0, V: 0, Ein: 1, Eout: 1 };
   const halves = kind === 'dgrad' && stride === 2; // dx tiles start at even rows and columns
   let { R, V } = TILE[dtype][kind];
   if (outW <= 2 * V && outW * R <= 32 && (outW % 2 === 0 || (!halves && dtype === 'f32'))) V = outW;
   if (outH <= 2 * R && outH * V <= 32 && (outH % 2 === 0 || !halves)) R = outH;
   const Eout = widest(dtype, outW, V);
-  return { kind, dtype, stride, shuffle, R, V, Ein: widest(dtype, inW, stepOf(kind, V, stride)), Eout: kind !== 'wgrad' && dtype === 'f16' ? Math.max(Eout, 2) : Eout };
+  return { kind, dtype, stride, shuffle, R, V, Ein: widest(dtype, inW, stepOf(kind, V, stride)), Eout: kind !== 'wgrad' && dtype === 'f16' && Eout === 1 ? 2 : Eout };
 }
 
-function pack(xShape: Shape, stride: Stride, G: number, d: { threads: number; tiles?: number; bands?: number; parts?: number }): ArrayBuffer {
+/** The kernel's uniforms: x's shape, the output plane and the launch's counts (0 where a kind has none). */
+function dims(xShape: Shape, stride: Stride, G: number, d: { threads: number; tiles?: number; bands?: number; parts?: number }) {
   const [N, C, H, W] = xShape;
-  return U.pack({ threads: d.threads, tiles: d.tiles ?? 0, bands: d.bands ?? 0, parts: d.parts ?? 0, N, C, H, W, Ho: outSize(H, stride), Wo: outSize(W, stride), G });
+  return { threads: d.threads, tiles: d.tiles ?? 0, bands: d.bands ?? 0, parts: d.parts ?? 0, N, C, H, W, Ho: outSize(H, stride), Wo: outSize(W, stride), G };
 }
 
 /** Run a forward or dgrad kernel producing `out` of shape [N, C, outH, outW]. */
-function gather(s: Spec, xShape: Shape, G: number, input: Tensor, w: Tensor, out: Tensor): void {
+const bind = (s: Spec, src: Tensor, w: Tensor, out: Tensor): Record<string, Tensor> => (s.kind === 'dgrad' ? { dy: src, w, dx: out } : { x: src, w, y: out });
+
+function gather(s: Spec, xShape: Shape, G: number, src: Tensor, w: Tensor, out: Tensor): void {
   const [N, C, outH, outW] = out.shape;
   if (!s.R) {
     const total = N * C * outH * outW;
-    launch(kernel, s, { uniforms: pack(xShape, s.stride, G, { threads: total }), read: [input, w], write: [out], grid: grid1d(Math.ceil(total / 2), WG) });
+    kernel.run(s, { uniforms: dims(xShape, s.stride, G, { threads: total }), buffers: bind(s, src, w, out), grid: grid1d(Math.ceil(total / 2), WG) });
     return;
   }
   const bands = Math.ceil(outH / s.R), threads = N * C * bands;
-  launch(kernel, s, {
-    uniforms: pack(xShape, s.stride, G, { threads, bands, tiles: Math.ceil(outW / s.V) }),
-    read: [input, w], write: [out], grid: grid1d(threads, WG),
+  kernel.run(s, {
+    uniforms: dims(xShape, s.stride, G, { threads, bands, tiles: Math.ceil(outW / s.V) }),
+    buffers: bind(s, src, w, out), grid: grid1d(threads, WG),
   });
 }
 
@@ -329,11 +298,11 @@ export function depthwiseWgrad(x: Tensor, dy: Tensor, stride: Stride, shuffleGro
   const s = specFor('wgrad', x.dtype, stride, shuffleGroups, W, Wo, Ho);
   const bands = Math.ceil(Ho / s.R), parts = N * bands;
   const part = Tensor.empty([C * 9, parts], 'f32');
-  launch(kernel, s, {
-    uniforms: pack(x.shape, stride, shuffleGroups, { threads: C * parts, bands, parts, tiles: Math.ceil(Wo / s.V) }),
-    read: [x, dy], write: [part], grid: grid1d(C * parts, WG),
+  kernel.run(s, {
+    uniforms: dims(x.shape, stride, shuffleGroups, { threads: C * parts, bands, parts, tiles: Math.ceil(Wo / s.V) }),
+    buffers: { x, dy, part }, grid: grid1d(C * parts, WG),
   });
-  const dw = rowSumRaw(part, [C, 1, 3, 3]);
+  const dw = sumRows(part, [C, 1, 3, 3]);
   part.dispose();
   return dw;
 }

@@ -5,7 +5,7 @@
 // Backward (adjoint of the same sum):
 //   dgrad: dx[n, g·Cin/G + ci, ih, iw] = Σ_{co in g, kh, kw: s | (ih + p − kh), s | (iw + p − kw)} dy[n, co, ·, ·] · w[co, ci, kh, kw]
 //   wgrad: dw[co, ci, kh, kw] = Σ_{n, oh, ow} dy[n, co, oh, ow] · x[n, g·Cin/G + ci, oh·s − p + kh, ow·s − p + kw]
-//   in two passes: partial sums [weights, chunks of output positions], then matmul.ts's rowSumRaw adds them.
+//   in two passes: partial sums [weights, chunks of output positions], then reduce.ts's sumRows adds them.
 // Forward speed (llvmpipe): a storage load costs a loop over the SIMD lanes unless its address is a
 // compile-time constant, and only workgroup memory keeps constant addresses (storage indices get a
 // robustness clamp). So a workgroup copies its COT output channels' weights into workgroup memory and
@@ -13,18 +13,19 @@
 // input tap per pixel, shared by COT output channels. Shapes too big to unroll use a loop over input
 // channels with weights loaded from storage. dgrad is one generic gather per dx pair: the model never
 // needs it (the stem's input is the image), the general op does.
-import { Tensor, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
-import { rowSumRaw } from './matmul.ts';
+import { Tensor, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { defineKernel, input, output, type UniformFields } from './kernel.ts';
+import { WG, builtins, flatIndex, range, storePair } from './wgsl.ts';
+import { sumRows } from './reduce.ts';
 
 export interface DirectOptions { stride: number; padding: number; groups: number }
 
-const U = uniforms({
+/** Uniforms of all three kernels: the conv's geometry and the launch's counts (0 where a kernel has none). */
+const GEOMETRY: UniformFields = {
   threads: 'u32', Cin: 'u32', H: 'u32', W: 'u32', Cout: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32',
   stride: 'u32', pad: 'i32', pairs: 'u32', parts: 'u32', chunk: 'u32', NP: 'u32',
-});
+};
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const FWD_WG = 64;
 /** Unroll the whole window (weights at constant workgroup-memory indices) up to this many taps per output. */
 const MAX_UNROLL = 64;
@@ -39,23 +40,21 @@ type FwdSpec = { dtype: DType; mode: 'tile' | 'pairs'; KH: number; KW: number; C
 const xTap = (cb: string, ihb: string, iwb: string, kh: number, kw: number) =>
   `ldz(${cb}, ${ihb} + ${kh}, ${iwb} + ${kw})`;
 
-const fwdCommon = (s: FwdSpec) => `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'x', s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-${array(3, 'y', s.dtype, 'read_write')}
+const ldz = /* wgsl */ `
 // x at (ih, iw) of the plane starting at cb, 0 in the padding
 fn ldz(cb: u32, ih: i32, iw: i32) -> f32 {
   let ok = ih >= 0 && ih < i32(u.H) && iw >= 0 && iw < i32(u.W);
   return select(0.0, ld_x(cb + u32(clamp(ih, 0, i32(u.H) - 1)) * u.W + u32(clamp(iw, 0, i32(u.W) - 1))), ok);
 }`;
 
-const forwardKernel = {
-  key: (s: FwdSpec) => `conv2d_direct.forward/${s.dtype}/${s.mode}/k${s.KH}x${s.KW}/cig${s.unroll ? s.Cig : '*'}/cot${s.COT}${s.unroll ? '/unrolled' : ''}`,
-  wgsl: (s: FwdSpec) => {
+const forwardKernel = defineKernel({
+  name: 'conv2d_direct.forward',
+  variant: (s: FwdSpec) => `${s.dtype}/${s.mode}/k${s.KH}x${s.KW}/cig${s.unroll ? s.Cig : '*'}/cot${s.COT}${s.unroll ? '/unrolled' : ''}`,
+  uniforms: GEOMETRY,
+  buffers: (s) => [input('x', s.dtype), input('w', 'f32'), output('y', s.dtype)],
+  body: (s) => {
     const KK = s.KH * s.KW;
-    if (s.mode === 'pairs') return /* wgsl */ `${fwdCommon(s)}
+    if (s.mode === 'pairs') return /* wgsl */ `${ldz}
 fn one(e: u32) -> f32 {
   let hw = e % (u.Ho * u.Wo);
   let co = (e / (u.Ho * u.Wo)) % u.Cout;
@@ -95,7 +94,7 @@ fn main(${builtins}) {
     const store = s.dtype === 'f32'
       ? range(COT).map((co) => `y[yb + ${co}u * plane] = a0_${co}; if (hw0 + 1u < plane) { y[yb + ${co}u * plane + 1u] = a1_${co}; }`).join('\n    ')
       : range(COT).map((co) => `st2_y((yb + ${co}u * plane) >> 1u, vec2f(a0_${co}, a1_${co}));`).join('\n    ');
-    return /* wgsl */ `${fwdCommon(s)}
+    return /* wgsl */ `${ldz}
 ${s.unroll ? `var<workgroup> ws: array<f32, ${COT * s.Cig * KK}>;` : ''}
 // workgroups: x/y fold the pixel pairs of all planes (${FWD_WG} per group), z the block of ${COT} output channels
 @compute @workgroup_size(${FWD_WG})
@@ -124,18 +123,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }`;
   },
-};
+});
 
 type BwdSpec = { dtype: DType; KH: number; KW: number };
 
-const dgradKernel = {
-  key: (s: BwdSpec) => `conv2d_direct.dgrad/${s.dtype}/k${s.KH}x${s.KW}`,
-  wgsl: (s: BwdSpec) => /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'dy', s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-${array(3, 'dx', s.dtype, 'read_write')}
+const dgradKernel = defineKernel({
+  name: 'conv2d_direct.dgrad',
+  variant: (s: BwdSpec) => `${s.dtype}/k${s.KH}x${s.KW}`,
+  uniforms: GEOMETRY,
+  buffers: (s) => [input('dy', s.dtype), input('w', 'f32'), output('dx', s.dtype)],
+  body: (s) => /* wgsl */ `
 fn one(e: u32) -> f32 {
   let iw = e % u.W;
   let ih = (e / u.W) % u.H;
@@ -167,25 +164,19 @@ fn main(${builtins}) {
   if (2u * p >= total) { return; }
   ${storePair('dx', 'one', 'total')}
 }`,
-};
+});
 
 type WgradSpec = BwdSpec & { COT: number };
 
 // wgrad pass 1: invocation (co block, ci, part) sums COT x KH·KW products over a chunk of output positions
-const wgradPartsKernel = {
-  key: (s: WgradSpec) => `conv2d_direct.wgrad/${s.dtype}/k${s.KH}x${s.KW}/cot${s.COT}`,
-  wgsl: (s: WgradSpec) => {
+const wgradPartsKernel = defineKernel({
+  name: 'conv2d_direct.wgrad',
+  variant: (s: WgradSpec) => `${s.dtype}/k${s.KH}x${s.KW}/cot${s.COT}`,
+  uniforms: GEOMETRY,
+  buffers: (s) => [input('x', s.dtype), input('dy', s.dtype), output('part', 'f32')],
+  body: (s) => {
     const KK = s.KH * s.KW;
-    return /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'x', s.dtype, 'read')}
-${array(2, 'dy', s.dtype, 'read')}
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
-fn ldz(cb: u32, ih: i32, iw: i32) -> f32 {
-  let ok = ih >= 0 && ih < i32(u.H) && iw >= 0 && iw < i32(u.W);
-  return select(0.0, ld_x(cb + u32(clamp(ih, 0, i32(u.H) - 1)) * u.W + u32(clamp(iw, 0, i32(u.W) - 1))), ok);
-}
+    return /* wgsl */ `${ldz}
 // one invocation per (block of ${s.COT} output channels, input channel of the group, chunk of positions)
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -221,21 +212,22 @@ fn main(${builtins}) {
   ${range(s.COT).map((co) => range(KK).map((k) => `part[(((co0 + ${co}u) * Cig + ci) * ${KK}u + ${k}u) * u.parts + pt] = s${co}_${k};`).join(' ')).join('\n  ')}
 }`;
   },
-};
+});
 
 const outSize = (n: number, k: number, s: number, p: number) => Math.floor((n + 2 * p - k) / s) + 1;
 
 /** Largest divisor of n that is at most cap. */
 const divisorUpTo = (n: number, cap: number) => { for (let d = Math.min(n, cap); d > 1; d--) if (n % d === 0) return d; return 1; };
 
-function pack(xShape: Shape, wShape: Shape, o: DirectOptions, extra: { threads: number; pairs?: number; parts?: number; chunk?: number }): ArrayBuffer {
+/** The GEOMETRY uniforms of a conv of x [xShape] by w [wShape], with the launch's counts. */
+function dims(xShape: Shape, wShape: Shape, o: DirectOptions, extra: { threads: number; pairs?: number; parts?: number; chunk?: number }) {
   const [N, Cin, H, W] = xShape;
   const [Cout, , KH, KW] = wShape;
   const Ho = outSize(H, KH, o.stride, o.padding), Wo = outSize(W, KW, o.stride, o.padding);
-  return U.pack({
+  return {
     threads: extra.threads, Cin, H, W, Cout, Ho, Wo, G: o.groups, stride: o.stride, pad: o.padding,
     pairs: extra.pairs ?? 0, parts: extra.parts ?? 0, chunk: extra.chunk ?? 0, NP: N * Ho * Wo,
-  });
+  };
 }
 
 /** y [N, Cout, Ho, Wo] (x's dtype) = conv2d(x [N, Cin, H, W], w [Cout, Cin/G, KH, KW] f32). */
@@ -248,7 +240,7 @@ export function directForward(x: Tensor, w: Tensor, o: DirectOptions): Tensor {
   if (x.dtype === 'f16' && plane % 2 === 1) {
     const spec: FwdSpec = { dtype: x.dtype, mode: 'pairs', KH, KW, Cig, COT: 1, unroll: false };
     const total = N * Cout * plane;
-    launch(forwardKernel, spec, { uniforms: pack(x.shape, w.shape, o, { threads: total }), read: [x, w], write: [y], grid: grid1d(Math.ceil(total / 2), WG) });
+    forwardKernel.run(spec, { uniforms: dims(x.shape, w.shape, o, { threads: total }), buffers: { x, w, y }, grid: grid1d(Math.ceil(total / 2), WG) });
     return y;
   }
   const unroll = Cig * KH * KW <= MAX_UNROLL;
@@ -256,7 +248,7 @@ export function directForward(x: Tensor, w: Tensor, o: DirectOptions): Tensor {
   const spec: FwdSpec = { dtype: x.dtype, mode: 'tile', KH, KW, Cig, COT, unroll };
   const pairs = Math.ceil(plane / 2), threads = N * pairs;
   const [gx, gy] = grid1d(threads, FWD_WG);
-  launch(forwardKernel, spec, { uniforms: pack(x.shape, w.shape, o, { threads, pairs }), read: [x, w], write: [y], grid: [gx, gy, Cout / COT] });
+  forwardKernel.run(spec, { uniforms: dims(x.shape, w.shape, o, { threads, pairs }), buffers: { x, w, y }, grid: [gx, gy, Cout / COT] });
   return y;
 }
 
@@ -265,8 +257,8 @@ export function directDgrad(dy: Tensor, w: Tensor, xShape: Shape, o: DirectOptio
   const [, , KH, KW] = w.shape;
   const dx = Tensor.empty(xShape, dy.dtype);
   const total = xShape.reduce((a, b) => a * b, 1);
-  launch(dgradKernel, { dtype: dy.dtype, KH, KW }, {
-    uniforms: pack(xShape, w.shape, o, { threads: total }), read: [dy, w], write: [dx], grid: grid1d(Math.ceil(total / 2), WG),
+  dgradKernel.run({ dtype: dy.dtype, KH, KW }, {
+    uniforms: dims(xShape, w.shape, o, { threads: total }), buffers: { dy, w, dx }, grid: grid1d(Math.ceil(total / 2), WG),
   });
   return dx;
 }
@@ -284,10 +276,10 @@ export function directWgrad(x: Tensor, dy: Tensor, wShape: Shape, o: DirectOptio
   const parts = Math.max(1, Math.min(Math.ceil(NP / 64), Math.ceil(4096 / rows)));
   const chunk = Math.ceil(NP / parts);
   const part = Tensor.empty([Cout * Cig * KK, parts], 'f32');
-  launch(wgradPartsKernel, { dtype: x.dtype, KH, KW, COT }, {
-    uniforms: pack(x.shape, wShape, o, { threads: rows * parts, parts, chunk }), read: [x, dy], write: [part], grid: grid1d(rows * parts, WG),
+  wgradPartsKernel.run({ dtype: x.dtype, KH, KW, COT }, {
+    uniforms: dims(x.shape, wShape, o, { threads: rows * parts, parts, chunk }), buffers: { x, dy, part }, grid: grid1d(rows * parts, WG),
   });
-  const dw = rowSumRaw(part, wShape);
+  const dw = sumRows(part, wShape);
   part.dispose();
   return dw;
 }

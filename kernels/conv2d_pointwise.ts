@@ -3,9 +3,10 @@
 // K = Cin/G, M = Cout/G and P = H·W, each (image n, group g) is a GEMM
 //   Y[n, g] (M x P) = W[g] (M x K) · X[n, g] (K x P),   y[n, gM + m, p] = Σ_k w[gM + m, k] · x[n, gK + k, p]
 // (PyTorch Conv2d(Cin, Cout, 1, groups=G, bias=False)). Backward:
-//   dgrad: dX[n, g] = W[g]^T · dY[n, g], the same GEMM kernel on a transposed copy of w (w is small);
+//   dgrad: dX[n, g] = W[g]^T · dY[n, g], the same GEMM kernel on a transposed copy of w (w is small;
+//   transpose.ts copies it);
 //   wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]^T, a reduction over N·P in two passes: one invocation per
-//   (chunk of pixels, tile of dW) writes partial sums [chunks, weights], then matmul.ts's colSumRaw adds them.
+//   (chunk of pixels, tile of dW) writes partial sums [chunks, weights], then reduce.ts's sumColumns adds them.
 // x, y, dy, dx are f32 or packed f16 (computed in f32); w and dw are f32; every sum is f32.
 //
 // Speed on llvmpipe (Mesa 22.3, the CPU target): every storage load is a loop over the 8 SIMD lanes with
@@ -18,41 +19,14 @@
 // as vec4 along the reduction when its length is a multiple of 4. Tile sizes are compile-time (spec).
 // f16 outputs are stored as whole pairs: with odd P a pair can straddle two rows, so those GEMMs write an
 // f32 staging tensor that a pack pass turns into halves.
-import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
-import { WG, builtins, flatIndex } from './wgsl.ts';
-import { colSumRaw } from './matmul.ts';
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+import { Tensor, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { defineKernel, input, output } from './kernel.ts';
+import { WG, builtins, flatIndex, range } from './wgsl.ts';
+import { sumColumns } from './reduce.ts';
+import { permuteForward } from './transpose.ts';
 
 /** Pixels per vector access: the widest of 4, 2, 1 that divides P, so a vector never straddles rows. */
 export const pixelVector = (P: number): 1 | 2 | 4 => (P % 4 === 0 ? 4 : P % 2 === 0 ? 2 : 1);
-
-/** f32 value type of PV elements. */
-const valType = (PV: number) => (PV === 1 ? 'f32' : `vec${PV}f`);
-
-/** Storage array element holding PV elements (f16: packed words; PV = 1 is read per element). */
-const elemType = (dtype: DType, PV: number) => (dtype === 'f32' ? valType(PV) : PV <= 2 ? 'u32' : `vec${PV / 2}u`);
-
-/** Binding `name` plus `ld_<name>(i) -> f32 value of PV elements` at vector index i (PV = 1: element i). */
-function loadable(b: number, name: string, dtype: DType, PV: number, access: 'read' | 'read_write' = 'read'): string {
-  const decl = `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<${elemType(dtype, PV)}>;`;
-  const T = valType(PV);
-  const body = dtype === 'f32' ? `return ${name}[i];`
-    : PV === 1 ? `let h = unpack2x16float(${name}[i >> 1u]); return select(h.x, h.y, (i & 1u) == 1u);`
-    : PV === 2 ? `return unpack2x16float(${name}[i]);`
-    : `let v = ${name}[i]; return vec4f(unpack2x16float(v.x), unpack2x16float(v.y));`;
-  return `${decl}\nfn ld_${name}(i: u32) -> ${T} { ${body} }`;
-}
-
-/** Binding `name` plus `st_<name>(i, v)` storing PV elements at vector index i (f16 needs PV >= 2). */
-function storable(b: number, name: string, dtype: DType, PV: number): string {
-  const decl = `@group(0) @binding(${b}) var<storage, read_write> ${name}: array<${elemType(dtype, PV)}>;`;
-  const T = valType(PV);
-  const body = dtype === 'f32' ? `${name}[i] = v;`
-    : PV === 2 ? `${name}[i] = pack2x16float(v);`
-    : `${name}[i] = vec2u(pack2x16float(v.xy), pack2x16float(v.zw));`;
-  return `${decl}\nfn st_${name}(i: u32, v: ${T}) { ${body} }`;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The grouped GEMM: y[n, yOff + gO + o, p] = Σ_r a[g, o, r] · x[n, gR + r, p], a [G, O, R] contiguous.
@@ -61,18 +35,21 @@ function storable(b: number, name: string, dtype: DType, PV: number): string {
 /** x/y dtypes, pixels per vector PV, TPV pixel vectors x TM output channels per invocation. */
 /** `bias`: y += b[channel of y's group slice] before the store, then ReLU if `relu` (folded inference). */
 export type GemmSpec = { x: DType; y: DType; PV: 1 | 2 | 4; TPV: number; TM: number; wv4: boolean; WGX: number; bias?: boolean; relu?: boolean };
-const GU = uniforms({ Pv: 'u32', HWv: 'u32', R: 'u32', O: 'u32', Cx: 'u32', Cy: 'u32', yOff: 'u32', oTiles: 'u32' });
 
-const gemmKernel = {
-  key: (s: GemmSpec) => `conv2d_pointwise.gemm/${s.x}>${s.y}/pv${s.PV}/${s.TM}x${s.TPV}/${s.wv4 ? 'w4' : 'w1'}/wg${s.WGX}${s.bias ? '/bias' : ''}${s.relu ? '/relu' : ''}`,
-  wgsl: (s: GemmSpec) => {
-    const T = valType(s.PV), P = range(s.TPV), M = range(s.TM);
+const gemmKernel = defineKernel({
+  name: 'conv2d_pointwise.gemm',
+  variant: (s: GemmSpec) => `${s.x}>${s.y}/pv${s.PV}/${s.TM}x${s.TPV}/${s.wv4 ? 'w4' : 'w1'}/wg${s.WGX}${s.bias ? '/bias' : ''}${s.relu ? '/relu' : ''}`,
+  uniforms: { Pv: 'u32', HWv: 'u32', R: 'u32', O: 'u32', Cx: 'u32', Cy: 'u32', yOff: 'u32', oTiles: 'u32' },
+  // x and y are read and written PV pixels at a time (T_x: f32 or vecPVf); f16 y needs PV >= 2 (else staging)
+  buffers: (s) => [input('x', s.x, s.PV), input('a', 'f32', s.wv4 ? 4 : 1), ...(s.bias ? [input('b', 'f32')] : []), output('y', s.y, s.PV)],
+  body: (s) => {
+    const P = range(s.TPV), M = range(s.TM);
     const acc = (i: number, j: number) => `acc${i}_${j}`;
-    const biased = (v: string, i: number) => (s.bias ? `${v} + ${T}(b[g * u.O + o0 + ${i}u])` : v);
-    const epilogue = (v: string, i: number) => (s.relu ? `max(${biased(v, i)}, ${T}(0.0))` : biased(v, i));
+    const biased = (v: string, i: number) => (s.bias ? `${v} + T_x(b[g * u.O + o0 + ${i}u])` : v);
+    const epilogue = (v: string, i: number) => (s.relu ? `max(${biased(v, i)}, T_x(0.0))` : biased(v, i));
     const step = (r: string, wv: (i: number) => string) => `{
       ${P.map((j) => `let x${j} = ld_x(xb${j} + (${r}) * u.HWv);`).join(' ')}
-      ${M.map((i) => P.map((j) => `${acc(i, j)} = fma(${T}(${wv(i)}), x${j}, ${acc(i, j)});`).join(' ')).join('\n      ')}
+      ${M.map((i) => P.map((j) => `${acc(i, j)} = fma(T_x(${wv(i)}), x${j}, ${acc(i, j)});`).join(' ')).join('\n      ')}
     }`;
     const loop = s.wv4 ? `
   for (var r = 0u; r < u.R; r += 4u) {
@@ -83,12 +60,6 @@ const gemmKernel = {
     ${step('r', (i) => `a[ar${i} + r]`)}
   }`;
     return /* wgsl */ `
-${GU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${loadable(1, 'x', s.x, s.PV)}
-@group(0) @binding(2) var<storage, read> a: array<${s.wv4 ? 'vec4f' : 'f32'}>;
-${s.bias ? '@group(0) @binding(3) var<storage, read> b: array<f32>;' : ''}
-${storable(s.bias ? 4 : 3, 'y', s.y, s.PV)}
 // one invocation per (group, tile of TM output channels, TPV pixel vectors WGX apart); pixels are
 // flattened over (n, p); out-of-range channels and pixels load clamped addresses and store nothing
 @compute @workgroup_size(${s.WGX})
@@ -100,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let h${j} = min(q${j}, u.Pv - 1u) % u.HWv;
   let xb${j} = (n${j} * u.Cx + g * u.R) * u.HWv + h${j};`).join('\n  ')}
   ${M.map((i) => `let ar${i} = (g * u.O + min(o0 + ${i}u, u.O - 1u)) * u.R;`).join('\n  ')}
-  ${M.map((i) => P.map((j) => `var ${acc(i, j)} = ${T}(0.0);`).join(' ')).join('\n  ')}
+  ${M.map((i) => P.map((j) => `var ${acc(i, j)} = T_x(0.0);`).join(' ')).join('\n  ')}
   ${loop}
   ${P.map((j) => `if (q${j} < u.Pv) {
     let yb = (n${j} * u.Cy + u.yOff + g * u.O + o0) * u.HWv + h${j};
@@ -108,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }`).join('\n  ')}
 }`;
   },
-};
+});
 
 /**
  * Tile choice (swept on llvmpipe over ShuffleNetV1 2.0x's shapes at batch 8): one SIMD vector per
@@ -143,10 +114,9 @@ function gemm({ x, a, y, G, R, O, P, yOff, tiles, bias, relu }: GemmArgs): void 
   const t = tiles ?? gemmTiles(O, Pv, PV);
   const oTiles = Math.ceil(O / t.TM);
   const spec: GemmSpec = { x: x.dtype, y: y.dtype, PV, TPV: t.TPV, TM: t.TM, wv4: R % 4 === 0, WGX: t.WGX, bias: !!bias, relu: !!relu };
-  launch(gemmKernel, spec, {
-    uniforms: GU.pack({ Pv, HWv: P / PV, R, O, Cx: x.shape[1], Cy: y.shape[1], yOff, oTiles }),
-    read: bias ? [x, a, bias] : [x, a],
-    write: [y],
+  gemmKernel.run(spec, {
+    uniforms: { Pv, HWv: P / PV, R, O, Cx: x.shape[1], Cy: y.shape[1], yOff, oTiles },
+    buffers: bias ? { x, a, b: bias, y } : { x, a, y },
     grid: [Math.ceil(Pv / (t.TPV * t.WGX)), oTiles * G, 1],
   });
 }
@@ -155,14 +125,13 @@ function gemm({ x, a, y, G, R, O, P, yOff, tiles, bias, relu }: GemmArgs): void 
 // f32 staging -> f16 slice: y[n, off + c, p] = half(s[n, c, p]), whole words, keeping the halves of
 // neighbouring channels outside the slice (read back and rewritten).
 
-const PU = uniforms({ words: 'u32', wordsPer: 'u32', S: 'u32', HW: 'u32', Ctot: 'u32', off: 'u32' });
-const packKernel = {
-  key: () => 'conv2d_pointwise.pack/f32>f16',
-  wgsl: () => /* wgsl */ `
-${PU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> s: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<u32>;
+const packKernel = defineKernel({
+  name: 'conv2d_pointwise.pack',
+  variant: () => 'f32>f16',
+  uniforms: { words: 'u32', wordsPer: 'u32', S: 'u32', HW: 'u32', Ctot: 'u32', off: 'u32' },
+  // y a word (pair of halves) at a time: the pair is read back where one half lies outside the slice
+  buffers: () => [input('s', 'f32'), output('y', 'f16', 2)],
+  body: () => /* wgsl */ `
 // one invocation per word of y that the slice of image n touches
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -174,12 +143,12 @@ fn main(${builtins}) {
   let wd = e0 / 2u + t % u.wordsPer;
   if (2u * wd >= e1) { return; }
   var v = vec2f(0.0);
-  if (2u * wd < e0 || 2u * wd + 1u >= e1) { v = unpack2x16float(y[wd]); }
+  if (2u * wd < e0 || 2u * wd + 1u >= e1) { v = ld_y(wd); }
   if (2u * wd >= e0) { v.x = s[n * u.S + 2u * wd - e0]; }
   if (2u * wd + 1u < e1) { v.y = s[n * u.S + 2u * wd + 1u - e0]; }
-  y[wd] = pack2x16float(v);
+  st_y(wd, v);
 }`,
-};
+});
 
 /** Pack staging s [N, C, P] (f32) into channels [off, off + C) of y [N, Ctot, P] (f16). */
 function packHalves(s: Tensor, y: Tensor, off: number): void {
@@ -189,39 +158,19 @@ function packHalves(s: Tensor, y: Tensor, off: number): void {
   const imgs = whole ? 1 : N, S = whole ? s.size : C * P;
   const wordsPer = Math.floor(S / 2) + 1;
   const words = imgs * wordsPer;
-  launch(packKernel, null, {
-    uniforms: PU.pack({ words, wordsPer, S, HW: whole ? 1 : P, Ctot: whole ? 0 : Ctot, off: whole ? 0 : off }),
-    read: [s], write: [y], grid: grid1d(words, WG),
+  packKernel.run(null, {
+    uniforms: { words, wordsPer, S, HW: whole ? 1 : P, Ctot: whole ? 0 : Ctot, off: whole ? 0 : off },
+    buffers: { s, y }, grid: grid1d(words, WG),
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
-// wᵀ per group, for dgrad: t[g, k, m] = w[gM + m, k].
 
-const TU = uniforms({ total: 'u32', M: 'u32', K: 'u32' });
-const transposeKernel = {
-  key: () => 'conv2d_pointwise.transpose/f32',
-  wgsl: () => /* wgsl */ `
-${TU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> t: array<f32>;
-// one invocation per element of t [G, K, M]
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let i = ${flatIndex()};
-  if (i >= u.total) { return; }
-  let m = i % u.M;
-  let k = (i / u.M) % u.K;
-  let g = i / (u.M * u.K);
-  t[i] = w[(g * u.M + m) * u.K + k];
-}`,
-};
-
+/** wᵀ per group, for dgrad: t[g, k, m] = w[gM + m, k] ([G, K, M], f32). */
 function transposeGroups(w: Tensor, G: number): Tensor {
-  const Cout = w.shape[0], K = w.shape[1], M = Cout / G;
-  const t = Tensor.empty([G, K, M], 'f32');
-  launch(transposeKernel, null, { uniforms: TU.pack({ total: w.size, M, K }), read: [w], write: [t], grid: grid1d(w.size, WG) });
+  const wg = w.reshapeView([G, w.shape[0] / G, w.shape[1]]);
+  const t = permuteForward(wg, [0, 2, 1]);
+  wg.dispose();
   return t;
 }
 
@@ -230,20 +179,17 @@ function transposeGroups(w: Tensor, G: number): Tensor {
 // pass 2: dw[i] = Σ_c part[c, i].
 
 export type WgradSpec = { dtype: DType; PV: 1 | 2 | 4; TM: number; TK: number; WGX: number };
-const WU = uniforms({ Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', tiles: 'u32', chunks: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' });
 
-const wgradKernel = {
-  key: (s: WgradSpec) => `conv2d_pointwise.wgrad/${s.dtype}/pv${s.PV}/${s.TM}x${s.TK}/wg${s.WGX}`,
-  wgsl: (s: WgradSpec) => {
+const wgradKernel = defineKernel({
+  name: 'conv2d_pointwise.wgrad',
+  variant: (s: WgradSpec) => `${s.dtype}/pv${s.PV}/${s.TM}x${s.TK}/wg${s.WGX}`,
+  uniforms: { Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', tiles: 'u32', chunks: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' },
+  buffers: (s) => [input('x', s.dtype, s.PV), input('dy', s.dtype, s.PV), output('part', 'f32')],
+  body: (s: WgradSpec) => {
     const Ms = range(s.TM), Ks = range(s.TK);
     const acc = (i: number, j: number) => `acc${i}_${j}`;
     const mac = (i: number, j: number) => (s.PV === 1 ? `fma(d${i}, x${j}, ${acc(i, j)})` : `${acc(i, j)} + dot(d${i}, x${j})`);
     return /* wgsl */ `
-${WU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${loadable(1, 'x', s.dtype, s.PV)}
-${loadable(2, 'dy', s.dtype, s.PV)}
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
 // one invocation per (TM x TK tile of dw over all groups, chunk of L pixel vectors), tiles fastest:
 // the lanes of a workgroup take neighbouring tiles (of the next chunk too when there are fewer tiles
 // than lanes), so every lane has work; the chunk walks pixels flattened over (n, p), stepping into
@@ -279,7 +225,7 @@ fn main(${builtins}) {
   }
 }`;
   },
-};
+});
 
 /**
  * dW tile TM x TK: each pixel vector costs TM + TK loads for TM·TK products, so the tile is the pair
@@ -316,7 +262,7 @@ export function wgradChunks(Pv: number, tiles: number, S: number): { chunks: num
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Raw launchers (no checks, no tape): for conv2d's dispatcher, backward rules and benchmarks.
+// Launchers (no checks, no tape): for conv2d's dispatcher, backward rules and benchmarks.
 
 export type GemmTiles = { TM: number; TPV: number; WGX: number };
 
@@ -382,14 +328,13 @@ export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: n
   const WGX = tiles?.WGX ?? 8;
   const shape = [Cout, K, 1, 1];
   const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');
-  launch(wgradKernel, { dtype: x.dtype, PV, TM, TK, WGX }, {
-    uniforms: WU.pack({ Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, chunks, mTiles, kTiles, S }),
-    read: [x, dy],
-    write: [part],
+  wgradKernel.run({ dtype: x.dtype, PV, TM, TK, WGX }, {
+    uniforms: { Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, chunks, mTiles, kTiles, S },
+    buffers: { x, dy, part },
     grid: grid1d(dwTiles * chunks, WGX),
   });
   if (chunks === 1) return part;
-  const dw = colSumRaw(part, shape);
+  const dw = sumColumns(part, shape);
   part.dispose();
   return dw;
 }

@@ -6,12 +6,12 @@
 // f16): words [0, HW/2) belong to the first channel, the rest to the second, with one straddling word
 // when H·W is odd. Small H·W (7x7, 1x1): one invocation per pair. Large H·W (56x56): one workgroup per
 // pair, a strided partial sum per invocation, then a tree in workgroup memory.
-import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Shape } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { Tensor, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { defineKernel, input, output } from './kernel.ts';
+import { WG, builtins, flatIndex } from './wgsl.ts';
 
 type Mode = 'workgroup' | 'thread';
 type Spec = { dtype: DType; mode: Mode };
-const U = uniforms({ pairs: 'u32', NC: 'u32', HW: 'u32', k: 'f32' });
 /** Invocations per workgroup in 'workgroup' mode; llvmpipe runs a workgroup on one core, so keep it small. */
 const WG_TREE = 64;
 /** H·W from which a pair gets a whole workgroup. */
@@ -23,23 +23,21 @@ const pairSum = (i0: string, step: string) => /* wgsl */ `
   let half = u.HW / 2u;           // words wholly in the first channel
   let two = 2u * p + 1u < u.NC;   // the last pair of an odd N·C has one channel
   var acc = vec2f(0.0);
-  for (var i = ${i0}; i < half; i += ${step}) { let v = ld2(base + i); acc.x += v.x + v.y; }
+  for (var i = ${i0}; i < half; i += ${step}) { let v = ld_x(base + i); acc.x += v.x + v.y; }
   var from1 = half;
   if (u.HW % 2u == 1u) {
     from1 = half + 1u;
-    if (${i0} == 0u) { let v = ld2(base + half); acc += vec2f(v.x, select(0.0, v.y, two)); }
+    if (${i0} == 0u) { let v = ld_x(base + half); acc += vec2f(v.x, select(0.0, v.y, two)); }
   }
-  if (two) { for (var i = from1 + ${i0}; i < u.HW; i += ${step}) { let v = ld2(base + i); acc.y += v.x + v.y; } }`;
+  if (two) { for (var i = from1 + ${i0}; i < u.HW; i += ${step}) { let v = ld_x(base + i); acc.y += v.x + v.y; } }`;
 
-const forwardKernel = {
-  key: (s: Spec) => `global_avg_pool/${s.dtype}/${s.mode}`,
-  wgsl: (s: Spec) => /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<${s.dtype === 'f32' ? 'vec2f' : 'u32'}>;
-${array(2, 'y', s.dtype, 'read_write')}
-fn ld2(i: u32) -> vec2f { return ${s.dtype === 'f32' ? 'x[i]' : 'unpack2x16float(x[i])'}; }
-${s.mode === 'thread' ? `
+const forwardKernel = defineKernel({
+  name: 'global_avg_pool',
+  variant: (s: Spec) => `${s.dtype}/${s.mode}`,
+  uniforms: { pairs: 'u32', NC: 'u32', HW: 'u32', k: 'f32' },
+  // x read a word of two elements at a time, y stored a pair at a time
+  buffers: (s) => [input('x', s.dtype, 2), output('y', s.dtype)],
+  body: (s) => s.mode === 'thread' ? /* wgsl */ `
 // one invocation per pair of outputs
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -47,7 +45,7 @@ fn main(${builtins}) {
   if (p >= u.pairs) { return; }
   ${pairSum('0u', '1u')}
   st2_y(p, acc * u.k);
-}` : `
+}` : /* wgsl */ `
 var<workgroup> part: array<vec2f, ${WG_TREE}>;
 // one workgroup per pair of outputs
 @compute @workgroup_size(${WG_TREE})
@@ -62,21 +60,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
   }
   if (t == 0u) { st2_y(p, part[0] * u.k); }
-}`}`,
-};
+}`,
+});
 
-const DU = uniforms({ total: 'u32', NC: 'u32', HW: 'u32', k: 'f32' });
-const backwardKernel = {
-  key: (s: { dtype: DType }) => `global_avg_pool.backward/${s.dtype}`,
-  wgsl: (s: { dtype: DType }) => {
-    const V = s.dtype === 'f32' ? 4 : 8;
-    const store = s.dtype === 'f32' ? 'dx[t] = vec4f(v[0], v[1], v[2], v[3]);'
-      : `dx[t] = vec4u(${[0, 1, 2, 3].map((i) => `pack2x16float(vec2f(v[${2 * i}], v[${2 * i + 1}]))`).join(', ')});`;
+/** Elements per 16-byte vector of dx: a vec4f, or 8 halves. */
+const vecLen = (dtype: DType) => (dtype === 'f32' ? 4 : 8);
+
+const backwardKernel = defineKernel({
+  name: 'global_avg_pool.backward',
+  variant: (s: { dtype: DType }) => s.dtype,
+  uniforms: { total: 'u32', NC: 'u32', HW: 'u32', k: 'f32' },
+  buffers: (s) => [input('dy', s.dtype), output('dx', s.dtype, vecLen(s.dtype))],
+  body: (s) => {
+    const V = vecLen(s.dtype);
+    const store = V === 4 ? 'st_dx(t, vec4f(v[0], v[1], v[2], v[3]));'
+      : 'st_dx(t, mat2x4f(vec4f(v[0], v[1], v[2], v[3]), vec4f(v[4], v[5], v[6], v[7])));';
     return /* wgsl */ `
-${DU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'dy', s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read_write> dx: array<${s.dtype === 'f32' ? 'vec4f' : 'vec4u'}>;
 // one invocation per 16-byte vector of dx (${V} elements): dy[nc] / HW, nc stepping along
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -94,7 +93,7 @@ fn main(${builtins}) {
   ${store}
 }`;
   },
-};
+});
 
 /** Raw forward (no autograd): [N, C, H, W] -> [N, C]. */
 export function globalAvgPoolForward(x: Tensor): Tensor {
@@ -102,8 +101,8 @@ export function globalAvgPoolForward(x: Tensor): Tensor {
   const NC = N * C, HW = H * W, pairs = Math.ceil(NC / 2);
   const y = Tensor.empty([N, C], x.dtype);
   const mode: Mode = HW >= TREE_FROM ? 'workgroup' : 'thread';
-  launch(forwardKernel, { dtype: x.dtype, mode }, {
-    uniforms: U.pack({ pairs, NC, HW, k: 1 / HW }), read: [x], write: [y], grid: mode === 'workgroup' ? grid1d(pairs, 1) : grid1d(pairs, WG),
+  forwardKernel.run({ dtype: x.dtype, mode }, {
+    uniforms: { pairs, NC, HW, k: 1 / HW }, buffers: { x, y }, grid: mode === 'workgroup' ? grid1d(pairs, 1) : grid1d(pairs, WG),
   });
   return y;
 }
@@ -112,9 +111,9 @@ export function globalAvgPoolForward(x: Tensor): Tensor {
 export function globalAvgPoolBackward(dy: Tensor, xShape: Shape): Tensor {
   const [N, C, H, W] = xShape;
   const dx = Tensor.empty(xShape, dy.dtype);
-  const total = N * C * H * W, V = dy.dtype === 'f32' ? 4 : 8;
-  launch(backwardKernel, { dtype: dy.dtype }, {
-    uniforms: DU.pack({ total, NC: N * C, HW: H * W, k: 1 / (H * W) }), read: [dy], write: [dx], grid: grid1d(Math.ceil(total / V), WG),
+  const total = N * C * H * W;
+  backwardKernel.run({ dtype: dy.dtype }, {
+    uniforms: { total, NC: N * C, HW: H * W, k: 1 / (H * W) }, buffers: { dy, dx }, grid: grid1d(Math.ceil(total / vecLen(dy.dtype)), WG),
   });
   return dx;
 }

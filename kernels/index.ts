@@ -1,5 +1,8 @@
-// The op table: every differentiable op the engine ships, one kernel file each (WGSL + launcher +
-// autograd rule). Raw launchers (no checks, no tape) stay in their files for benchmarks and fused paths.
+// The op table: every differentiable op the engine ships, one kernel file each (kernel specs +
+// launchers + autograd rule), and the spec API for new kernels. Launchers without autograd (no checks,
+// no tape) stay in their files for benchmarks and fused paths.
+export { defineKernel, input, output, f16Storage, setF16Storage, subgroupsEnabled, setSubgroups, type KernelSpec, type BufferDecl, type DefinedKernel, type Dispatch } from './kernel.ts';
+export { WG, builtins, flatIndex, pairs, storePair } from './wgsl.ts';
 export { add, mul, scale, relu, addRelu } from './elementwise.ts';
 export { sum, mean } from './reduce.ts';
 export { matmul, linear } from './matmul.ts';
@@ -15,5 +18,4 @@ export { globalAvgPool } from './global_avg_pool.ts';
 export { concat, concatRelu } from './concat.ts';
 export { batchNorm } from './batch_norm.ts';
 export { softmaxCrossEntropy, topkCorrect } from './softmax_xent.ts';
-export { SgdMomentum, DynamicLossScale } from './sgd.ts';
-export { augmentBatch, trainTransforms, testTransforms, uploadBytes, byteTensor } from './augment.ts';
+export { augmentBatch, uploadBytes, byteTensor } from './augment.ts';

@@ -63,6 +63,19 @@ export function setF16Storage(mode: F16Storage | null): void {
   f16Override = mode;
 }
 
+let subgroupsOverride: boolean | null = null;
+
+/** Whether kernels may use subgroup operations: where the device has them, unless switched off. */
+export function subgroupsEnabled(): boolean {
+  return subgroupsOverride ?? deviceInfo().subgroups;
+}
+
+/** Switch subgroup variants off (tests cover both paths on a device that has them); null restores. */
+export function setSubgroups(on: boolean | null): void {
+  if (on && !deviceInfo().subgroups) throw new OpError('setSubgroups', "this adapter has no 'subgroups' feature");
+  subgroupsOverride = on;
+}
+
 export interface KernelSpec<S> {
   /** Names the kernel (pipeline labels, errors, profiles): `file.kernel`. */
   name: string;
@@ -72,6 +85,8 @@ export interface KernelSpec<S> {
   buffers: (spec: S) => readonly BufferDecl[];
   /** WGSL after the generated prelude: helpers, workgroup variables and `main`. */
   body: (spec: S) => string;
+  /** Whether this spec's body uses subgroup builtins (`enable subgroups;` is added). */
+  subgroups?: (spec: S) => boolean;
 }
 
 export interface Dispatch {
@@ -103,7 +118,7 @@ export function bufferWgsl(b: BufferDecl, binding: number, mode: F16Storage): st
     case 'atomic':
       return decl('atomic<u32>');
     case 'u8':
-      if (writes || vec !== 1) throw new Error(`buffer ${n}: u8 buffers are read-only and scalar`);
+      if (writes || vec !== 1) throw new OpError('defineKernel', `buffer ${n}: u8 buffers are read-only and scalar`);
       return fns([decl('u32'), `fn ld_${n}(i: u32) -> u32 { return (${n}[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu; }`]);
     case 'f16': {
       const T = vec === 8 ? 'mat2x4f' : f32Vec(vec);
@@ -119,7 +134,8 @@ export function bufferWgsl(b: BufferDecl, binding: number, mode: F16Storage): st
         ]);
       }
       const word = vec === 8 ? 'vec4u' : vec === 4 ? 'vec2u' : 'u32';
-      const load = vec === 1 ? `let h = unpack2x16float(${n}[i >> 1u]); return select(h.x, h.y, (i & 1u) == 1u);`
+      // vec 1: the half shifted down to the low bits, not both unpacked and one selected: ~10% faster f16 matmuls and pointwise GEMMs on llvmpipe
+      const load = vec === 1 ? `return unpack2x16float(${n}[i >> 1u] >> ((i & 1u) << 4u)).x;`
         : vec === 2 ? `return unpack2x16float(${n}[i]);`
         : vec === 8 ? `let w = ${n}[i]; return mat2x4f(vec4f(unpack2x16float(w.x), unpack2x16float(w.y)), vec4f(unpack2x16float(w.z), unpack2x16float(w.w)));`
         : `let w = ${n}[i]; return vec4f(unpack2x16float(w.x), unpack2x16float(w.y));`;
@@ -191,6 +207,7 @@ export function defineKernel<S>(k: KernelSpec<S>): DefinedKernel<S> {
     const layout = layoutOf(spec);
     return [
       mode === 'native' && hasF16(spec) ? 'enable f16;' : '',
+      k.subgroups?.(spec) ? 'enable subgroups;' : '',
       layout ? `${layout.wgsl}\n@group(0) @binding(0) var<uniform> u: U;` : '',
       ...k.buffers(spec).map((b, i) => bufferWgsl(b, i + 1, mode)),
       k.body(spec),

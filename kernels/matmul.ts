@@ -5,7 +5,7 @@
 // (uniforms), so one pipeline serves all four combinations and neither gradient needs a copy:
 //   dopA = dC · opB^T      dopB = opA^T · dC
 // and with linear's PyTorch layout (x [N, in], w [out, in], y = x·w^T + b):
-//   dx = dy · w            dw = dy^T · x            db = Σ_rows dy
+//   dx = dy · w            dw = dy^T · x            db = Σ_rows dy (reduce.ts's sumColumns)
 // Register tiling: each invocation accumulates a TM x TN tile of C (TN/4 vec4f per row), loading TM
 // values of A and TN of B per k. llvmpipe runs invocations as SIMD lanes and turns every storage load
 // into a per-lane scalar loop (~4 cycles per lane), while FMAs are vectorised: FMAs per load,
@@ -15,44 +15,33 @@
 // each have their own dtype (linear: x f16, w f32 -> y f16; dw = dy^T·x is f32 from f16 operands).
 // f16 C is stored a pair at a time: with N even every pair lies inside one invocation's row;
 // with N odd pairs straddle rows, so C goes through an f32 scratch and a cast.
-import { OpError, Tensor, defineOp, launch, grid1d, uniforms, fmt, numel, type DType, type Expect, type Shape } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
-import { castRaw } from './cast.ts';
+import { Tensor, defineOp, fmt, type DType, type Expect } from '../engine/index.ts';
+import { defineKernel, input, output } from './kernel.ts';
+import { range } from './wgsl.ts';
+import { castForward } from './cast.ts';
+import { sumColumns } from './reduce.ts';
 
 export type Tile = { TM: number; TN: number };
 const WGX = 8; // invocations along N
 const WGY = 8;
 
 type Spec = { a: DType; b: DType; c: DType; bias: boolean } & Tile;
-// element strides of opA along m and k, of opB along k and n (transposition is only a stride swap),
-// and per batch of A, B and C
-const U = uniforms({
-  M: 'u32', N: 'u32', K: 'u32', aM: 'u32', aK: 'u32', bK: 'u32', bN: 'u32', batchA: 'u32', batchB: 'u32', batchC: 'u32',
-});
 
-const range = (n: number) => [...Array(n).keys()];
-
-// a read-only operand with ld_<name>(i) -> f32. A packed half is shifted down instead of unpacking both
-// and selecting one (as wgsl.ts's array() does): ~20% faster f16 matmuls on llvmpipe
-const load = (binding: number, name: string, dtype: DType) => dtype === 'f32'
-  ? `@group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;\nfn ld_${name}(i: u32) -> f32 { return ${name}[i]; }`
-  : `@group(0) @binding(${binding}) var<storage, read> ${name}: array<u32>;\nfn ld_${name}(i: u32) -> f32 { return unpack2x16float(${name}[i >> 1u] >> ((i & 1u) << 4u)).x; }`;
-
-const kernel = {
-  key: (s: Spec) => `matmul/${s.a}x${s.b}->${s.c}${s.bias ? '/bias' : ''}/${s.TM}x${s.TN}`,
-  wgsl: (s: Spec) => {
+const kernel = defineKernel({
+  name: 'matmul',
+  variant: (s: Spec) => `${s.a}x${s.b}->${s.c}${s.bias ? '/bias' : ''}/${s.TM}x${s.TN}`,
+  // element strides of opA along m and k, of opB along k and n (transposition is only a stride swap),
+  // and per batch of A, B and C
+  uniforms: { M: 'u32', N: 'u32', K: 'u32', aM: 'u32', aK: 'u32', bK: 'u32', bN: 'u32', batchA: 'u32', batchB: 'u32', batchC: 'u32' },
+  buffers: (s) => [input('a', s.a), input('b', s.b), ...(s.bias ? [input('bias', 'f32')] : []), output('c', s.c)],
+  body: (s) => {
     const rows = range(s.TM), cols = range(s.TN), quads = range(s.TN / 4);
     const acc = (i: number, j: number) => `acc${i}_${j >> 2}[${j & 3}]`;
+    // f16 C is stored a pair at a time (N even: a pair never leaves the row)
     const store = s.c === 'f32'
       ? rows.map((i) => `if (m0 + ${i}u < u.M) { let r = cBase + (m0 + ${i}u) * u.N + n0;${cols.map((j) => ` if (n0 + ${j}u < u.N) { st_c(r + ${j}u, ${acc(i, j)}); }`).join('')} }`)
       : rows.map((i) => `if (m0 + ${i}u < u.M) { let p = (cBase + (m0 + ${i}u) * u.N + n0) / 2u;${range(s.TN / 2).map((h) => ` if (n0 + ${2 * h}u < u.N) { st2_c(p + ${h}u, acc${i}_${h >> 1}.${h & 1 ? 'zw' : 'xy'}); }`).join('')} }`);
     return /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${load(1, 'a', s.a)}
-${load(2, 'b', s.b)}
-${s.bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
-${array(s.bias ? 4 : 3, 'c', s.c, 'read_write')}
 // one invocation per ${s.TM}x${s.TN} tile of C: x over column tiles, y over row tiles, z over the batch
 @compute @workgroup_size(${WGX}, ${WGY})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -75,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${store.join('\n  ')}
 }`;
   },
-};
+});
 
 /** Register tiles, largest first (TN a multiple of 4). 16x16 runs ~1.35x faster than 8x8 at 512^3 but takes 4-6 s to compile. */
 export const TILES: readonly Tile[] = [{ TM: 8, TN: 8 }, { TM: 4, TN: 4 }];
@@ -86,7 +75,7 @@ function pickTile(M: number, N: number, B: number): Tile {
   return TILES.find((t) => Math.ceil(M / t.TM) * Math.ceil(N / t.TN) * B >= MIN_INVOCATIONS) ?? TILES[TILES.length - 1];
 }
 
-/** Options of the raw matmul: operands read transposed, an f32 bias over columns, C's dtype, a forced tile. */
+/** Options of matmulForward: operands read transposed, an f32 bias over columns, C's dtype, a forced tile. */
 export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tensor | null; dtype?: DType; tile?: Tile }
 
 /**
@@ -94,7 +83,7 @@ export interface MatmulOptions { transA?: boolean; transB?: boolean; bias?: Tens
  * (rank 3), stored transposed where transA / transB say; C is [M, N] or [B, M, N], of dtype
  * `opts.dtype` (default a's). Shapes are not checked here: the ops do that.
  */
-export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+export function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = !!opts.transA, transB = !!opts.transB, dtype = opts.dtype ?? a.dtype;
   const batched = a.shape.length === 3;
   const B = batched ? a.shape[0] : 1;
@@ -106,63 +95,21 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tenso
   const c = Tensor.empty(shape, direct ? dtype : 'f32');
   if (M * N > 0) {
     const t = opts.tile ?? pickTile(M, N, B);
-    const spec: Spec = { a: a.dtype, b: b.dtype, c: c.dtype, bias: !!opts.bias, ...t };
-    const grid: [number, number, number] = [Math.ceil(N / t.TN / WGX), Math.ceil(M / t.TM / WGY), B];
-    const u = U.pack({
-      M, N, K,
-      aM: transA ? 1 : K, aK: transA ? M : 1, bK: transB ? 1 : N, bN: transB ? K : 1,
-      batchA: M * K, batchB: K * N, batchC: M * N,
+    kernel.run({ a: a.dtype, b: b.dtype, c: c.dtype, bias: !!opts.bias, ...t }, {
+      uniforms: {
+        M, N, K,
+        aM: transA ? 1 : K, aK: transA ? M : 1, bK: transB ? 1 : N, bN: transB ? K : 1,
+        batchA: M * K, batchB: K * N, batchC: M * N,
+      },
+      buffers: opts.bias ? { a, b, bias: opts.bias, c } : { a, b, c },
+      grid: [Math.ceil(N / t.TN / WGX), Math.ceil(M / t.TM / WGY), B],
     });
-    launch(kernel, spec, { uniforms: u, read: opts.bias ? [a, b, opts.bias] : [a, b], write: [c], grid });
   }
   if (direct) return c;
-  const y = castRaw(c, dtype);
+  const y = castForward(c, dtype);
   c.dispose();
   return y;
 }
-
-// Sums along one axis of a [rows, N] matrix (any leading dimensions are rows): one invocation per
-// output, a sequential f32 sum. 'columns' gives N sums over the rows, 'rows' gives a sum per row.
-type SumSpec = { dtype: DType; along: 'columns' | 'rows' };
-const SumU = uniforms({ rows: 'u32', N: 'u32' });
-const sumKernel = {
-  key: (s: SumSpec) => `matmul.sum_${s.along}/${s.dtype}`,
-  wgsl: (s: SumSpec) => /* wgsl */ `
-${SumU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'x', s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let o = ${flatIndex()};
-  ${s.along === 'columns' ? `if (o >= u.N) { return; }
-  var acc = 0.0;
-  for (var r = 0u; r < u.rows; r++) { acc += ld_x(r * u.N + o); }` : `if (o >= u.rows) { return; }
-  var acc = 0.0;
-  for (var n = 0u; n < u.N; n++) { acc += ld_x(o * u.N + n); }`}
-  y[o] = acc;
-}`,
-};
-
-function sumAlong(x: Tensor, along: SumSpec['along'], shape: Shape): Tensor {
-  const N = x.shape[x.shape.length - 1], rows = x.size / N, outs = along === 'columns' ? N : rows;
-  if (numel(shape) !== outs) throw new OpError('sum', `result shape ${fmt(shape)} does not hold the ${outs} ${along === 'columns' ? 'column' : 'row'} sums of ${fmt(x.shape)}`);
-  const y = Tensor.empty(shape, 'f32');
-  launch(sumKernel, { dtype: x.dtype, along }, { uniforms: SumU.pack({ rows, N }), read: [x], write: [y], grid: grid1d(outs, WG) });
-  return y;
-}
-
-/**
- * f32 column sums of x [..., N] over every leading dimension, no autograd: linear's db, and pointwise
- * conv wgrad's second pass (partial sums [chunks, weights] -> dw). `shape` (N elements) shapes the result.
- */
-export const colSumRaw = (x: Tensor, shape: Shape = [x.shape[x.shape.length - 1]]): Tensor => sumAlong(x, 'columns', shape);
-
-/**
- * f32 sums of each row of x [..., L] over its last dimension, no autograd: the second pass of the
- * depthwise and direct conv wgrads (partial sums [weights, parts] -> dw). `shape` shapes the result.
- */
-export const rowSumRaw = (x: Tensor, shape: Shape = x.shape.slice(0, -1)): Tensor => sumAlong(x, 'rows', shape);
 
 /** Options of the matmul op. */
 export interface MatmulOpOptions { transA?: boolean; transB?: boolean }
@@ -186,12 +133,12 @@ export const matmul = defineOp('matmul', {
   check: checkMatmul,
   forward: (a: Tensor, b: Tensor, opts: MatmulOpOptions = {}) => {
     const tA = !!opts.transA, tB = !!opts.transB;
-    return { y: matmulRaw(a, b, { transA: tA, transB: tB }), saved: { a, b, tA, tB } };
+    return { y: matmulForward(a, b, { transA: tA, transB: tB }), saved: { a, b, tA, tB } };
   },
   // dopA = dC·opB^T; stored transposed, dA = opB·dC^T. dopB = opA^T·dC; stored transposed, dB = dC^T·opA.
   backward: (dc, { a, b, tA, tB }, needs) => [
-    needs[0] ? (tA ? matmulRaw(b, dc, { transA: tB, transB: true }) : matmulRaw(dc, b, { transB: !tB })) : null,
-    needs[1] ? (tB ? matmulRaw(dc, a, { transA: true, transB: tA }) : matmulRaw(a, dc, { transA: !tA })) : null,
+    needs[0] ? (tA ? matmulForward(b, dc, { transA: tB, transB: true }) : matmulForward(dc, b, { transB: !tB })) : null,
+    needs[1] ? (tB ? matmulForward(dc, a, { transA: true, transB: tA }) : matmulForward(a, dc, { transA: !tA })) : null,
   ],
 });
 
@@ -204,10 +151,10 @@ export const linear = defineOp('linear', {
     e.dtype('w', w, 'f32');
     if (b) e.dtype('b', b, 'f32');
   },
-  forward: (x: Tensor, w: Tensor, b: Tensor | null) => ({ y: matmulRaw(x, w, { transB: true, bias: b }), saved: { x, w } }),
+  forward: (x: Tensor, w: Tensor, b: Tensor | null) => ({ y: matmulForward(x, w, { transB: true, bias: b }), saved: { x, w } }),
   backward: (dy, { x, w }, needs) => [
-    needs[0] ? matmulRaw(dy, w, { dtype: x.dtype }) : null,
-    needs[1] ? matmulRaw(dy, x, { transA: true, dtype: 'f32' }) : null,
-    ...(needs.length > 2 ? [needs[2] ? colSumRaw(dy) : null] : []),
+    needs[0] ? matmulForward(dy, w, { dtype: x.dtype }) : null,
+    needs[1] ? matmulForward(dy, x, { transA: true, dtype: 'f32' }) : null,
+    ...(needs.length > 2 ? [needs[2] ? sumColumns(dy) : null] : []),
   ],
 });

@@ -9,7 +9,7 @@
 // like y and costs no more memory. Only maxPoolBackward reads it.
 // Backward is a gather (no atomics where windows overlap): each pixel sums dy over the windows
 // (at most ceil(k/s)²) that contain it and whose arg points at it.
-import { Tensor, defineOp, gradEnabled, launch, type Shape } from '../engine/index.ts';
+import { Tensor, defineOp, gradEnabled, type Shape } from '../engine/index.ts';
 import {
   type PoolOptions, type Reducer, checkPool, poolGeometry, forwardPlan, backwardPlan,
   forwardKernel, backwardKernel, uniformsOf, gridOf,
@@ -33,8 +33,8 @@ export function maxPoolForward(x: Tensor, opts: PoolOptions = {}, withArg = true
   const y = Tensor.empty(shape, x.dtype);
   const arg = withArg ? Tensor.empty(shape, x.dtype) : null;
   const total = g.N * g.C * g.Ho * g.Wo, plan = forwardPlan(g, x.dtype, withArg);
-  launch(forward, { dtype: x.dtype, k: g.k, s: g.s, plan, arg: withArg }, {
-    uniforms: uniformsOf(g, total), read: [x], write: arg ? [y, arg] : [y], grid: gridOf(plan, x.dtype, total),
+  forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: withArg }, {
+    uniforms: uniformsOf(g, total), buffers: arg ? { x, y, arg_out: arg } : { x, y }, grid: gridOf(plan, x.dtype, total),
   });
   return { y, arg };
 }
@@ -44,8 +44,8 @@ export function maxPoolBackward(dy: Tensor, arg: Tensor, xShape: Shape, opts: Po
   const g = poolGeometry(xShape, opts);
   const dx = Tensor.empty(xShape, dy.dtype);
   const total = g.N * g.C * g.H * g.W, plan = backwardPlan(g, dy.dtype, true);
-  launch(backward, { dtype: dy.dtype, k: g.k, s: g.s, plan, arg: true }, {
-    uniforms: uniformsOf(g, total), read: [dy, arg], write: [dx], grid: gridOf(plan, dy.dtype, total),
+  backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: true }, {
+    uniforms: uniformsOf(g, total), buffers: { dy, arg, dx }, grid: gridOf(plan, dy.dtype, total),
   });
   return dx;
 }

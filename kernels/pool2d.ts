@@ -16,8 +16,9 @@
 // Strips need pad_left = 0 and rows that split into whole vectors (see forwardPlan/backwardPlan);
 // every other shape takes the 'flat' plan: one invocation per 16-byte vector of the output in flat
 // NCHW order (so packed-half stores stay whole words even where a vector spans rows), scalar loads.
-import { grid1d, samePadding, uniforms, type DType, type Expect, type Shape, type Tensor } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+import { grid1d, samePadding, type DType, type Expect, type Shape, type Tensor } from '../engine/index.ts';
+import { defineKernel, input, output, type UniformFields, type Vec } from './kernel.ts';
+import { WG, builtins, flatIndex, range } from './wgsl.ts';
 
 /** Window options; ShuffleNetV1's pools are the defaults, 3x3 stride 2. */
 export interface PoolOptions { kernel?: number; stride?: number }
@@ -106,71 +107,47 @@ export function backwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan 
 
 // ---- WGSL building blocks ----------------------------------------------------------------------
 
-export const U = uniforms({ total: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', pt: 'u32', pl: 'u32' });
+/** Both pool kernels' uniforms: the size of the grid a kernel walks, and the geometry. */
+const GEOMETRY: UniformFields = { total: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', pt: 'u32', pl: 'u32' };
 
-export const uniformsOf = (g: PoolGeometry, total: number): ArrayBuffer =>
-  U.pack({ total, H: g.H, W: g.W, Ho: g.Ho, Wo: g.Wo, pt: g.pt, pl: g.pl });
+export const uniformsOf = (g: PoolGeometry, total: number) => ({ total, H: g.H, W: g.W, Ho: g.Ho, Wo: g.Wo, pt: g.pt, pl: g.pl });
 
 /** Workgroups for `total` elements of the kernel's output grid under `plan`. */
 export const gridOf = (plan: Plan, dtype: DType, total: number) =>
   grid1d(Math.ceil(total / (plan.mode === 'strip' ? plan.R * plan.n : dtype === 'f32' ? 4 : 8)), WG);
 
+/** Max pool's arg holds integers in y's layout: u32 per element for f32, u16 halves for f16. */
+const argType = (dtype: DType) => (dtype === 'f32' ? 'u32' : 'u16');
+/** Elements per load: L for strips, single elements for flat. */
+const loadLen = (p: Plan) => (p.mode === 'strip' ? p.L : 1) as Vec;
+/** Elements per store: sw words (4 for flat) of f32, or of two halves. */
+const storeLen = (dtype: DType, p: Plan) => ((p.mode === 'strip' ? p.sw : 4) * (dtype === 'f32' ? 1 : 2)) as Vec;
+
 const XYZW = 'xyzw';
 
-/** A storage array of `width`-wide vectors of f32 or u32 words. */
-function vecArray(binding: number, name: string, word: 'f32' | 'u32', width: number, access: 'read' | 'read_write'): string {
-  const T = width === 1 ? word : `vec${width}${word === 'f32' ? 'f' : 'u'}`;
-  return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${T}>;`;
-}
-
-/** Words of storage per L elements: f32 one each, f16 two halves per u32 (L = 1 reads the enclosing word). */
-const wordsOf = (dtype: DType, L: number) => (dtype === 'f32' ? L : Math.max(1, L / 2));
-
-/** Declares `name` read as vectors of L elements of `dtype` (floats) or of u16/u32 integers (`int`). */
-function vecInput(binding: number, name: string, dtype: DType, L: number, int = false): string {
-  return vecArray(binding, name, dtype === 'f32' && !int ? 'f32' : 'u32', wordsOf(dtype, L), 'read');
-}
-
 /**
- * Loads vector `m` (element index `e`, a multiple of L) of `name` into `let <p>` and returns the WGSL
- * expressions of its L elements, as f32 (floats) or u32 (int: f32's u32 words, f16's u16 halves).
+ * Loads vector `(e) / L` of buffer `name` (e a multiple of L) into `let <p>` and returns the WGSL
+ * expressions of its L elements (f32 for floats, u32 for max pool's arg).
  */
-function loadVec(name: string, dtype: DType, L: number, p: string, e: string, int = false): { code: string; el: string[] } {
-  if (dtype === 'f16' && L === 1) {
-    const code = `let ${p}i = ${e}; let ${p} = ${name}[${p}i >> 1u];`;
-    return { code, el: [int ? `((${p} >> ((${p}i & 1u) * 16u)) & 0xffffu)` : `unpack2x16float(${p})[${p}i & 1u]`] };
-  }
-  const w = wordsOf(dtype, L);
-  const code = `let ${p} = ${name}[(${e}) / ${L}u];`;
-  const word = (i: number) => (w === 1 ? p : `${p}.${XYZW[i]}`);
-  const el = Array.from({ length: L }, (_, j) => {
-    if (dtype === 'f32') return word(j);
-    const half = word(j >> 1);
-    return int ? `((${half} >> ${16 * (j & 1)}u) & 0xffffu)` : `unpack2x16float(${half}).${'xy'[j & 1]}`;
-  });
+function loadVec(name: string, L: number, p: string, e: string): { code: string; el: string[] } {
+  const code = `let ${p} = ld_${name}(${L === 1 ? e : `(${e}) / ${L}u`});`;
+  const el = L === 1 ? [p] : range(L).map((j) => (L === 8 ? `${p}[${j >> 2}].${XYZW[j & 3]}` : `${p}.${XYZW[j]}`));
   return { code, el };
 }
 
 /**
- * Stores n f32 values (or n u16/u32 integers, `int`) at element index `e` of `name`, as vectors of sw
- * words (e's word index is a multiple of sw); with `guard`, only vectors starting below u.total (a
- * vector that starts inside ends at worst in the tensor's padding to 16 bytes).
+ * Stores values `vals` from element index `e` of buffer `name` as vectors of E elements (e a
+ * multiple of E); with `guard`, only vectors starting below u.total (a vector that starts inside ends
+ * at worst in the tensor's padding to 16 bytes). A vec-8 value is built from two vec4 columns.
  */
-function storeVals(name: string, dtype: DType, vals: string[], e: string, sw: number, int = false, guard = false): string {
-  const words = dtype === 'f32' ? vals
-    : range(vals.length / 2).map((i) => (int ? `(${vals[2 * i]} | (${vals[2 * i + 1]} << 16u))` : `pack2x16float(vec2f(${vals[2 * i]}, ${vals[2 * i + 1]}))`));
-  const T = dtype === 'f32' && !int ? 'f' : 'u', word0 = dtype === 'f32' ? e : `(${e}) / 2u`;
-  const perStore = (vals.length / words.length) * sw;
-  return range(words.length / sw).map((i) => {
-    const v = sw === 1 ? words[i] : `vec${sw}${T}(${words.slice(i * sw, i * sw + sw).join(', ')})`;
-    const st = `${name}[(${word0}) / ${sw}u + ${i}u] = ${v};`;
-    return guard ? `if (${e} + ${i * perStore}u < u.total) { ${st} }` : st;
+function storeVals(name: string, vals: string[], e: string, E: number, guard = false): string {
+  return range(vals.length / E).map((i) => {
+    const v = vals.slice(i * E, (i + 1) * E);
+    const value = E === 1 ? v[0] : E === 8 ? `T_${name}(vec4(${v.slice(0, 4).join(', ')}), vec4(${v.slice(4).join(', ')}))` : `T_${name}(${v.join(', ')})`;
+    const st = `st_${name}(${E === 1 ? e : `(${e}) / ${E}u`} + ${i}u, ${value});`;
+    return guard ? `if (${e} + ${i * E}u < u.total) { ${st} }` : st;
   }).join('\n  ');
 }
-
-/** Output declaration matching storeVals with sw words per store. */
-const outArray = (binding: number, name: string, dtype: DType, sw: number, int = false) =>
-  vecArray(binding, name, dtype === 'f32' && !int ? 'f32' : 'u32', sw, 'read_write');
 
 /** Real pixels of window o along one dimension of size n with padding p before (padded coordinates). */
 const SPAN = (k: number, s: number) => /* wgsl */ `
@@ -201,21 +178,22 @@ export const planKey = (p: Plan) => (p.mode === 'flat' ? 'flat' : `strip${p.R > 
 
 /** Forward kernel of a pool: writes y, and arg (window-local argmax, integers) when spec.arg. */
 export function forwardKernel(r: Reducer) {
-  return {
-    key: (s: PoolSpec) => `${r.name}/${s.dtype}/k${s.k}s${s.s}/${planKey(s.plan)}${s.arg ? '/arg' : ''}`,
-    wgsl: (s: PoolSpec) => {
+  return defineKernel({
+    name: r.name,
+    variant: (s: PoolSpec) => `${s.dtype}/k${s.k}s${s.s}/${planKey(s.plan)}${s.arg ? '/arg' : ''}`,
+    uniforms: GEOMETRY,
+    buffers: (s) => {
+      const E = storeLen(s.dtype, s.plan);
+      return [input('x', s.dtype, loadLen(s.plan)), output('y', s.dtype, E), ...(s.arg ? [output('arg_out', argType(s.dtype), E)] : [])];
+    },
+    body: (s) => {
       const n = s.plan.mode === 'strip' ? s.plan.R * s.plan.n : s.dtype === 'f32' ? 4 : 8;
       const slots = `var acc: array<f32, ${n}>;\n  var arg: array<u32, ${n}>;`;
-      const sw = s.plan.mode === 'strip' ? s.plan.sw : 4;
+      const E = storeLen(s.dtype, s.plan);
       const guard = s.plan.mode === 'strip' && s.plan.R > 1; // the second row may not exist
-      const stores = `${storeVals('y', s.dtype, range(n).map((i) => `acc[${i}]`), 'e0', sw, false, guard)}
-  ${s.arg ? storeVals('arg_out', s.dtype, range(n).map((i) => `arg[${i}]`), 'e0', sw, true, guard) : ''}`;
-      const head = `${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${s.plan.mode === 'strip' ? vecInput(1, 'x', s.dtype, s.plan.L) : array(1, 'x', s.dtype, 'read')}
-${outArray(2, 'y', s.dtype, sw)}
-${s.arg ? outArray(3, 'arg_out', s.dtype, sw, true) : ''}
-${SPAN(s.k, s.s)}`;
+      const stores = `${storeVals('y', range(n).map((i) => `acc[${i}]`), 'e0', E, guard)}
+  ${s.arg ? storeVals('arg_out', range(n).map((i) => `arg[${i}]`), 'e0', E, guard) : ''}`;
+      const head = SPAN(s.k, s.s);
       if (s.plan.mode === 'flat') {
         return /* wgsl */ `${head}
 // one invocation per 16-byte vector of y (${n} outputs in flat order)
@@ -247,7 +225,7 @@ fn main(${builtins}) {
       }
       const { n: P, R, L } = s.plan;
       const cols = (P - 1) * s.s + s.k; // input columns under a strip
-      const loads = range(Math.ceil(cols / L)).map((m) => loadVec('x', s.dtype, L, `x${m}`, `row + ${m * L}u`));
+      const loads = range(Math.ceil(cols / L)).map((m) => loadVec('x', L, `x${m}`, `row + ${m * L}u`));
       const el = loads.flatMap((l) => l.el);
       // pad_left = 0 means total padding <= 1, so W >= (Wo - 1)·s + k - 1: only the strip's last
       // column can lie past the row (in the right padding), and only for the row's last strip. A
@@ -310,27 +288,25 @@ fn main(${builtins}) {
   ${stores}
 }`;
     },
-  };
+  });
 }
 
 /** Backward kernel of a pool: dx from dy (and arg), gathering over the windows that hold each pixel. */
 export function backwardKernel(r: Reducer) {
-  return {
-    key: (s: PoolSpec) => `${r.name}.backward/${s.dtype}/k${s.k}s${s.s}/${planKey(s.plan)}`,
-    wgsl: (s: PoolSpec) => {
+  return defineKernel({
+    name: `${r.name}.backward`,
+    variant: (s: PoolSpec) => `${s.dtype}/k${s.k}s${s.s}/${planKey(s.plan)}`,
+    uniforms: GEOMETRY,
+    buffers: (s) => {
+      const L = loadLen(s.plan);
+      return [input('dy', s.dtype, L), ...(r.usesArg ? [input('arg', argType(s.dtype), L)] : []), output('dx', s.dtype, storeLen(s.dtype, s.plan))];
+    },
+    body: (s) => {
       const NW = Math.ceil(s.k / s.s); // windows holding a pixel, per dimension, at most
-      const strip = s.plan.mode === 'strip';
       const n = s.plan.mode === 'strip' ? s.plan.n : s.dtype === 'f32' ? 4 : 8;
-      const sw = s.plan.mode === 'strip' ? s.plan.sw : 4;
-      const head = `${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${strip ? vecInput(1, 'dy', s.dtype, (s.plan as { L: number }).L) : array(1, 'dy', s.dtype, 'read')}
-${r.usesArg ? (strip ? vecInput(2, 'arg', s.dtype, (s.plan as { L: number }).L, true) : '@group(0) @binding(2) var<storage, read> arg: array<u32>;') : ''}
-${outArray(r.usesArg ? 3 : 2, 'dx', s.dtype, sw)}
-${SPAN(s.k, s.s)}`;
-      const store = storeVals('dx', s.dtype, range(n).map((i) => `g[${i}]`), 'e0', sw);
+      const head = SPAN(s.k, s.s);
+      const store = storeVals('dx', range(n).map((i) => `g[${i}]`), 'e0', storeLen(s.dtype, s.plan));
       if (s.plan.mode === 'flat') {
-        const ldArg = s.dtype === 'f32' ? 'arg[o]' : '((arg[o >> 1u] >> ((o & 1u) * 16u)) & 0xffffu)';
         return /* wgsl */ `${head}
 // one invocation per 16-byte vector of dx (${n} pixels in flat order)
 @compute @workgroup_size(${WG})
@@ -348,7 +324,7 @@ fn main(${builtins}) {
         let ow = pw / ${s.s}u - j2;
         if (pw / ${s.s}u < j2 || ow >= u.Wo || pw - ow * ${s.s}u >= ${s.k}u) { continue; }
         let o = (nc * u.Ho + oh) * u.Wo + ow;
-        g[j] += ${r.term('ld_dy(o)', r.usesArg ? ldArg : '0u', `(ph - oh * ${s.s}u) * ${s.k}u + pw - ow * ${s.s}u`, 'oh', 'ow')};
+        g[j] += ${r.term('ld_dy(o)', r.usesArg ? 'ld_arg(o)' : '0u', `(ph - oh * ${s.s}u) * ${s.k}u + pw - ow * ${s.s}u`, 'oh', 'ow')};
       }
     }`)}
   ${store}
@@ -358,8 +334,8 @@ fn main(${builtins}) {
       // outputs ow0 + rel, rel in [lo, hi], have windows over the strip's pixels; vectors of L cover them
       const lo = -Math.floor((s.k - 1) / s.s), hi = Math.floor((Q - 1) / s.s);
       const vecs = range(Math.floor(hi / L) - Math.floor(lo / L) + 1).map((i) => (Math.floor(lo / L) + i) * L);
-      const dyLoads = vecs.map((v) => loadVec('dy', s.dtype, L, `d${idx(v)}`, `orow + u32(max(i32(ow0) + ${v}, 0))`));
-      const argLoads = r.usesArg ? vecs.map((v) => loadVec('arg', s.dtype, L, `a${idx(v)}`, `orow + u32(max(i32(ow0) + ${v}, 0))`, true)) : [];
+      const dyLoads = vecs.map((v) => loadVec('dy', L, `d${idx(v)}`, `orow + u32(max(i32(ow0) + ${v}, 0))`));
+      const argLoads = r.usesArg ? vecs.map((v) => loadVec('arg', L, `a${idx(v)}`, `orow + u32(max(i32(ow0) + ${v}, 0))`)) : [];
       const at = (loads: { el: string[] }[], rel: number) => {
         const v = Math.floor(rel / L) * L;
         return loads[vecs.indexOf(v)].el[rel - v];
@@ -395,10 +371,9 @@ fn main(${builtins}) {
   ${store}
 }`;
     },
-  };
+  });
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 /** WGSL identifier suffix for a possibly negative offset. */
 const idx = (v: number) => (v < 0 ? `m${-v}` : `${v}`);
 

@@ -1,22 +1,27 @@
-// Sum and mean over one axis or over everything. x is viewed as [outer, R, inner] and reduced over R;
-// the result is f32 whatever x's dtype (accumulation is f32 either way, and a sum of halves
-// overflows easily). Large R: one workgroup per output, a strided partial sum per invocation, then a
-// tree in workgroup memory. Small R: one invocation per output.
-// Backward spreads dy (times 1 or 1/R) back over R: dx[o, r, i] = k * dy[o, i], in x's dtype.
-import { Tensor, defineOp, launch, grid1d, uniforms, type DType, type Expect } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex, storePair } from './wgsl.ts';
+// Sums over one axis, the one reduction module. x is viewed as [outer, R, inner] and reduced over R
+// into f32 [outer, inner], times k (1 for a sum, 1/R for a mean); the result is f32 whatever x's dtype
+// (accumulation is f32 either way, and a sum of halves overflows easily). One kernel, two modes:
+//   thread     one invocation per output, a sequential sum: many outputs or a short R
+//   workgroup  one workgroup per output, a strided partial sum per invocation, then a tree in
+//              workgroup memory: a long R (>= 64) over few outputs (the sum and mean ops)
+// Users: the sum and mean ops; sumColumns (linear's db, pointwise conv wgrad's second pass) and
+// sumRows (the depthwise and direct conv wgrads' second pass), which add partial sums into one
+// value per weight: many outputs, so they run in thread mode.
+// Backward of sum / mean spreads dy (times k) back over R: dx[o, r, i] = k * dy[o, i], in x's dtype.
+import { OpError, Tensor, defineOp, grid1d, fmt, numel, type DType, type Expect, type Shape } from '../engine/index.ts';
+import { defineKernel, input, output, type UniformFields } from './kernel.ts';
+import { WG, builtins, flatIndex, storePair } from './wgsl.ts';
 
-type Spec = { dtype: DType; mode: 'workgroup' | 'thread' };
-const U = uniforms({ outer: 'u32', R: 'u32', inner: 'u32', k: 'f32' });
+type Mode = 'workgroup' | 'thread';
+/** The [outer, R, inner] view and the factor k, shared by the sum and its backward. */
+const VIEW: UniformFields = { outer: 'u32', R: 'u32', inner: 'u32', k: 'f32' };
 
-const sumKernel = {
-  key: (s: Spec) => `reduce.sum/${s.dtype}/${s.mode}`,
-  wgsl: (s: Spec) => /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'x', s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-${s.mode === 'workgroup' ? `
+const sumKernel = defineKernel({
+  name: 'reduce.sum',
+  variant: (s: { dtype: DType; mode: Mode }) => `${s.dtype}/${s.mode}`,
+  uniforms: VIEW,
+  buffers: (s) => [input('x', s.dtype), output('y', 'f32')],
+  body: (s) => (s.mode === 'workgroup' ? /* wgsl */ `
 var<workgroup> part: array<f32, ${WG}>;
 // one workgroup per output (o, i)
 @compute @workgroup_size(${WG})
@@ -33,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
   }
   if (t == 0u) { y[out] = part[0] * u.k; }
-}` : `
+}` : /* wgsl */ `
 // one invocation per output (o, i)
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -43,16 +48,15 @@ fn main(${builtins}) {
   var acc = 0.0;
   for (var r = 0u; r < u.R; r++) { acc += ld_x(base + r * u.inner); }
   y[out] = acc * u.k;
-}`}`,
-};
+}`),
+});
 
-const expandKernel = {
-  key: (s: { dtype: DType }) => `reduce.expand/${s.dtype}`,
-  wgsl: (s: { dtype: DType }) => /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-${array(2, 'dx', s.dtype, 'read_write')}
+const spreadKernel = defineKernel({
+  name: 'reduce.spread',
+  variant: (s: { dtype: DType }) => s.dtype,
+  uniforms: VIEW,
+  buffers: (s) => [input('dy', 'f32'), output('dx', s.dtype)],
+  body: () => /* wgsl */ `
 fn at(e: u32) -> f32 { return dy[(e / (u.R * u.inner)) * u.inner + e % u.inner] * u.k; }
 // one invocation per pair of dx elements (packed halves are stored a pair at a time)
 @compute @workgroup_size(${WG})
@@ -62,29 +66,48 @@ fn main(${builtins}) {
   if (2u * p >= n) { return; }
   ${storePair('dx', 'at', 'n')}
 }`,
-};
+});
 
-interface Dims { outer: number; R: number; inner: number }
+interface View { outer: number; R: number; inner: number }
 
-function dims(shape: readonly number[], axis: number | undefined): Dims {
-  if (axis === undefined) return { outer: 1, R: shape.reduce((a, b) => a * b, 1), inner: 1 };
-  const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-  return { outer: prod(shape.slice(0, axis)), R: shape[axis], inner: prod(shape.slice(axis + 1)) };
-}
-
-function reduceRaw(x: Tensor, d: Dims, k: number, outShape: number[]): Tensor {
-  const y = Tensor.empty(outShape, 'f32');
+/** y [shape] (f32) = k · Σ_r x[o, r, i] over the view d. */
+function sumForward(x: Tensor, d: View, k: number, shape: Shape, mode: Mode): Tensor {
+  const y = Tensor.empty(shape, 'f32');
   const outs = d.outer * d.inner;
-  const mode = d.R >= 64 ? 'workgroup' : 'thread';
-  const grid = mode === 'workgroup' ? grid1d(outs, 1) : grid1d(outs, WG);
-  launch(sumKernel, { dtype: x.dtype, mode }, { uniforms: U.pack({ ...d, k }), read: [x], write: [y], grid });
+  sumKernel.run({ dtype: x.dtype, mode }, { uniforms: { ...d, k }, buffers: { x, y }, grid: grid1d(outs, mode === 'workgroup' ? 1 : WG) });
   return y;
 }
 
-function expandRaw(dy: Tensor, d: Dims, k: number, shape: readonly number[], dtype: DType): Tensor {
+/** dx [shape] (dtype) = k · dy spread over R. */
+function sumBackward(dy: Tensor, d: View, k: number, shape: Shape, dtype: DType): Tensor {
   const dx = Tensor.empty(shape, dtype);
-  launch(expandKernel, { dtype }, { uniforms: U.pack({ ...d, k }), read: [dy], write: [dx], grid: grid1d(Math.ceil((d.outer * d.R * d.inner) / 2), WG) });
+  spreadKernel.run({ dtype }, { uniforms: { ...d, k }, buffers: { dy, dx }, grid: grid1d(Math.ceil((d.outer * d.R * d.inner) / 2), WG) });
   return dx;
+}
+
+/** The sums of x [..., N] along 'columns' (over every leading dimension) or 'rows' (over the last). */
+function sumAlong(x: Tensor, along: 'columns' | 'rows', shape: Shape): Tensor {
+  const N = x.shape[x.shape.length - 1], rows = x.size / N, outs = along === 'columns' ? N : rows;
+  if (numel(shape) !== outs) throw new OpError('sum', `result shape ${fmt(shape)} does not hold the ${outs} ${along === 'columns' ? 'column' : 'row'} sums of ${fmt(x.shape)}`);
+  const view = along === 'columns' ? { outer: 1, R: rows, inner: N } : { outer: rows, R: N, inner: 1 };
+  return sumForward(x, view, 1, shape, 'thread');
+}
+
+/**
+ * f32 column sums of x [..., N] over every leading dimension, no autograd: linear's db, and pointwise
+ * conv wgrad's second pass (partial sums [chunks, weights] -> dw). `shape` (N elements) shapes the result.
+ */
+export const sumColumns = (x: Tensor, shape: Shape = [x.shape[x.shape.length - 1]]): Tensor => sumAlong(x, 'columns', shape);
+
+/**
+ * f32 sums of each row of x [..., L] over its last dimension, no autograd: the second pass of the
+ * depthwise and direct conv wgrads (partial sums [weights, parts] -> dw). `shape` shapes the result.
+ */
+export const sumRows = (x: Tensor, shape: Shape = x.shape.slice(0, -1)): Tensor => sumAlong(x, 'rows', shape);
+
+function view(shape: Shape, axis: number | undefined): View {
+  if (axis === undefined) return { outer: 1, R: numel(shape), inner: 1 };
+  return { outer: numel(shape.slice(0, axis)), R: shape[axis], inner: numel(shape.slice(axis + 1)) };
 }
 
 const checkAxis = (e: Expect, x: Tensor, axis?: number) => {
@@ -97,11 +120,12 @@ function reduceOp(name: string, mean: boolean) {
   return defineOp(name, {
     check: checkAxis,
     forward: (x: Tensor, axis?: number) => {
-      const d = dims(x.shape, axis);
+      const d = view(x.shape, axis);
       const k = mean ? 1 / d.R : 1;
-      return { y: reduceRaw(x, d, k, outShape(x, axis)), saved: { d, k, shape: x.shape, dtype: x.dtype } };
+      const y = sumForward(x, d, k, outShape(x, axis), d.R >= 64 ? 'workgroup' : 'thread');
+      return { y, saved: { d, k, shape: x.shape, dtype: x.dtype } };
     },
-    backward: (dy, { d, k, shape, dtype }) => [expandRaw(dy, d, k, shape, dtype)],
+    backward: (dy, { d, k, shape, dtype }) => [sumBackward(dy, d, k, shape, dtype)],
   });
 }
 

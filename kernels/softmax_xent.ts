@@ -9,35 +9,34 @@
 // (f32 so that a later loss scale is applied before any rounding to halves); a one-workgroup
 // dispatch sums the row losses in a fixed order. Backward is dlogits·dy, read from the GPU, in the
 // logits' dtype. A label that is not an integer in [0, K) gives a NaN loss (and NaN gradient row).
-// topkCorrect gives per-row top-1 / top-5 hits for evaluation, ties going to the lower class index.
-import { Tensor, defineOp, launch, grid1d, uniforms, gradEnabled, type DType } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+// topkCorrect gives per-row top-1 / top-5 hits for evaluation, ties going to the lower class index; a
+// NaN logit is decided by its bits (WGSL leaves NaN comparisons to the implementation): a NaN label
+// logit is a miss, a NaN elsewhere is never ahead of the label.
+import { Tensor, defineOp, grid1d, gradEnabled, type DType } from '../engine/index.ts';
+import { defineKernel, input, output } from './kernel.ts';
+import { isNan } from './cast.ts';
+import { WG, builtins, flatIndex } from './wgsl.ts';
 
-const RU = uniforms({ N: 'u32', K: 'u32', s: 'f32', invN: 'f32' });
 const ROWS_WG = 64;
 
-// the label of row n as a class index, or K when it is not an integer in [0, K); a quiet NaN built
-// at run time (a constant NaN is a WGSL shader-creation error)
+// the label of row n as a class index, or K when it is not an integer in [0, K) (NaN by its bits); a
+// quiet NaN built at run time (a constant NaN is a WGSL shader-creation error)
 const LABEL = /* wgsl */ `
 fn label(n: u32) -> u32 {
   let l = labels[n];
-  if (l >= 0.0 && l < f32(u.K) && l == floor(l)) { return u32(l); }
+  if (!${isNan('l', 1)} && l >= 0.0 && l < f32(u.K) && l == floor(l)) { return u32(l); }
   return u.K;
 }
 fn nan() -> f32 { return bitcast<f32>(0x7fc00000u | (u.K & 0u)); }`;
 
 type RowSpec = { dtype: DType; grad: boolean };
 
-const rowsKernel = {
-  key: (s: RowSpec) => `softmax_xent.rows/${s.dtype}${s.grad ? '/grad' : ''}`,
-  wgsl: (s: RowSpec) => /* wgsl */ `
-${RU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'z', s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read> labels: array<f32>;
-@group(0) @binding(3) var<storage, read_write> losses: array<f32>;
-${s.grad ? '@group(0) @binding(4) var<storage, read_write> dz: array<f32>;' : ''}
-${LABEL}
+const rowsKernel = defineKernel({
+  name: 'softmax_xent.rows',
+  variant: (s: RowSpec) => `${s.dtype}${s.grad ? '/grad' : ''}`,
+  uniforms: { N: 'u32', K: 'u32', s: 'f32', invN: 'f32' },
+  buffers: (s) => [input('z', s.dtype), input('labels', 'f32'), output('losses', 'f32'), ...(s.grad ? [output('dz', 'f32')] : [])],
+  body: (s) => /* wgsl */ `${LABEL}
 // one invocation per row
 @compute @workgroup_size(${ROWS_WG})
 fn main(${builtins}) {
@@ -65,16 +64,15 @@ fn main(${builtins}) {
     dz[row + k] = select((exp(ld_z(row + k) - m) * r - q) * u.invN, nan(), bad);
   }` : ''}
 }`,
-};
+});
 
 // mean of the N row losses: one workgroup, each invocation sums a strided share, one adds the shares
-const meanKernel = {
-  key: () => 'softmax_xent.mean',
-  wgsl: () => /* wgsl */ `
-${RU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> losses: array<f32>;
-@group(0) @binding(2) var<storage, read_write> loss: array<f32>;
+const meanKernel = defineKernel({
+  name: 'softmax_xent.mean',
+  variant: () => 'f32',
+  uniforms: { N: 'u32', invN: 'f32' },
+  buffers: () => [input('losses', 'f32'), output('loss', 'f32')],
+  body: () => /* wgsl */ `
 var<workgroup> part: array<f32, ${ROWS_WG}>;
 // a single workgroup; invocation t sums rows t, t + ${ROWS_WG}, ...
 @compute @workgroup_size(${ROWS_WG})
@@ -89,39 +87,31 @@ fn main(@builtin(local_invocation_index) t: u32) {
     loss[0] = total * u.invN;
   }
 }`,
-};
+});
 
 // dx = dlogits·dy[0] in the logits' dtype, one invocation per 16-byte vector of dx (4 f32 or 8 halves)
-const SU = uniforms({ vecs: 'u32' });
-const scaleKernel = {
-  key: (s: { dtype: DType }) => `softmax_xent.scale/${s.dtype}`,
-  wgsl: (s: { dtype: DType }) => /* wgsl */ `
-${SU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> dz: array<vec4f>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<${s.dtype === 'f32' ? 'vec4f' : 'vec4u'}>;
+const scaleKernel = defineKernel({
+  name: 'softmax_xent.scale',
+  variant: (s: { dtype: DType }) => s.dtype,
+  uniforms: { vecs: 'u32' },
+  buffers: (s) => [input('dz', 'f32', 4), input('dy', 'f32'), output('dx', s.dtype, s.dtype === 'f32' ? 4 : 8)],
+  body: (s) => /* wgsl */ `
 // one invocation per 16-byte vector of dx; the tail's extra lanes land in padding
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
   let v = ${flatIndex()};
   if (v >= u.vecs) { return; }
-  ${s.dtype === 'f32' ? 'dx[v] = dz[v] * dy[0];' : `let lo = dz[2u * v] * dy[0];
-  let hi = dz[2u * v + 1u] * dy[0];
-  dx[v] = vec4u(pack2x16float(lo.xy), pack2x16float(lo.zw), pack2x16float(hi.xy), pack2x16float(hi.zw));`}
+  ${s.dtype === 'f32' ? 'st_dx(v, dz[v] * dy[0]);' : 'st_dx(v, mat2x4f(dz[2u * v] * dy[0], dz[2u * v + 1u] * dy[0]));'}
 }`,
-};
+});
 
-const topkKernel = {
-  key: (s: { dtype: DType }) => `softmax_xent.topk/${s.dtype}`,
-  wgsl: (s: { dtype: DType }) => /* wgsl */ `
-${RU.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'z', s.dtype, 'read')}
-@group(0) @binding(2) var<storage, read> labels: array<f32>;
-@group(0) @binding(3) var<storage, read_write> hits: array<vec2f>;
-${LABEL}
-// one invocation per row: the label's rank is the number of classes ahead of it
+const topkKernel = defineKernel({
+  name: 'softmax_xent.topk',
+  variant: (s: { dtype: DType }) => s.dtype,
+  uniforms: { N: 'u32', K: 'u32' },
+  buffers: (s) => [input('z', s.dtype), input('labels', 'f32'), output('hits', 'f32', 2)],
+  body: () => /* wgsl */ `${LABEL}
+// one invocation per row: the label's rank is the number of classes ahead of it; NaN by its bits
 @compute @workgroup_size(${ROWS_WG})
 fn main(${builtins}) {
   let n = ${flatIndex(ROWS_WG)};
@@ -130,19 +120,20 @@ fn main(${builtins}) {
   if (y == u.K) { hits[n] = vec2f(nan()); return; }
   let row = n * u.K;
   let zy = ld_z(row + y);
-  var rank = select(0u, u.K, zy != zy);   // a NaN label logit counts as a miss
+  if ${isNan('zy', 1)} { hits[n] = vec2f(0.0); return; }   // a NaN label logit is a miss
+  var rank = 0u;
   for (var k = 0u; k < u.K; k++) {
     let zk = ld_z(row + k);
-    if (zk > zy || (zk == zy && k < y)) { rank++; }
+    if (!${isNan('zk', 1)} && (zk > zy || (zk == zy && k < y))) { rank++; }
   }
   hits[n] = vec2f(select(0.0, 1.0, rank < 1u), select(0.0, 1.0, rank < 5u));
 }`,
-};
+});
 
 // ---------------------------------------------------------------------------------------------
-// Launchers (raw: no checks, no tape).
+// Launchers without autograd (no checks, no tape).
 
-export interface SoftmaxXentRaw {
+export interface SoftmaxXentOutputs {
   /** mean loss, f32 [1] */
   loss: Tensor;
   /** per-row losses, f32 [N] */
@@ -152,16 +143,16 @@ export interface SoftmaxXentRaw {
 }
 
 /** Loss, per-row losses and (if `withGrad`) the logits gradient of the mean loss, from one dispatch over the rows (+ the mean). */
-export function softmaxCrossEntropyRaw(logits: Tensor, labels: Tensor, smoothing = 0.1, withGrad = true): SoftmaxXentRaw {
+export function softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, smoothing = 0.1, withGrad = true): SoftmaxXentOutputs {
   const [N, K] = logits.shape;
-  const u = RU.pack({ N, K, s: smoothing, invN: 1 / N });
   const losses = Tensor.empty([N], 'f32');
   const dlogits = withGrad ? Tensor.empty([N, K], 'f32') : null;
-  launch(rowsKernel, { dtype: logits.dtype, grad: withGrad }, {
-    uniforms: u, read: [logits, labels], write: dlogits ? [losses, dlogits] : [losses], grid: grid1d(N, ROWS_WG),
+  rowsKernel.run({ dtype: logits.dtype, grad: withGrad }, {
+    uniforms: { N, K, s: smoothing, invN: 1 / N },
+    buffers: dlogits ? { z: logits, labels, losses, dz: dlogits } : { z: logits, labels, losses }, grid: grid1d(N, ROWS_WG),
   });
   const loss = Tensor.empty([1], 'f32');
-  launch(meanKernel, null, { uniforms: u, read: [losses], write: [loss], grid: [1, 1, 1] });
+  meanKernel.run(null, { uniforms: { N, invN: 1 / N }, buffers: { losses, loss }, grid: [1, 1, 1] });
   return { loss, losses, dlogits };
 }
 
@@ -171,7 +162,7 @@ export function softmaxCrossEntropyBackward(dlogits: Tensor, dy: Tensor, dtype: 
   const vecs = Math.ceil(dx.byteLength / 16);
   // f16 reads 32 bytes of dlogits per vector: bind whole 32-byte blocks (pool buffers are 256-byte multiples)
   const dz = { tensor: dlogits, offset: 0, size: Math.ceil(dlogits.byteLength / 32) * 32 };
-  launch(scaleKernel, { dtype }, { uniforms: SU.pack({ vecs }), read: [dz, dy], write: [dx], grid: grid1d(vecs, WG) });
+  scaleKernel.run({ dtype }, { uniforms: { vecs }, buffers: { dz, dy, dx }, grid: grid1d(vecs, WG) });
   return dx;
 }
 
@@ -179,9 +170,7 @@ export function softmaxCrossEntropyBackward(dlogits: Tensor, dy: Tensor, dtype: 
 export function topkCorrect(logits: Tensor, labels: Tensor): Tensor {
   const [N, K] = logits.shape;
   const hits = Tensor.empty([N, 2], 'f32');
-  launch(topkKernel, { dtype: logits.dtype }, {
-    uniforms: RU.pack({ N, K, s: 0, invN: 0 }), read: [logits, labels], write: [hits], grid: grid1d(N, ROWS_WG),
-  });
+  topkKernel.run({ dtype: logits.dtype }, { uniforms: { N, K }, buffers: { z: logits, labels, hits }, grid: grid1d(N, ROWS_WG) });
   return hits;
 }
 
@@ -206,7 +195,7 @@ export const softmaxCrossEntropy = defineOp('softmaxCrossEntropy', {
     if (logits.shape[0] < 1 || logits.shape[1] < 1) e.fail(`logits must have N >= 1 rows and K >= 1 classes, got [${logits.shape.join(', ')}]`);
   },
   forward: (logits: Tensor, labels: Tensor, o: SoftmaxXentOptions = {}) => {
-    const r = softmaxCrossEntropyRaw(logits, labels, o.smoothing ?? 0.1, gradEnabled() && logits.requiresGrad);
+    const r = softmaxCrossEntropyForward(logits, labels, o.smoothing ?? 0.1, gradEnabled() && logits.requiresGrad);
     r.losses.dispose();
     return { y: r.loss, saved: { dlogits: r.dlogits, dtype: logits.dtype } };
   },

@@ -7,26 +7,26 @@
 // the first one's x index with divisions, then steps through the rest like an odometer.
 // Backward: the inverse permutation of dy (a transpose is its own inverse); reshape's backward is a
 // view of dy with x's shape. reshape copies nothing: y shares x's storage.
-import { Tensor, defineOp, launch, grid1d, uniforms, fmt, strides, type DType, type Expect } from '../engine/index.ts';
-import { WG, array, builtins, flatIndex } from './wgsl.ts';
+// permuteForward also copies pointwise conv dgrad's per-group wᵀ (conv2d_pointwise.ts).
+import { Tensor, defineOp, grid1d, fmt, strides, type DType, type Expect } from '../engine/index.ts';
+import { defineKernel, input, output } from './kernel.ts';
+import { WG, builtins, flatIndex } from './wgsl.ts';
 
 const R = 6;
 const CH = 16; // elements per invocation: the index is decomposed once per chunk (u32 division is scalar and slow on CPUs)
 const dims = [...Array(R).keys()];
-// y's shape (o0..o5) and, per y axis, the stride of the x axis it reads (t0..t5)
-const U = uniforms({
-  total: 'u32',
-  ...Object.fromEntries(dims.map((d) => [`o${d}`, 'u32'])),
-  ...Object.fromEntries(dims.map((d) => [`t${d}`, 'u32'])),
-} as Record<string, 'u32'>);
 
-const kernel = {
-  key: (s: { dtype: DType }) => `transpose/${s.dtype}`,
-  wgsl: (s: { dtype: DType }) => /* wgsl */ `
-${U.wgsl}
-@group(0) @binding(0) var<uniform> u: U;
-${array(1, 'x', s.dtype, 'read')}
-${array(2, 'y', s.dtype, 'read_write')}
+const kernel = defineKernel({
+  name: 'transpose',
+  variant: (s: { dtype: DType }) => s.dtype,
+  // y's shape (o0..o5) and, per y axis, the stride of the x axis it reads (t0..t5)
+  uniforms: {
+    total: 'u32',
+    ...Object.fromEntries(dims.map((d) => [`o${d}`, 'u32'])),
+    ...Object.fromEntries(dims.map((d) => [`t${d}`, 'u32'])),
+  } as Record<string, 'u32'>,
+  buffers: (s) => [input('x', s.dtype), output('y', s.dtype)],
+  body: (s) => /* wgsl */ `
 // y's coordinates c0..c5 of the current element and the x index j they map to
 var<private> c: array<u32, ${R}>;
 var<private> j: u32;
@@ -54,10 +54,10 @@ fn main(${builtins}) {
     st2_y((i0 + e) / 2u, vec2f(lo, hi));
   }`}
 }`,
-};
+});
 
 /** y = x with its axes permuted (y.shape[d] = x.shape[perm[d]]), a copy, no autograd. */
-export function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
+export function permuteForward(x: Tensor, perm: readonly number[]): Tensor {
   const r = x.shape.length;
   const y = Tensor.empty(perm.map((p) => x.shape[p]), x.dtype);
   const xs = strides(x.shape);
@@ -67,7 +67,7 @@ export function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
     vals[`o${d}`] = d < pad ? 1 : x.shape[perm[d - pad]];
     vals[`t${d}`] = d < pad ? 0 : xs[perm[d - pad]];
   }
-  if (x.size > 0) launch(kernel, { dtype: x.dtype }, { uniforms: U.pack(vals), read: [x], write: [y], grid: grid1d(Math.ceil(x.size / CH), WG) });
+  if (x.size > 0) kernel.run({ dtype: x.dtype }, { uniforms: vals, buffers: { x, y }, grid: grid1d(Math.ceil(x.size / CH), WG) });
   return y;
 }
 
@@ -87,8 +87,8 @@ function checkPerm(e: Expect, x: Tensor, perm: readonly number[]) {
 /** x with its axes permuted: y.shape[d] = x.shape[perm[d]] (a copy); backward permutes dy back. */
 export const permute = defineOp('permute', {
   check: checkPerm,
-  forward: (x: Tensor, perm: readonly number[]) => ({ y: permuteRaw(x, perm), saved: { inv: inverse(perm) } }),
-  backward: (dy, { inv }) => [permuteRaw(dy, inv)],
+  forward: (x: Tensor, perm: readonly number[]) => ({ y: permuteForward(x, perm), saved: { inv: inverse(perm) } }),
+  backward: (dy, { inv }) => [permuteForward(dy, inv)],
 });
 
 const swap = (r: number, d0: number, d1: number) => {
@@ -107,9 +107,9 @@ export const transpose = defineOp('transpose', {
   },
   forward: (x: Tensor, dim0: number, dim1: number) => {
     const perm = swap(x.shape.length, axis(dim0, x.shape.length), axis(dim1, x.shape.length));
-    return { y: permuteRaw(x, perm), saved: { perm } };
+    return { y: permuteForward(x, perm), saved: { perm } };
   },
-  backward: (dy, { perm }) => [permuteRaw(dy, perm)],
+  backward: (dy, { perm }) => [permuteForward(dy, perm)],
 });
 
 /** `shape` with a single -1 resolved from x's element count, or why it does not fit x. */

@@ -2,7 +2,7 @@
 //   s = gamma / sqrt(running_var + eps),  BN(z) = s·z + (beta - running_mean·s),
 // so a conv followed by BN equals the conv with weight w·s (per output channel) plus a bias
 // b = beta - mean·s. Our convs have no bias: the 1x1 convs add it in their GEMM's epilogue (ReLU fused
-// where the BN had it), the stem with model/bias_add.ts. One more fold per unit: the depthwise conv's bias b2 is a per-channel
+// where the BN had it), the stem with kernels/bias_add.ts. One more fold per unit: the depthwise conv's bias b2 is a per-channel
 // constant that the next (linear) 1x1 conv maps to a constant, so it moves into that conv's bias,
 //   b3' = beta3 - mean3·s3 + Σ_i (w3·s3)[o, i] · b2[input channel of (o, i)],
 // and the depthwise conv needs no bias pass (this is also why grad(branch_main_2.1.bias) is 0 in train
@@ -17,7 +17,7 @@ import { globalAvgPool } from '../kernels/global_avg_pool.ts';
 import { concatRelu } from '../kernels/concat.ts';
 import { addRelu } from '../kernels/elementwise.ts';
 import { linear } from '../kernels/matmul.ts';
-import { biasAdd } from './bias_add.ts';
+import { biasAdd } from '../kernels/bias_add.ts';
 import { checkImageSize, type ModelConfig, type UnitPlan } from './architecture.ts';
 import type { BatchNorm2d, Conv2d } from './layers.ts';
 import type { ShuffleNetV1 } from './shufflenet.ts';

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import { describeDevice, initDevice, type CapturedStep } from '../engine/index.ts';
 import { timeSteps } from '../train/step_timing.ts';
 import { programFlags, runMain } from '../train/flags.ts';
-import { resolvePrecision } from '../train/trainer.ts';
-import type { ModelSize, Group, Stem } from '../train/config.ts';
+import { resolvePrecision } from '../train/adapter.ts';
+import type { ModelSize, Group, Stem } from '../model/architecture.ts';
 
 interface Case { name: string; size: ModelSize; group: Group; image: number; batch: number; stem: Stem; train: boolean; fold?: boolean }
 
@@ -46,7 +46,8 @@ async function printProfile(step: CapturedStep, top: number): Promise<void> {
     e.ms += r.ms; e.n++;
     by.set(key, e);
   }
-  console.log(`  profile: ${rows.length} commands, ${total.toFixed(1)} ms one at a time`);
+  const clock = rows[0]?.clock === 'device' ? 'device time from timestamp queries' : 'wall time, one command per submit';
+  console.log(`  profile: ${rows.length} commands, ${total.toFixed(1)} ms (${clock})`);
   for (const [k, e] of [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
     console.log(`  ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${String(e.n).padEnd(4)} ${k}`);
   }

@@ -12,17 +12,19 @@ import { Rng, Tensor, device, type DType } from '../../engine/index.ts';
 import { pointwiseForward, pointwiseDgrad, pointwiseWgrad } from '../../kernels/conv2d_pointwise.ts';
 import { depthwiseForward, depthwiseDgrad, depthwiseWgrad } from '../../kernels/conv2d_depthwise.ts';
 import { directForward, directDgrad, directWgrad } from '../../kernels/conv2d_direct.ts';
-import { shuffle } from '../../kernels/channel_shuffle.ts';
+import { channelShuffleForward } from '../../kernels/channel_shuffle.ts';
 import { maxPoolForward, maxPoolBackward } from '../../kernels/max_pool.ts';
 import { avgPoolForward, avgPoolBackward } from '../../kernels/avg_pool.ts';
 import { globalAvgPoolForward, globalAvgPoolBackward } from '../../kernels/global_avg_pool.ts';
-import { concatForward, concatSlice } from '../../kernels/concat.ts';
+import { concatForward, concatBackward } from '../../kernels/concat.ts';
 import { batchNormStats, batchNormNormalize, batchNormBackward } from '../../kernels/batch_norm.ts';
-import { raw as elementwise } from '../../kernels/elementwise.ts';
-import { matmulRaw, colSumRaw } from '../../kernels/matmul.ts';
-import { softmaxCrossEntropyRaw, softmaxCrossEntropyBackward } from '../../kernels/softmax_xent.ts';
-import { sgdUpdateRaw, type SgdItem } from '../../kernels/sgd.ts';
-import { augmentRaw, uploadBytes, trainTransforms, PARAMS } from '../../kernels/augment.ts';
+import { addReluForward, reluBackward } from '../../kernels/elementwise.ts';
+import { matmulForward } from '../../kernels/matmul.ts';
+import { sumColumns } from '../../kernels/reduce.ts';
+import { softmaxCrossEntropyForward, softmaxCrossEntropyBackward } from '../../kernels/softmax_xent.ts';
+import { sgdUpdate, type SgdItem } from '../../kernels/sgd.ts';
+import { augmentForward, uploadBytes, PARAMS } from '../../kernels/augment.ts';
+import { trainTransforms } from '../../train/data/transforms.ts';
 import { summary } from '../../model/summary.ts';
 
 export type Direction = 'forward' | 'dgrad' | 'wgrad' | 'backward' | 'step';
@@ -132,7 +134,7 @@ export function allCases(N: number, dtype: DType): Case[] {
     const x = [N, C, H, H];
     add('channel shuffle', 'forward', `${dimsText(x)} g${G}`, 'memory', 0, 2 * act(x), () => {
       const xt = rand(x);
-      return owning([xt], () => shuffle(xt, G));
+      return owning([xt], () => channelShuffleForward(xt, G));
     });
   }
 
@@ -203,11 +205,11 @@ export function allCases(N: number, dtype: DType): Case[] {
     const x = [N, C, H, H], shape = dimsText(x);
     add('add+relu', 'forward', shape, 'memory', 2 * numel(x), 3 * act(x), () => {
       const a = rand(x), b = rand(x);
-      return owning([a, b], () => elementwise.addRelu(a, b));
+      return owning([a, b], () => addReluForward(a, b));
     });
     add('add+relu', 'backward', shape, 'memory', numel(x), 3 * act(x), () => {
       const y = rand(x), dy = rand(x);
-      return owning([y, dy], () => elementwise.reluBackward(y, dy));
+      return owning([y, dy], () => reluBackward(y, dy));
     });
   }
 
@@ -221,7 +223,7 @@ export function allCases(N: number, dtype: DType): Case[] {
     });
     add('concat+relu', 'backward', shape, 'memory', numel(y), 3 * act(y), () => {
       const yt = rand(y), dy = rand(y);
-      return owning([yt, dy], () => { concatSlice(dy, 0, Ca, yt); concatSlice(dy, Ca, Cb, yt); });
+      return owning([yt, dy], () => { concatBackward(dy, 0, Ca, yt); concatBackward(dy, Ca, Cb, yt); });
     });
   }
 
@@ -231,15 +233,15 @@ export function allCases(N: number, dtype: DType): Case[] {
     const flop = 2 * N * 1920 * CLASSES, shape = `${dimsText(x)} -> ${CLASSES}`;
     add('linear', 'forward', shape, 'compute', flop, act(x) + f32(w) + 4 * CLASSES + act(y), () => {
       const xt = rand(x), wt = rand(w, 'f32'), bt = rand([CLASSES], 'f32');
-      return owning([xt, wt, bt], () => matmulRaw(xt, wt, { transB: true, bias: bt }));
+      return owning([xt, wt, bt], () => matmulForward(xt, wt, { transB: true, bias: bt }));
     });
     add('linear', 'dgrad', shape, 'compute', flop, act(y) + f32(w) + act(x), () => {
       const dy = rand(y), wt = rand(w, 'f32');
-      return owning([dy, wt], () => matmulRaw(dy, wt, { dtype }));
+      return owning([dy, wt], () => matmulForward(dy, wt, { dtype }));
     });
     add('linear', 'wgrad', shape, 'compute', flop + N * CLASSES, act(y) + act(x) + f32(w) + 4 * CLASSES, () => {
       const dy = rand(y), xt = rand(x);
-      return owning([dy, xt], () => { matmulRaw(dy, xt, { transA: true, dtype: 'f32' }); colSumRaw(dy); });
+      return owning([dy, xt], () => { matmulForward(dy, xt, { transA: true, dtype: 'f32' }); sumColumns(dy); });
     });
   }
 
@@ -249,7 +251,7 @@ export function allCases(N: number, dtype: DType): Case[] {
     const z = [N, CLASSES], shape = dimsText(z);
     add('softmax xent', 'forward', shape, 'memory', 5 * numel(z), act(z) + 4 * N + 4 * N + 4 + f32(z), () => {
       const zt = rand(z), labels = Tensor.from(range(N).map((i) => i % CLASSES), [N], 'f32');
-      return owning([zt, labels], () => softmaxCrossEntropyRaw(zt, labels, 0.1, true));
+      return owning([zt, labels], () => softmaxCrossEntropyForward(zt, labels, 0.1, true));
     });
     add('softmax xent', 'backward', shape, 'memory', numel(z), f32(z) + 4 + act(z), () => {
       const dlogits = rand(z, 'f32'), dy = Tensor.from([1], [1], 'f32');
@@ -257,7 +259,7 @@ export function allCases(N: number, dtype: DType): Case[] {
     });
   }
 
-  // SGD with momentum and weight decay over every parameter (largest first, as SgdMomentum orders them):
+  // SGD with momentum and weight decay over every parameter (largest first, as the optimizer (train/sgd.ts) orders them):
   // reads w, g, v and writes w, v. FLOP: 6 per parameter.
   {
     const rows = summary({ size: '2.0x', group: 3, classes: SGD_CLASSES }).rows;
@@ -270,7 +272,7 @@ export function allCases(N: number, dtype: DType): Case[] {
     add('sgd momentum', 'step', `${params.length} tensors, ${(total / 1e6).toFixed(2)}M params`, 'memory', 6 * total, 5 * 4 * total, () => {
       const items: SgdItem[] = params.map(({ n, decay }) => ({ w: rand([n], 'f32'), g: rand([n], 'f32'), v: Tensor.zeros([n], 'f32'), decay }));
       const hyper = Tensor.from([0.01, 0.9, 4e-5, 1], [4], 'f32');
-      return owning([...items.flatMap((it) => [it.w, it.g, it.v]), hyper], () => sgdUpdateRaw(items, hyper));
+      return owning([...items.flatMap((it) => [it.w, it.g, it.v]), hyper], () => sgdUpdate(items, hyper));
     });
   }
 
@@ -281,7 +283,7 @@ export function allCases(N: number, dtype: DType): Case[] {
     add('augment', 'forward', `${N}x3x32x32 u8 -> 224`, 'memory', 8 * numel(y), srcBytes + 4 * N * PARAMS + act(y), () => {
       const src = uploadBytes(Uint8Array.from({ length: srcBytes }, () => rng.int(256)));
       const params = Tensor.from(trainTransforms(rng, N, { H: 32, W: 32, pad: 4, crop: 32, size: 224, flip: true }), [N, PARAMS], 'f32');
-      return owning([src, params], () => augmentRaw(src, { N, C: 3, H: 32, W: 32 }, params, { size: 224, dtype }, CIFAR_MEAN, CIFAR_STD));
+      return owning([src, params], () => augmentForward(src, { N, C: 3, H: 32, W: 32 }, params, { size: 224, dtype }, CIFAR_MEAN, CIFAR_STD));
     });
   }
   return out;

@@ -7,18 +7,20 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import '../util/gpu.ts';
 import { loadCheckpoint } from '../../model/checkpoint.ts';
+import { Tensor, backward, roundToHalf } from '../../engine/index.ts';
+import { sum } from '../../kernels/reduce.ts';
 
-function readmeExample(): string {
+function readmeExample(name: string): string {
   const readme = readFileSync('README.md', 'utf8');
-  const m = /<!-- example:embed -->\s*```ts\n([\s\S]*?)```/.exec(readme);
-  assert.ok(m, 'README.md has no `<!-- example:embed -->` ts block');
+  const m = new RegExp(`<!-- example:${name} -->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  assert.ok(m, `README.md has no \`<!-- example:${name} -->\` ts block`);
   return m[1].replace(/from 'shufflenet-webgpu'/g, `from '${resolve('index.ts')}'`);
 }
 
 test('README example runs: load, eval, train forward, loss, backward, step, save, read back', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'readme-'));
   const file = join(dir, 'example.mts');
-  writeFileSync(file, readmeExample());
+  writeFileSync(file, readmeExample('embed'));
   const lines: string[] = [];
   const log = console.log, tmp = process.env.TMPDIR;
   console.log = (...a: unknown[]) => { lines.push(a.map(String).join(' ')); };
@@ -35,6 +37,25 @@ test('README example runs: load, eval, train forward, loss, backward, step, save
   const { model } = await loadCheckpoint(join(dir, 'shufflenet-example.safetensors'));
   assert.is(model.config.size, '0.5x');
   model.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('README kernel-spec example: the new op matches the host, forward and backward, f32 and f16', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'readme-'));
+  const file = join(dir, 'kernel.mts');
+  writeFileSync(file, readmeExample('kernel'));
+  const { axpbOp } = await import(file) as { axpbOp: (x: Tensor, b: Tensor, alpha: number) => Tensor };
+  for (const dtype of ['f32', 'f16'] as const) {
+    const x = roundToHalf([0.5, -1.25, 2, 3.5, -0.75]), b = roundToHalf([1, 0.25, -2, 0.5, 1.5]);
+    const X = Tensor.from(x, [5], dtype, { requiresGrad: true }), B = Tensor.from(b, [5], dtype, { requiresGrad: true });
+    const y = axpbOp(X, B, 1.5);
+    // these inputs and 1.5·x + b are exact in f16 too
+    assert.equal(Array.from(await y.read()), Array.from(x, (v, i) => 1.5 * v + b[i]), `${dtype} forward`);
+    backward(sum(y));
+    assert.equal(Array.from(await X.grad!.read()), [1.5, 1.5, 1.5, 1.5, 1.5], `${dtype} dx`);
+    assert.equal(Array.from(await B.grad!.read()), [1, 1, 1, 1, 1], `${dtype} db`);
+    for (const t of [X, B, y]) t.dispose();
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, noGrad } from '../../engine/index.ts';
-import { concat, concatRelu, concatForward, concatSlice } from '../../kernels/concat.ts';
+import { concat, concatRelu, concatForward, concatBackward } from '../../kernels/concat.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
@@ -46,15 +46,15 @@ for (const dtype of DTYPES_UNDER_TEST) {
   }
 }
 
-test('concatSlice: any channel window, with and without the mask', async () => {
+test('concatBackward: any channel window, with and without the mask', async () => {
   const shape = [2, 7, 3, 5], n = 2 * 7 * 15;
   const dy = quantize(new Rng(9).uniforms(n), 'f32'), y = quantize(new Rng(10).uniforms(n), 'f32');
   for (const [c0, C] of [[0, 7], [2, 3], [6, 1]]) {
     const want = concatBackwardRef(dy, [2, c0, 3, 5], 7 - c0).db.filter((_, i) => Math.floor(i / 15) % (7 - c0) < C);
     const masked = concatBackwardRef(dy, [2, c0, 3, 5], 7 - c0, y).db.filter((_, i) => Math.floor(i / 15) % (7 - c0) < C);
     const DY = upload(dy, shape), Y = upload(y, shape);
-    expectClose(await download(concatSlice(DY, c0, C)), want, 0, `slice c0=${c0} C=${C}`);
-    expectClose(await download(concatSlice(DY, c0, C, Y)), masked, 0, `masked slice c0=${c0} C=${C}`);
+    expectClose(await download(concatBackward(DY, c0, C)), want, 0, `slice c0=${c0} C=${C}`);
+    expectClose(await download(concatBackward(DY, c0, C, Y)), masked, 0, `masked slice c0=${c0} C=${C}`);
     DY.dispose(); Y.dispose();
   }
 });

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import { Rng, type DType } from '../../engine/index.ts';
 import { depthwiseForward, depthwiseDgrad, depthwiseWgrad } from '../../kernels/conv2d_depthwise.ts';
-import { shuffle } from '../../kernels/channel_shuffle.ts';
+import { channelShuffleForward } from '../../kernels/channel_shuffle.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, TOL, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
@@ -62,10 +62,10 @@ for (const [shape, G] of [[[2, 24, 7, 9], 3], [[2, 16, 8, 6], 8], [[3, 12, 5, 5]
       test(`depthwise ${dtype} [${shape}] s${stride} G=${G}: fused shuffle = shuffle then conv`, async () => {
         const { x, w, dy, yShape } = data(shape, stride, dtype, seed++);
         const X = upload(x, shape, dtype), Wt = upload(w, [shape[1], 1, 3, 3]), DY = upload(dy, yShape, dtype);
-        const XS = shuffle(X, G);
+        const XS = channelShuffleForward(X, G);
         expectClose(await download(depthwiseForward(X, Wt, stride, G)), await download(depthwiseForward(XS, Wt, stride)), 0, 'y');
         const dxPlain = depthwiseDgrad(DY, Wt, shape, stride);
-        expectClose(await download(depthwiseDgrad(DY, Wt, shape, stride, G)), await download(shuffle(dxPlain, shape[1] / G)), 0, 'dx');
+        expectClose(await download(depthwiseDgrad(DY, Wt, shape, stride, G)), await download(channelShuffleForward(dxPlain, shape[1] / G)), 0, 'dx');
         expectClose(await download(depthwiseWgrad(X, DY, stride, G)), await download(depthwiseWgrad(XS, DY, stride)), 0, 'dw');
         for (const t of [X, Wt, DY, XS, dxPlain]) t.dispose();
       });

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, type DType } from '../../engine/index.ts';
-import { matmul, matmulRaw, linear, colSumRaw, rowSumRaw, TILES } from '../../kernels/matmul.ts';
+import { matmul, matmulForward, linear, TILES } from '../../kernels/matmul.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
@@ -43,7 +43,7 @@ test('ref: linear gradients match finite differences', () => {
 const RAW_DIMS: MatmulDims[] = [{ B: 1, M: 1, K: 1, N: 1 }, { B: 1, M: 7, K: 5, N: 3 }, { B: 3, M: 7, K: 5, N: 3 }, { B: 2, M: 37, K: 11, N: 34 }, { B: 1, M: 17, K: 3, N: 20 }];
 for (const tile of TILES) {
   for (const dtype of DTYPES_UNDER_TEST) {
-    test(`matmulRaw tile ${tile.TM}x${tile.TN} ${dtype}: every transposition, odd sizes, batches, bias`, async () => {
+    test(`matmulForward tile ${tile.TM}x${tile.TN} ${dtype}: every transposition, odd sizes, batches, bias`, async () => {
       for (const d of RAW_DIMS) {
         for (const f of FLAGS) {
           const rng = new Rng(d.M * 100 + d.N);
@@ -51,13 +51,13 @@ for (const tile of TILES) {
           const bias = quantize(rng.uniforms(d.N), 'f32');
           const A = upload(a, storedA(d, f), dtype), B = upload(b, storedB(d, f), dtype), Bias = upload(bias, [d.N]);
           const what = `${flagName(f)} ${JSON.stringify(d)}`;
-          const c = matmulRaw(A, B, { ...f, tile });
+          const c = matmulForward(A, B, { ...f, tile });
           assert.equal(c.shape, outShape(d), `${what} shape`);
           assert.is(c.dtype, dtype);
           expectClose(await download(c), matmulRef(a, b, d, f), FWD[dtype], what);
           // the bias pipelines: every tile in f32, the small tile in f16 (8x8 f16 pipelines are the slowest to compile)
           if (dtype === 'f32' || tile.TM === 4) {
-            expectClose(await download(matmulRaw(A, B, { ...f, tile, bias: Bias })), matmulRef(a, b, d, f, bias), FWD[dtype], `${what} + bias`);
+            expectClose(await download(matmulForward(A, B, { ...f, tile, bias: Bias })), matmulRef(a, b, d, f, bias), FWD[dtype], `${what} + bias`);
           }
           A.dispose(); B.dispose(); Bias.dispose();
         }
@@ -66,37 +66,13 @@ for (const tile of TILES) {
   }
 }
 
-test('matmulRaw: f16 operands into an f32 result, and an f32 x f16 mix', async () => {
+test('matmulForward: f16 operands into an f32 result, and an f32 x f16 mix', async () => {
   const d: MatmulDims = { B: 1, M: 9, K: 13, N: 6 }, rng = new Rng(3);
   const a = quantize(rng.uniforms(d.M * d.K), 'f16'), b = quantize(rng.uniforms(d.K * d.N), 'f16');
   const A = upload(a, [d.M, d.K], 'f16'), B = upload(b, [d.K, d.N], 'f16'), B32 = upload(b, [d.K, d.N], 'f32');
-  expectClose(await download(matmulRaw(A, B, { dtype: 'f32' })), matmulRef(a, b, d), TOL.f32, 'f16 x f16 -> f32');
-  expectClose(await download(matmulRaw(A, B32, { dtype: 'f16' })), matmulRef(a, b, d), TOL.f16, 'f16 x f32 -> f16');
+  expectClose(await download(matmulForward(A, B, { dtype: 'f32' })), matmulRef(a, b, d), TOL.f32, 'f16 x f16 -> f32');
+  expectClose(await download(matmulForward(A, B32, { dtype: 'f16' })), matmulRef(a, b, d), TOL.f16, 'f16 x f32 -> f16');
   A.dispose(); B.dispose(); B32.dispose();
-});
-
-test('colSumRaw sums every row, f32 and f16', async () => {
-  for (const dtype of DTYPES_UNDER_TEST) {
-    const [R, N] = [13, 7], x = quantize(new Rng(4).uniforms(R * N), dtype);
-    const want = new Float64Array(N);
-    for (let r = 0; r < R; r++) for (let n = 0; n < N; n++) want[n] += x[r * N + n];
-    expectClose(await download(colSumRaw(upload(x, [R, N], dtype))), want, TOL.f32, `colSum ${dtype}`);
-  }
-});
-
-test('rowSumRaw sums every row over its last dimension into the given shape, f32 and f16', async () => {
-  for (const dtype of DTYPES_UNDER_TEST) {
-    const [A, B, L] = [3, 5, 11], x = quantize(new Rng(5).uniforms(A * B * L), dtype);
-    const want = new Float64Array(A * B);
-    for (let r = 0; r < A * B; r++) for (let l = 0; l < L; l++) want[r] += x[r * L + l];
-    const y = rowSumRaw(upload(x, [A, B, L], dtype), [B, A, 1]);
-    assert.equal([...y.shape], [B, A, 1]);
-    expectClose(await download(y), want, TOL.f32, `rowSum ${dtype}`);
-  }
-  const x = Tensor.zeros([4, 6]);
-  assert.throws(() => rowSumRaw(x, [5]), (e: Error) => e.message === 'sum: result shape [5] does not hold the 4 row sums of [4, 6]');
-  assert.throws(() => colSumRaw(x, [4]), (e: Error) => e.message === 'sum: result shape [4] does not hold the 6 column sums of [4, 6]');
-  x.dispose();
 });
 
 // L = Σ r ⊙ op(...): the GPU gradients against the float64 ones

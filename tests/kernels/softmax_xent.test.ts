@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, noGrad } from '../../engine/index.ts';
-import { softmaxCrossEntropy, softmaxCrossEntropyRaw, topkCorrect } from '../../kernels/softmax_xent.ts';
+import { softmaxCrossEntropy, softmaxCrossEntropyForward, topkCorrect } from '../../kernels/softmax_xent.ts';
 import { scale } from '../../kernels/elementwise.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, TOL } from '../util/check.ts';
@@ -24,7 +24,7 @@ for (const dtype of DTYPES_UNDER_TEST) {
           gradcheck((v) => softmaxXentRef(v, N, K, y, s).loss, Float64Array.from(z), want.dlogits, `s=${s} ref dlogits`);
         }
         const Z = upload(z, [N, K], dtype), Y = upload(y, [N]);
-        const r = softmaxCrossEntropyRaw(Z, Y, s);
+        const r = softmaxCrossEntropyForward(Z, Y, s);
         expectClose(await download(r.loss), [want.loss], TOL.f32, `s=${s} loss`);
         expectClose(await download(r.losses), want.losses, TOL.f32, `s=${s} losses`);
         expectClose(await download(r.dlogits!), want.dlogits, TOL.f32, `s=${s} dlogits`);
@@ -69,7 +69,7 @@ test('softmaxCrossEntropy is stable for huge logits (f32 1e4 + N(0,1), f16 6e4 +
   const N = 5, K = 7, rng = new Rng(9), y = labelsFor(rng, N, K);
   for (const [dtype, off, sd] of [['f32', 1e4, 1], ['f16', 6e4, 30]] as const) {
     const z = quantize(rng.normals(N * K, sd).map((v) => off + v), dtype);
-    const r = softmaxCrossEntropyRaw(upload(z, [N, K], dtype), upload(y, [N]), 0.1);
+    const r = softmaxCrossEntropyForward(upload(z, [N, K], dtype), upload(y, [N]), 0.1);
     const want = softmaxXentRef(z, N, K, y, 0.1);
     expectClose(await download(r.loss), [want.loss], TOL.f32, `${dtype} loss`);
     expectClose(await download(r.dlogits!), want.dlogits, TOL.f32, `${dtype} dlogits`);
@@ -100,7 +100,7 @@ test('an invalid label gives a NaN loss and NaN hits', async () => {
   const z = upload(new Rng(1).normals(30), [3, 10]);
   for (const bad of [10, 2.5, -1]) {
     const Y = upload([1, bad, 4], [3]);
-    const r = softmaxCrossEntropyRaw(z, Y, 0.1);
+    const r = softmaxCrossEntropyForward(z, Y, 0.1);
     const losses = await download(r.losses);
     assert.ok(Number.isFinite(losses[0]) && Number.isNaN(losses[1]) && Number.isFinite(losses[2]), `label ${bad}: ${losses}`);
     assert.ok(Number.isNaN((await download(r.loss))[0]), `label ${bad}: mean`);

@@ -1,43 +1,12 @@
-// BN folding: the per-channel bias kernel against a float64 reference, and folded vs unfolded eval
-// logits (non-trivial BN statistics, every fold including the depthwise bias pushed through the 1x1 conv).
+// BN folding: folded vs unfolded eval logits (non-trivial BN statistics, every fold including the
+// depthwise bias pushed through the 1x1 conv). The stem's bias kernel: tests/kernels/bias_add.test.ts.
 import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { Rng, noGrad, type DType } from '../../engine/index.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
-import { expectClose, TOL } from '../util/check.ts';
-import { biasAdd } from '../../model/bias_add.ts';
+import { upload, download, quantize } from '../util/gpu.ts';
+import { expectClose } from '../util/check.ts';
 import { foldBatchNorm } from '../../model/fold_bn.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
 import { readCheckpointTensors } from './fixture.ts';
-
-function biasAddRef(x: Float64Array, b: Float64Array, [N, C, H, W]: number[], relu: boolean): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) { const v = x[i] + b[Math.floor(i / (H * W)) % C]; y[i] = relu ? Math.max(v, 0) : v; }
-  return y;
-}
-
-for (const dtype of DTYPES_UNDER_TEST) {
-  for (const shape of [[1, 1, 1, 1], [2, 5, 3, 7], [3, 8, 4, 4]]) {
-    test(`biasAdd ${dtype} [${shape}] (with and without relu)`, async () => {
-      const rng = new Rng(shape.join('').length * 7 + shape[1]);
-      const n = shape.reduce((a, b) => a * b, 1);
-      const x = quantize(rng.uniforms(n, -2, 2), dtype), b = quantize(rng.uniforms(shape[1], -1, 1), 'f32');
-      const X = upload(x, shape, dtype), B = upload(b, [shape[1]]);
-      for (const relu of [false, true]) {
-        const y = biasAdd(X, B, relu);
-        assert.is(y.dtype, dtype);
-        expectClose(await download(y), biasAddRef(x, b, shape, relu), TOL[dtype], `biasAdd relu=${relu}`);
-      }
-      X.dispose(); B.dispose();
-    });
-  }
-}
-
-test('biasAdd rejects a bias of the wrong length', () => {
-  const x = upload(new Float32Array(24), [2, 3, 2, 2]), b = upload(new Float32Array(4), [4]);
-  assert.throws(() => biasAdd(x, b), /biasAdd: b must be \[3\], got \[4\], x is \[2, 3, 2, 2\]/);
-  x.dispose(); b.dispose();
-});
 
 /** Non-trivial BN affine and statistics everywhere (as the PyTorch fixtures draw them). */
 function randomBn(m: ShuffleNetV1, seed: number): void {

@@ -1,0 +1,101 @@
+// The reduction module: sum / mean forward (both kernel modes) and backward, and the column / row sums
+// of the weight-gradient passes, against float64 references.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Tensor, Rng, backward } from '../../engine/index.ts';
+import { sum, mean, sumColumns, sumRows } from '../../kernels/reduce.ts';
+import { mul } from '../../kernels/elementwise.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { expectClose, TOL } from '../util/check.ts';
+import { sumRef } from '../ref/reduce.ts';
+
+// Inputs are quantized to the dtype under test, so the reference sums the values the GPU holds, and
+// every result is f32 accumulated in f32 whatever the input dtype: the only error is f32 rounding of
+// the running sums, about sqrt(R)·2^-24 relative for these R <= 1000 (~2e-6), under TOL.f32 for both
+// dtypes. mean's 1/R is an f32 (one more 2^-24).
+const FWD = TOL.f32;
+
+const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+// [shape, axis]: R < 64 runs one invocation per output, R >= 64 one workgroup per output (R > 256:
+// several strided terms per invocation before the tree); outer > 1 and inner > 1 cover batches
+// before and after the axis; odd sizes leave partial workgroups and odd f16 ends
+const CASES: [number[], number | undefined][] = [
+  [[1], undefined], [[7], undefined], [[63], undefined], [[64], undefined], [[3, 5, 7], undefined], [[1000], undefined],
+  [[3, 70, 5], 0], [[3, 70, 5], 1], [[3, 70, 5], 2], [[2, 301, 3], 1], [[5, 9], 1], [[1, 1, 1], 1],
+];
+
+for (const dtype of DTYPES_UNDER_TEST) {
+  test(`sum and mean ${dtype}: forward over everything and along an axis, both modes, odd sizes, batches`, async () => {
+    for (const [shape, axis] of CASES) {
+      const x = quantize(new Rng(numel(shape) + (axis ?? 9)).uniforms(numel(shape)), dtype);
+      const X = upload(x, shape, dtype);
+      const want = sumRef(x, shape, axis), R = axis === undefined ? numel(shape) : shape[axis];
+      const what = `[${shape}] axis ${axis ?? 'all'}`;
+      const s = sum(X, axis), m = mean(X, axis);
+      const outShape = axis === undefined ? [1] : shape.filter((_, i) => i !== axis);
+      assert.equal([...s.shape], outShape, `${what}: shape`);
+      assert.is(s.dtype, 'f32', 'sums are f32');
+      expectClose(await download(s), want, FWD, `${what}: sum`);
+      expectClose(await download(m), want.map((v) => v / R), FWD, `${what}: mean`);
+      X.dispose();
+    }
+  });
+
+  // dx = k·dy spread over R, rounded once to x's dtype (f16: one rounding of values in [-1, 1), ~2^-11)
+  test(`sum and mean ${dtype}: backward spreads dy over the axis`, async () => {
+    for (const [shape, axis] of [[[3, 70, 5], 1], [[5, 9], 0], [[7], undefined]] as [number[], number | undefined][]) {
+      const n = numel(shape), rng = new Rng(n);
+      const x = quantize(rng.uniforms(n), dtype);
+      const outShape = axis === undefined ? [1] : shape.filter((_, i) => i !== axis);
+      const r = quantize(rng.uniforms(numel(outShape)), 'f32');
+      const [outer, R, inner] = axis === undefined ? [1, n, 1] : [numel(shape.slice(0, axis)), shape[axis], numel(shape.slice(axis + 1))];
+      for (const isMean of [false, true]) {
+        const X = upload(x, shape, dtype, { requiresGrad: true });
+        backward(sum(mul((isMean ? mean : sum)(X, axis), upload(r, outShape))));
+        const want = new Float64Array(n);
+        for (let o = 0; o < outer; o++) for (let k = 0; k < R; k++) for (let i = 0; i < inner; i++) want[(o * R + k) * inner + i] = r[o * inner + i] / (isMean ? R : 1);
+        assert.is(X.grad!.dtype, dtype, 'dx has x\'s dtype');
+        expectClose(await X.grad!.read(), want, TOL[dtype], `[${shape}] axis ${axis ?? 'all'} ${isMean ? 'mean' : 'sum'}: dx`);
+        X.dispose();
+      }
+    }
+  });
+}
+
+// the weight-gradient passes' partial sums: same f32 accumulation as above (R <= 1000), so TOL.f32
+test('sumColumns sums every row (any leading dimensions), f32 and f16', async () => {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    for (const [R, N] of [[13, 7], [1000, 3], [1, 5]]) {
+      const x = quantize(new Rng(4 + R).uniforms(R * N), dtype);
+      expectClose(await download(sumColumns(upload(x, [R, N], dtype))), sumRef(x, [R, N], 0), TOL.f32, `sumColumns [${R}, ${N}] ${dtype}`);
+    }
+    const x = quantize(new Rng(6).uniforms(2 * 3 * 5), dtype);
+    const y = sumColumns(upload(x, [2, 3, 5], dtype), [5, 1]);
+    assert.equal([...y.shape], [5, 1]);
+    expectClose(await download(y), sumRef(x, [6, 5], 0), TOL.f32, `sumColumns [2, 3, 5] ${dtype}`);
+  }
+});
+
+test('sumRows sums every row over its last dimension into the given shape, f32 and f16', async () => {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    const [A, B, L] = [3, 5, 11], x = quantize(new Rng(5).uniforms(A * B * L), dtype);
+    const y = sumRows(upload(x, [A, B, L], dtype), [B, A, 1]);
+    assert.equal([...y.shape], [B, A, 1]);
+    expectClose(await download(y), sumRef(x, [A * B, L], 1), TOL.f32, `sumRows ${dtype}`);
+    const z = quantize(new Rng(8).uniforms(4 * 999), dtype);
+    expectClose(await download(sumRows(upload(z, [4, 999], dtype))), sumRef(z, [4, 999], 1), TOL.f32, `sumRows [4, 999] ${dtype}`);
+  }
+  const x = Tensor.zeros([4, 6]);
+  assert.throws(() => sumRows(x, [5]), (e: Error) => e.message === 'sum: result shape [5] does not hold the 4 row sums of [4, 6]');
+  assert.throws(() => sumColumns(x, [4]), (e: Error) => e.message === 'sum: result shape [4] does not hold the 6 column sums of [4, 6]');
+  x.dispose();
+});
+
+test('sum and mean: an axis out of range names the op', () => {
+  const x = Tensor.zeros([2, 3]);
+  assert.throws(() => sum(x, 2), /sum: axis 2 out of range for x of rank 2/);
+  assert.throws(() => mean(x, -1), /mean: axis -1 out of range for x of rank 2/);
+  x.dispose();
+});
+
+test.run();
