@@ -1,6 +1,7 @@
 // Kernels and their dispatch. A kernel is a pure function from a spec to WGSL, with a key naming the
 // spec; one pipeline per key, cached and labelled with it. Binding 0 is the uniform struct `u`, then
-// the read tensors in order, then the written ones; entry point `main`.
+// the storage buffers in order; entry point `main`. A kernel that states its bindings (kernels/kernel.ts
+// does, from its spec) gets an explicit layout, so a buffer a variant's body never touches still binds.
 import { device } from './device.ts';
 import { OpError } from './errors.ts';
 import { fmt } from './shape.ts';
@@ -10,6 +11,8 @@ import type { Tensor } from './tensor.ts';
 export interface Kernel<S> {
   key(spec: S): string;
   wgsl(spec: S): string;
+  /** Whether binding 0 is a uniform struct, and each storage buffer's access, from binding 1 on. */
+  bindings?(spec: S): { uniforms: boolean; storage: readonly ('read' | 'read_write')[] };
 }
 
 /** A tensor, or a byte range of one (for tensors beyond the per-binding size limit). */
@@ -18,13 +21,20 @@ export type Binding = Tensor | { tensor: Tensor; offset: number; size: number };
 export interface LaunchArgs {
   uniforms?: ArrayBuffer;
   /** Storage buffers in binding order, from binding 1 (kernels/kernel.ts orders them from a spec). */
-  buffers?: readonly Binding[];
-  read?: readonly Binding[];
-  write?: readonly Binding[];
+  buffers: readonly Binding[];
   grid: readonly [number, number, number];
 }
 
 const pipelines = new Map<string, GPUComputePipeline>();
+const layouts = new Map<GPUComputePipeline, GPUBindGroupLayout>();
+
+function explicitLayout(label: string, b: { uniforms: boolean; storage: readonly ('read' | 'read_write')[] }): GPUBindGroupLayout {
+  const entries: GPUBindGroupLayoutEntry[] = b.storage.map((access, i) => ({
+    binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: access === 'read' ? 'read-only-storage' : 'storage' },
+  }));
+  if (b.uniforms) entries.unshift({ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+  return device().createBindGroupLayout({ label, entries });
+}
 let currentOp = 'op';
 
 /** Run fn with `name` as the op that GPU objects are labelled with (so errors name it). */
@@ -39,8 +49,11 @@ export function pipeline<S>(k: Kernel<S>, spec: S): GPUComputePipeline {
   let p = pipelines.get(key);
   if (!p) {
     const module = device().createShaderModule({ label: key, code: k.wgsl(spec) });
-    p = device().createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const bg = k.bindings ? explicitLayout(key, k.bindings(spec)) : null;
+    const layout = bg ? device().createPipelineLayout({ label: key, bindGroupLayouts: [bg] }) : 'auto';
+    p = device().createComputePipeline({ label: key, layout, compute: { module, entryPoint: 'main' } });
     pipelines.set(key, p);
+    if (bg) layouts.set(p, bg);
   }
   return p;
 }
@@ -54,7 +67,7 @@ export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
   if (args.uniforms) entries.push({ binding: 0, resource: uniformSlot(args.uniforms) });
   let binding = 1;
   const limit = device().limits.maxStorageBufferBindingSize;
-  for (const b of args.buffers ?? [...(args.read ?? []), ...(args.write ?? [])]) {
+  for (const b of args.buffers) {
     const resource: GPUBufferBinding = 'tensor' in b
       ? { buffer: b.tensor.buffer, offset: b.offset, size: b.size }
       : { buffer: b.buffer, offset: 0, size: Math.ceil(b.byteLength / 16) * 16 }; // whole vec4s / pairs: pool buffers have the room
@@ -66,7 +79,7 @@ export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
     buffers.push(resource.buffer);
     entries.push({ binding: binding++, resource });
   }
-  const bindGroup = device().createBindGroup({ label: `${currentOp}:${p.label}`, layout: p.getBindGroupLayout(0), entries });
+  const bindGroup = device().createBindGroup({ label: `${currentOp}:${p.label}`, layout: layouts.get(p) ?? p.getBindGroupLayout(0), entries });
   dispatch(p, bindGroup, args.grid, buffers);
 }
 

@@ -111,7 +111,7 @@ const f32Vec = (vec: Vec) => vecOf('f32', vec);
 export function bufferWgsl(b: BufferDecl, binding: number, mode: F16Storage): string {
   const { name: n, vec } = b;
   const writes = b.access === 'read_write';
-  if (vec === 8 && b.type !== 'f16' && b.type !== 'u16') throw new Error(`buffer ${n}: vec 8 is for 16-bit buffers (f16, u16: 16 bytes of packed pairs)`);
+  if (vec === 8 && b.type !== 'f16' && b.type !== 'u16') throw new OpError('defineKernel', `buffer ${n}: vec 8 is for 16-bit buffers (f16, u16: 16 bytes of packed pairs)`);
   const decl = (elem: string) => `@group(0) @binding(${binding}) var<storage, ${b.access}> ${n}: array<${elem}>;`;
   const fns = (lines: (string | false)[]) => lines.filter(Boolean).join('\n');
   switch (b.type) {
@@ -214,6 +214,7 @@ export function defineKernel<S>(k: KernelSpec<S>): DefinedKernel<S> {
     ].join('\n');
   };
   const kernel: Kernel<S> = {
+    bindings: (spec) => ({ uniforms: !!layoutOf(spec), storage: k.buffers(spec).map((b) => b.access) }),
     key: (spec) => `${k.name}/${k.variant(spec)}${hasF16(spec) && f16Storage() === 'native' ? '/h' : ''}`,
     wgsl,
   };

@@ -26,7 +26,7 @@ SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 
 mkdir -p "$TREE/.cache"
 exec 9>"$TREE/.cache/debian13-root.lock"
-flock 9 # one user of the root (and its mounts) at a time
+flock 9 # one builder at a time; runs may share the root (each stacks and undoes its own bind mounts)
 
 if [ ! -f "$ROOT/.stamp" ] || [ "$(cat "$ROOT/.stamp")" != "$STAMP" ]; then
   command -v debootstrap >/dev/null || {
@@ -40,8 +40,12 @@ if [ ! -f "$ROOT/.stamp" ] || [ "$(cat "$ROOT/.stamp")" != "$STAMP" ]; then
   echo "$STAMP" | $SUDO tee "$ROOT.new/.stamp" >/dev/null
   $SUDO mv "$ROOT.new" "$ROOT" # only a finished root ever carries the stamp
 fi
-# the host's node (the root has none); refreshed each run so it follows the host's
-$SUDO install -m 755 "$(command -v node)" "$ROOT/usr/local/bin/node"
+# the host's node (the root has none); refreshed when it differs, so it follows the host's
+if ! cmp -s "$(command -v node)" "$ROOT/usr/local/bin/node"; then
+  $SUDO install -m 755 "$(command -v node)" "$ROOT/usr/local/bin/node.new"
+  $SUDO mv -f "$ROOT/usr/local/bin/node.new" "$ROOT/usr/local/bin/node" # a new file: runs in progress keep theirs
+fi
+flock -u 9
 
 mounted=()
 cleanup() {

@@ -29,7 +29,7 @@ test('a GPU validation error surfaces as an exception naming the op', async () =
 @compute @workgroup_size(64) fn main() { y[0] = 1.0; }` };
   const x = Tensor.zeros([4]);
   // binds a read-only tensor where the shader declares nothing at binding 1 for reading: layout mismatch
-  withOp('myBrokenOp', () => launch(bad, {}, { read: [x, x], grid: [1, 1, 1] }));
+  withOp('myBrokenOp', () => launch(bad, {}, { buffers: [x, x], grid: [1, 1, 1] }));
   let err: Error | null = null;
   try { await sync(); } catch (e) { err = e as Error; }
   assert.ok(err, 'sync() must throw');
@@ -42,7 +42,7 @@ test('a tensor over the storage binding limit is refused by name, with what to d
   const k = { key: () => 'test.copy', wgsl: () => `@group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(64) fn main() { y[0] = 1.0; }` };
   const big = Tensor.empty([limit / 4 + 64]); // one binding's worth and a little more (buffers may be larger)
-  assert.throws(() => withOp('bigOp', () => launch(k, {}, { write: [big], grid: [1, 1, 1] })),
+  assert.throws(() => withOp('bigOp', () => launch(k, {}, { buffers: [big], grid: [1, 1, 1] })),
     (e: Error) => /^bigOp: f32\[\d+\] \(\d+ bytes\) is over this adapter's \d+-byte .* binding limit: use a smaller batch/.test(e.message));
   big.dispose();
 });

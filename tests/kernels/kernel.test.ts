@@ -113,6 +113,56 @@ test('generated accessors read and write every buffer kind (f32, f16 vec 1/2/4, 
   for (const t of Object.values(T)) t.dispose();
 });
 
+// The 16-byte f16 form (vec 8, mat2x4f), u16 integers at every width, and round_x.
+const wide = defineKernel({
+  name: 'test.wide',
+  variant: () => 'wide',
+  uniforms: { n: 'u32' },
+  buffers: () => [
+    input('h8', 'f16', 8), input('w1', 'u16'), input('w2', 'u16', 2), input('w4', 'u16', 4), input('w8', 'u16', 8),
+    output('o8', 'f16', 8), output('ou1', 'u16'), output('ou8', 'u16', 8), output('h1', 'f16'), output('h2', 'f16', 2),
+    output('r', 'f32', 4),
+  ],
+  body: () => `
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let i = ${flatIndex()}; // one invocation per 8 elements
+  if (i >= u.n) { return; }
+  st_o8(i, ld_h8(i) * 2.0);
+  st_ou8(i, ld_w8(i));
+  // every u16 width reads the same element 8i + 5
+  st2_ou1(4u * i, vec2u(ld_w1(8u * i + 5u), ld_w2(4u * i + 2u).y));
+  st2_ou1(4u * i + 1u, vec2u(ld_w4(2u * i + 1u).y, ld_w8(i)[1].y));
+  st2_ou1(4u * i + 2u, vec2u(0u, 0u));
+  st2_ou1(4u * i + 3u, vec2u(0u, 0u));
+  // 1 + 2^-12 is 1 in f16 (10 mantissa bits) and itself in f32
+  let v = 1.0 + 1.0 / 4096.0;
+  st_r(i, vec4f(round_h8(vec4f(v)).x, round_h1(v), round_h2(vec2f(v)).y, round_r(vec4f(v)).w));
+}`,
+});
+
+test('vec 8 f16 (mat2x4f), u16 at widths 1/2/4/8 and round_x follow the storage they name', async () => {
+  const n = 3;
+  const rng = new Rng(4);
+  const h = quantize(rng.uniforms(8 * n, -3, 3), 'f16');
+  const ints = Uint16Array.from({ length: 8 * n }, (_, i) => (i * 2741 + 11) % 65536);
+  const words = () => { const t = Tensor.empty([4 * n], 'f32'); writeBuffer(t.buffer, 0, ints); return t; };
+  const T = {
+    h8: upload(h, [8 * n], 'f16'), w1: words(), w2: words(), w4: words(), w8: words(),
+    o8: Tensor.empty([8 * n], 'f16'), ou1: Tensor.empty([4 * n]), ou8: Tensor.empty([4 * n]),
+    h1: Tensor.empty([2], 'f16'), h2: Tensor.empty([2], 'f16'), r: Tensor.empty([4 * n]),
+  };
+  wide.run(undefined, { uniforms: { n }, buffers: T, grid: grid1d(n, WG) });
+  assert.equal(Array.from(await T.o8.read()), Array.from(h, (v) => 2 * v), 'f16 vec 8 load and store (doubling is exact)');
+  const u16 = async (t: Tensor) => new Uint16Array((await t.read()).buffer);
+  assert.equal(Array.from(await u16(T.ou8)), Array.from(ints), 'u16 vec 8 copy');
+  const ou1 = await u16(T.ou1);
+  for (let i = 0; i < n; i++) assert.equal(Array.from(ou1.slice(8 * i, 8 * i + 4)), [5, 5, 5, 5].map(() => ints[8 * i + 5]), `u16 widths 1/2/4/8 at ${i}`);
+  const r = await T.r.read();
+  for (let i = 0; i < n; i++) assert.equal(Array.from(r.slice(4 * i, 4 * i + 4)), [1, 1, 1, Math.fround(1 + 1 / 4096)], `round_ at ${i}: f16 rounds, f32 keeps`);
+  for (const t of Object.values(T)) t.dispose();
+});
+
 test('binding by name: a missing, unknown or mistyped buffer is refused naming the kernel and buffer', () => {
   const x = Tensor.zeros([4]), b = Tensor.zeros([4]), y = Tensor.empty([4]), h = Tensor.zeros([4], 'f16');
   const go = (buffers: Record<string, Tensor>) => () => axpb.run({ dtype: 'f32' }, { uniforms: { n: 4, alpha: 1 }, buffers, grid: [1, 1, 1] });
