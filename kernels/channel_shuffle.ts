@@ -9,7 +9,7 @@
 // The depthwise conv can fuse this into its input indexing (kernels/conv2d_depthwise.ts, shuffleGroups).
 import { Tensor, defineOp, grid1d } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
-import { WG, builtins, flatIndex, storePair } from './wgsl.ts';
+import { WG, builtins, flatIndex, pairMain } from './wgsl.ts';
 
 /** vec4: copy 16-byte units; word: copy 4-byte units; pair: f16 with odd H·W, gather per element. */
 type Mode = 'vec4' | 'word' | 'pair';
@@ -32,13 +32,8 @@ fn at(e: u32) -> f32 {
   let n = e / (u.plane * u.C);
   return ld_x((n * u.C + ${shuffleSrcWgsl('c', 'u.C', 'u.G')}) * u.plane + hw);
 }
-// one invocation per pair of y elements (u.units = element count); the pair may straddle two planes
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let p = ${flatIndex()};
-  if (2u * p >= u.units) { return; }
-  ${storePair('y', 'at', 'u.units')}
-}` : /* wgsl */ `
+// u.units = element count; a pair may straddle two planes
+${pairMain('y', 'at', 'u.units')}` : /* wgsl */ `
 // one invocation per ${s.mode === 'vec4' ? 'vec4u' : 'u32'} unit of y (u.plane = units per channel plane)
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {

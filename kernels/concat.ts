@@ -8,7 +8,7 @@
 // handles one pair of output elements (packed halves are stored a word at a time), read one by one.
 import { Tensor, defineOp, grid1d, type DType, type Expect } from '../engine/index.ts';
 import { defineKernel, input, output, type BufferType, type Vec } from './kernel.ts';
-import { WG, builtins, flatIndex, storePair } from './wgsl.ts';
+import { WG, builtins, flatIndex, pairMain } from './wgsl.ts';
 
 /** 'vec': 16-byte vectors; 'pair': element pairs, for blocks that are not whole vectors. */
 type Unit = 'vec' | 'pair';
@@ -61,13 +61,8 @@ fn at(e: u32) -> f32 {
   if (r < u.A) { v = ld_a(n * u.A + r); } else { v = ld_b(n * u.B + r - u.A); }
   return ${s.relu ? 'max(v, 0.0)' : 'v'};
 }
-// one invocation per pair of y elements; A and B count elements per sample, count is y's size
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let p = ${flatIndex()};
-  if (p >= u.total) { return; }
-  ${storePair('y', 'at', 'u.count')}
-}`;
+// A and B count elements per sample, count is y's size
+${pairMain('y', 'at', 'u.count')}`;
   },
 });
 
@@ -102,13 +97,8 @@ fn at(e: u32) -> f32 {
   let j = n * u.S + u.off + e - n * u.len;
   return ${mask ? 'select(0.0, ld_dy(j), ld_y(j) > 0.0)' : 'ld_dy(j)'};
 }
-// one invocation per pair of dx elements; len, S and off count elements, count is dx's size
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let p = ${flatIndex()};
-  if (p >= u.total) { return; }
-  ${storePair('dx', 'at', 'u.count')}
-}`;
+// len, S and off count elements, count is dx's size
+${pairMain('dx', 'at', 'u.count')}`;
   },
 });
 

@@ -17,7 +17,7 @@
 // f16 rows of odd width cannot be stored as whole pairs per row: those use one invocation per output pair.
 import { Tensor, grid1d, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type Vec } from './kernel.ts';
-import { WG, builtins, flatIndex, range, storePair } from './wgsl.ts';
+import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { shuffleSrcWgsl } from './channel_shuffle.ts';
 import { sumRows } from './reduce.ts';
 
@@ -202,13 +202,8 @@ fn one(e: u32) -> f32 {
 }`;
   return /* wgsl */ `${channelMaps(s)}
 ${one}
-// one invocation per pair of ${out} elements (u.threads = element count)
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let p = ${flatIndex()};
-  if (2u * p >= u.threads) { return; }
-  ${storePair(out, 'one', 'u.threads')}
-}`;
+// u.threads = element count
+${pairMain(out, 'one', 'u.threads')}`;
 }
 
 /** Buffers: forward x, w -> y; dgrad dy, w -> dx; wgrad x, dy -> part. Pairs mode accesses single elements. */

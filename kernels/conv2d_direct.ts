@@ -15,7 +15,7 @@
 // needs it (the stem's input is the image), the general op does.
 import { Tensor, grid1d, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type UniformFields } from './kernel.ts';
-import { WG, builtins, flatIndex, range, storePair } from './wgsl.ts';
+import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { sumRows } from './reduce.ts';
 
 export interface DirectOptions { stride: number; padding: number; groups: number }
@@ -71,14 +71,7 @@ fn one(e: u32) -> f32 {
   }
   return acc;
 }
-// one invocation per pair of y elements
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let p = ${flatIndex()};
-  let total = u.threads;
-  if (2u * p >= total) { return; }
-  ${storePair('y', 'one', 'total')}
-}`;
+${pairMain('y', 'one', 'u.threads')}`;
     const COT = s.COT;
     const acc = range(2).map((P) => range(COT).map((co) => `var a${P}_${co} = 0.0;`).join(' ')).join('\n  ');
     const fmas = (ci: string, wIdx: (co: number, k: number) => string) => range(s.KH).map((kh) => range(s.KW).map((kw) => {
@@ -156,14 +149,7 @@ fn one(e: u32) -> f32 {
   }
   return acc;
 }
-// one invocation per pair of dx elements
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let p = ${flatIndex()};
-  let total = u.threads;
-  if (2u * p >= total) { return; }
-  ${storePair('dx', 'one', 'total')}
-}`,
+${pairMain('dx', 'one', 'u.threads')}`,
 });
 
 type WgradSpec = BwdSpec & { COT: number };
@@ -232,7 +218,7 @@ function dims(xShape: Shape, wShape: Shape, o: DirectOptions, extra: { threads: 
 
 /** y [N, Cout, Ho, Wo] (x's dtype) = conv2d(x [N, Cin, H, W], w [Cout, Cin/G, KH, KW] f32). */
 export function directForward(x: Tensor, w: Tensor, o: DirectOptions): Tensor {
-  const [N, Cin, H, W] = x.shape;
+  const [N, , H, W] = x.shape;
   const [Cout, Cig, KH, KW] = w.shape;
   const Ho = outSize(H, KH, o.stride, o.padding), Wo = outSize(W, KW, o.stride, o.padding);
   const y = Tensor.empty([N, Cout, Ho, Wo], x.dtype);

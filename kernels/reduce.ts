@@ -3,14 +3,16 @@
 // (accumulation is f32 either way, and a sum of halves overflows easily). One kernel, two modes:
 //   thread     one invocation per output, a sequential sum: many outputs or a short R
 //   workgroup  one workgroup per output, a strided partial sum per invocation, then a tree in
-//              workgroup memory: a long R (>= 64) over few outputs (the sum and mean ops)
+//              workgroup memory, or (sg) subgroup sums (workgroup_reduce.ts): a long R (>= 64) over
+//              few outputs (the sum and mean ops)
 // Users: the sum and mean ops; sumColumns (linear's db, pointwise conv wgrad's second pass) and
 // sumRows (the depthwise and direct conv wgrads' second pass), which add partial sums into one
 // value per weight: many outputs, so they run in thread mode.
 // Backward of sum / mean spreads dy (times k) back over R: dx[o, r, i] = k * dy[o, i], in x's dtype.
 import { OpError, Tensor, defineOp, grid1d, fmt, numel, type DType, type Expect, type Shape } from '../engine/index.ts';
-import { defineKernel, input, output, type UniformFields } from './kernel.ts';
-import { WG, builtins, flatIndex, storePair } from './wgsl.ts';
+import { defineKernel, input, output, subgroupsEnabled, type UniformFields } from './kernel.ts';
+import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
+import { WG, builtins, flatIndex, pairMain } from './wgsl.ts';
 
 type Mode = 'workgroup' | 'thread';
 /** The [outer, R, inner] view and the factor k, shared by the sum and its backward. */
@@ -18,10 +20,23 @@ const VIEW: UniformFields = { outer: 'u32', R: 'u32', inner: 'u32', k: 'f32' };
 
 const sumKernel = defineKernel({
   name: 'reduce.sum',
-  variant: (s: { dtype: DType; mode: Mode }) => `${s.dtype}/${s.mode}`,
+  variant: (s: { dtype: DType; mode: Mode; sg: boolean }) => `${s.dtype}/${s.mode}${s.sg ? '/sg' : ''}`,
   uniforms: VIEW,
   buffers: (s) => [input('x', s.dtype), output('y', 'f32')],
-  body: (s) => (s.mode === 'workgroup' ? /* wgsl */ `
+  subgroups: (s) => s.sg,
+  body: (s) => (s.mode === 'workgroup' && s.sg ? /* wgsl */ `
+${workgroupReduce('wg_sum', 'f32', WG, 'add')}
+// one workgroup per output (o, i)
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32, ${SUBGROUP_BUILTINS}) {
+  let out = wid.x + wid.y * nwg.x;
+  if (out >= u.outer * u.inner) { return; }
+  let base = (out / u.inner) * u.R * u.inner + out % u.inner;
+  var acc = 0.0;
+  for (var r = t; r < u.R; r += ${WG}u) { acc += ld_x(base + r * u.inner); }
+  let total = wg_sum(acc, t, sid, nsg);
+  if (t == 0u) { y[out] = total * u.k; }
+}` : s.mode === 'workgroup' ? /* wgsl */ `
 var<workgroup> part: array<f32, ${WG}>;
 // one workgroup per output (o, i)
 @compute @workgroup_size(${WG})
@@ -58,14 +73,7 @@ const spreadKernel = defineKernel({
   buffers: (s) => [input('dy', 'f32'), output('dx', s.dtype)],
   body: () => /* wgsl */ `
 fn at(e: u32) -> f32 { return dy[(e / (u.R * u.inner)) * u.inner + e % u.inner] * u.k; }
-// one invocation per pair of dx elements (packed halves are stored a pair at a time)
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let p = ${flatIndex()};
-  let n = u.outer * u.R * u.inner;
-  if (2u * p >= n) { return; }
-  ${storePair('dx', 'at', 'n')}
-}`,
+${pairMain('dx', 'at', 'u.outer * u.R * u.inner')}`,
 });
 
 interface View { outer: number; R: number; inner: number }
@@ -74,7 +82,7 @@ interface View { outer: number; R: number; inner: number }
 function sumForward(x: Tensor, d: View, k: number, shape: Shape, mode: Mode): Tensor {
   const y = Tensor.empty(shape, 'f32');
   const outs = d.outer * d.inner;
-  sumKernel.run({ dtype: x.dtype, mode }, { uniforms: { ...d, k }, buffers: { x, y }, grid: grid1d(outs, mode === 'workgroup' ? 1 : WG) });
+  sumKernel.run({ dtype: x.dtype, mode, sg: mode === 'workgroup' && subgroupsEnabled() }, { uniforms: { ...d, k }, buffers: { x, y }, grid: grid1d(outs, mode === 'workgroup' ? 1 : WG) });
   return y;
 }
 

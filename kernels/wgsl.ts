@@ -18,5 +18,14 @@ export const pairs = (n: number) => Math.ceil(n / 2);
 export const storePair = (out: string, f: string, count: string) =>
   `st2_${out}(p, vec2f(${f}(2u * p), select(0.0, ${f}(2u * p + 1u), 2u * p + 1u < ${count})));`;
 
+/** `main` with one invocation per pair of `out`'s `count` elements, each computed by the WGSL function `f`. */
+export const pairMain = (out: string, f: string, count: string) => `// one invocation per pair of ${out} elements (packed halves are stored a pair at a time)
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let p = ${flatIndex()};
+  if (2u * p >= ${count}) { return; }
+  ${storePair(out, f, count)}
+}`;
+
 /** [0, 1, ..., n - 1]: for unrolling in kernel generators. */
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
