@@ -17,8 +17,10 @@ export interface DeviceInfo {
   software: boolean;
   /** Native `f16` in WGSL; without it f16 tensors are stored as packed halves. */
   shaderF16: boolean;
+  /** The 'subgroups' feature and the WGSL `subgroup_id` builtin the subgroup kernels use. */
   subgroups: boolean;
   timestampQuery: boolean;
+  wgslFeatures: string[];
   features: string[];
   limits: {
     maxComputeInvocationsPerWorkgroup: number;
@@ -69,8 +71,13 @@ export function initDevice(opts: InitOptions = {}): Promise<DeviceInfo> {
 async function requestAdapter(backend: Exclude<Backend, 'auto'>, featureLevel: 'core' | 'compatibility', powerPreference?: GPUPowerPreference) {
   const gpu = create([`backend=${backend}`]) as GPU;
   instances.push(gpu);
-  return gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
+  const adapter = await gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
+  if (adapter) wgslOf.set(adapter, [...(gpu.wgslLanguageFeatures ?? [])].sort());
+  return adapter;
 }
+
+// WGSL language features of the instance each adapter came from (subgroup kernels need 'subgroup_id')
+const wgslOf = new WeakMap<GPUAdapter, string[]>();
 
 /** The platform's core backends, most preferred first. */
 const coreBackends = (): Exclude<Backend, 'auto' | 'opengl' | 'opengles'>[] =>
@@ -139,8 +146,9 @@ async function open(opts: InitOptions): Promise<DeviceInfo> {
     featureLevel,
     software: isSoftware(adapter),
     shaderF16: d.features.has('shader-f16'),
-    subgroups: d.features.has('subgroups'),
+    subgroups: d.features.has('subgroups') && (wgslOf.get(adapter) ?? []).includes('subgroup_id'),
     timestampQuery: d.features.has('timestamp-query'),
+    wgslFeatures: wgslOf.get(adapter) ?? [],
     features: [...d.features].sort(),
     limits: {
       maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,

@@ -19,8 +19,9 @@
 // is written as dx = k1·dy' + k2·(x - K - m) + k3. Shapes follow llvmpipe (a CPU): see the notes on
 // the reductions and the elementwise passes.
 import { Tensor, defineOp, grid1d, type DType, type Expect } from '../engine/index.ts';
-import { defineKernel, input, output } from './kernel.ts';
+import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
+import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
 
 // The ReLU mask as forward stored y (y has x's dtype): round_x rounds as x's storage does, so a tiny
 // positive f32 that an f16 store made 0 is masked as the stored y says.
@@ -44,10 +45,11 @@ fn affine(c: u32) -> vec3f {
 // llvmpipe runs 8 invocations as one SIMD batch, and a batch streams memory well only while it reads
 // consecutive addresses (a 256-wide strided loop ran at under half the speed): so RW = 8, one batch
 // reading 8 consecutive units per step, unrolled 4 times, the unit index stepped by additions (di,
-// and dwrap into the channel's next plane) with no division in the loop.
+// and dwrap into the channel's next plane) with no division in the loop. The RW partials are combined
+// by invocation 0 from workgroup memory, or (sg) with subgroup operations (workgroup_reduce.ts).
 type Width = 1 | 4;
 type Spec = { dtype: DType; E: Width };
-type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean };
+type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean; sg: boolean };
 
 // WGSL type of a unit's values.
 const V = (s: Spec) => (s.E === 4 ? 'vec4f' : 'f32');
@@ -88,11 +90,12 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
 
 const reduceKernel = defineKernel({
   name: 'batch_norm.reduce',
-  variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}${s.relu ? '/relu' : ''}`,
+  variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}${s.relu ? '/relu' : ''}${s.sg ? '/sg' : ''}`,
   uniforms: { C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32' },
   buffers: (s) => s.kind === 'stats'
     ? [input('x', s.dtype, s.E), output('partial', 'f32', 4)]
     : [input('x', s.dtype, s.E), input('dy', s.dtype, s.E), input('stats', 'f32', 4), ...(s.relu ? affineInputs : []), output('partial', 'f32', 4)],
+  subgroups: (s) => s.sg,
   body: (s) => {
     const stats = s.kind === 'stats';
     // Welford by units: a unit of 4 is its own (4, mean, M2) merged into the running triple.
@@ -112,28 +115,34 @@ const reduceKernel = defineKernel({
     ${s.relu ? `g = select(${V(s)}(0.0), g, ${positive(`fma(xc, ${V(s)}(ab.y), ${V(s)}(ab.z))`, `${V(s)}(0.0)`)});` : ''}
     s1 += g;
     s2 += g * (xc - m);`;
-    return /* wgsl */ `
-${!stats && s.relu ? AFFINE : ''}
-${MERGE}
-var<workgroup> part: array<vec3f, ${RW}>;
-// one workgroup per (channel, chunk); invocation t takes units t, t + ${RW}, ... of the chunk
-@compute @workgroup_size(${RW})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
-  ${stats ? `let K = ld_x(wid.x * u.HWu)${s.E === 4 ? '.x' : ''};   // the pivot: x[0, c, 0, 0]
-  var acc = vec3f(0.0);
-  ${walk(welford)}
-  part[t] = acc;` : `${s.relu ? 'let ab = affine(wid.x);' : 'let ab = vec3f(stats[wid.x].x, 0.0, 0.0);'}
-  let m = stats[wid.x].y;
-  var s1 = ${V(s)}(0.0);
-  var s2 = ${V(s)}(0.0);
-  ${walk(grad)}
-  ${s.E === 4 ? 'part[t] = vec3f(0.0, dot(s1, vec4f(1.0)), dot(s2, vec4f(1.0)));' : 'part[t] = vec3f(0.0, s1, s2);'}`}
+    const store = `partial[wid.x * u.P + wid.y] = vec4f(a, ${stats ? 'K' : '0.0'});`;
+    const combine = s.sg
+      ? `let a = wg_combine(mine, t, sid, nsg);
+  if (t == 0u) { ${store} }`
+      : `part[t] = mine;
   workgroupBarrier();
   if (t == 0u) {
     var a = part[0];
     for (var k = 1u; k < ${RW}u; k++) { a = ${stats ? 'merge(a, part[k])' : 'a + part[k]'}; }
-    partial[wid.x * u.P + wid.y] = vec4f(a, ${stats ? 'K' : '0.0'});
-  }
+    ${store}
+  }`;
+    return /* wgsl */ `
+${!stats && s.relu ? AFFINE : ''}
+${MERGE}
+${s.sg ? workgroupReduce('wg_combine', 'vec3f', RW, stats ? 'welford' : 'add') : `var<workgroup> part: array<vec3f, ${RW}>;`}
+// one workgroup per (channel, chunk); invocation t takes units t, t + ${RW}, ... of the chunk
+@compute @workgroup_size(${RW})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32${s.sg ? `, ${SUBGROUP_BUILTINS}` : ''}) {
+  ${stats ? `let K = ld_x(wid.x * u.HWu)${s.E === 4 ? '.x' : ''};   // the pivot: x[0, c, 0, 0]
+  var acc = vec3f(0.0);
+  ${walk(welford)}
+  let mine = acc;` : `${s.relu ? 'let ab = affine(wid.x);' : 'let ab = vec3f(stats[wid.x].x, 0.0, 0.0);'}
+  let m = stats[wid.x].y;
+  var s1 = ${V(s)}(0.0);
+  var s2 = ${V(s)}(0.0);
+  ${walk(grad)}
+  ${s.E === 4 ? 'let mine = vec3f(0.0, dot(s1, vec4f(1.0)), dot(s2, vec4f(1.0)));' : 'let mine = vec3f(0.0, s1, s2);'}`}
+  ${combine}
 }`;
   },
 });
@@ -324,7 +333,7 @@ export function batchNormStats(x: Tensor, runningMean: Tensor, runningVar: Tenso
   const d = dimsOf(x);
   const chunks = chunking(d);
   const partial = Tensor.empty([d.C, chunks.P, 4], 'f32');
-  reduceKernel.run({ ...d.spec, kind: 'stats', relu: false }, { uniforms: chunks, buffers: { x, partial }, grid: [d.C, chunks.P, 1] });
+  reduceKernel.run({ ...d.spec, kind: 'stats', relu: false, sg: subgroupsEnabled() }, { uniforms: chunks, buffers: { x, partial }, grid: [d.C, chunks.P, 1] });
   const stats = Tensor.empty([d.C, 4], 'f32');
   finalizeKernel.run({ kind: 'train' }, {
     uniforms: { C: d.C, P: chunks.P, n: d.N * d.HW, momentum, eps },
@@ -362,7 +371,7 @@ export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: T
   const relu = opts.relu;
   const affine: Record<string, Tensor> = relu ? { gamma, beta } : {};
   const partial = Tensor.empty([d.C, chunks.P, 4], 'f32');
-  reduceKernel.run({ ...d.spec, kind: 'grad', relu }, {
+  reduceKernel.run({ ...d.spec, kind: 'grad', relu, sg: subgroupsEnabled() }, {
     uniforms: chunks, buffers: { x, dy, stats, ...affine, partial }, grid: [d.C, chunks.P, 1],
   });
   const dgamma = Tensor.empty([d.C], 'f32');

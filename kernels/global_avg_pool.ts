@@ -5,13 +5,16 @@
 // are contiguous and word-aligned, read as words of two elements (vec2f for f32, one u32 of halves for
 // f16): words [0, HW/2) belong to the first channel, the rest to the second, with one straddling word
 // when H·W is odd. Small H·W (7x7, 1x1): one invocation per pair. Large H·W (56x56): one workgroup per
-// pair, a strided partial sum per invocation, then a tree in workgroup memory.
+// pair, a strided partial sum per invocation, then a tree in workgroup memory, or (sg) subgroup sums
+// (workgroup_reduce.ts).
 import { Tensor, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
-import { defineKernel, input, output } from './kernel.ts';
+import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
+import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
 
 type Mode = 'workgroup' | 'thread';
-type Spec = { dtype: DType; mode: Mode };
+/** sg: the workgroup mode's combine by subgroup operations. */
+type Spec = { dtype: DType; mode: Mode; sg: boolean };
 /** Invocations per workgroup in 'workgroup' mode; llvmpipe runs a workgroup on one core, so keep it small. */
 const WG_TREE = 64;
 /** H·W from which a pair gets a whole workgroup. */
@@ -33,10 +36,11 @@ const pairSum = (i0: string, step: string) => /* wgsl */ `
 
 const forwardKernel = defineKernel({
   name: 'global_avg_pool',
-  variant: (s: Spec) => `${s.dtype}/${s.mode}`,
+  variant: (s: Spec) => `${s.dtype}/${s.mode}${s.sg ? '/sg' : ''}`,
   uniforms: { pairs: 'u32', NC: 'u32', HW: 'u32', k: 'f32' },
   // x read a word of two elements at a time, y stored a pair at a time
   buffers: (s) => [input('x', s.dtype, 2), output('y', s.dtype)],
+  subgroups: (s) => s.sg,
   body: (s) => s.mode === 'thread' ? /* wgsl */ `
 // one invocation per pair of outputs
 @compute @workgroup_size(${WG})
@@ -45,6 +49,16 @@ fn main(${builtins}) {
   if (p >= u.pairs) { return; }
   ${pairSum('0u', '1u')}
   st2_y(p, acc * u.k);
+}` : s.sg ? /* wgsl */ `
+${workgroupReduce('wg_sum', 'vec2f', WG_TREE, 'add')}
+// one workgroup per pair of outputs
+@compute @workgroup_size(${WG_TREE})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32, ${SUBGROUP_BUILTINS}) {
+  let p = wid.x + wid.y * nwg.x;
+  if (p >= u.pairs) { return; }   // uniform across the workgroup
+  ${pairSum('t', `${WG_TREE}u`)}
+  let total = wg_sum(acc, t, sid, nsg);
+  if (t == 0u) { st2_y(p, total * u.k); }
 }` : /* wgsl */ `
 var<workgroup> part: array<vec2f, ${WG_TREE}>;
 // one workgroup per pair of outputs
@@ -101,7 +115,7 @@ export function globalAvgPoolForward(x: Tensor): Tensor {
   const NC = N * C, HW = H * W, pairs = Math.ceil(NC / 2);
   const y = Tensor.empty([N, C], x.dtype);
   const mode: Mode = HW >= TREE_FROM ? 'workgroup' : 'thread';
-  forwardKernel.run({ dtype: x.dtype, mode }, {
+  forwardKernel.run({ dtype: x.dtype, mode, sg: mode === 'workgroup' && subgroupsEnabled() }, {
     uniforms: { pairs, NC, HW, k: 1 / HW }, buffers: { x, y }, grid: mode === 'workgroup' ? grid1d(pairs, 1) : grid1d(pairs, WG),
   });
   return y;

@@ -65,9 +65,14 @@ export function setF16Storage(mode: F16Storage | null): void {
 
 let subgroupsOverride: boolean | null = null;
 
-/** Whether kernels may use subgroup operations: where the device has them, unless switched off. */
+/**
+ * Whether kernels may use subgroup operations: where the device has them, unless switched off
+ * (WG_SUBGROUPS=off, e.g. to compare the two paths on one device, or setSubgroups(false)).
+ */
 export function subgroupsEnabled(): boolean {
-  return subgroupsOverride ?? deviceInfo().subgroups;
+  if (subgroupsOverride !== null) return subgroupsOverride;
+  if ((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.WG_SUBGROUPS === 'off') return false;
+  return deviceInfo().subgroups;
 }
 
 /** Switch subgroup variants off (tests cover both paths on a device that has them); null restores. */
@@ -85,7 +90,7 @@ export interface KernelSpec<S> {
   buffers: (spec: S) => readonly BufferDecl[];
   /** WGSL after the generated prelude: helpers, workgroup variables and `main`. */
   body: (spec: S) => string;
-  /** Whether this spec's body uses subgroup builtins (`enable subgroups;` is added). */
+  /** Whether this spec's body uses subgroup builtins (`enable subgroups;` and `requires subgroup_id;` are added). */
   subgroups?: (spec: S) => boolean;
 }
 
@@ -106,6 +111,11 @@ export interface DefinedKernel<S> {
 const SCALAR: Record<Exclude<BufferType, 'f16' | 'u16' | 'u8' | 'atomic'>, string> = { f32: 'f32', u32: 'u32', i32: 'i32' };
 const vecOf = (scalar: string, vec: Vec) => (vec === 1 ? scalar : `vec${vec}<${scalar}>`);
 const f32Vec = (vec: Vec) => vecOf('f32', vec);
+
+/** Body of round_x for an f16 buffer: the store's conversion to a half and back (vec 8: one vec4f column). */
+const packedRound = (vec: Vec) => (vec === 1 ? 'return unpack2x16float(pack2x16float(vec2f(v, 0.0))).x;'
+  : vec === 2 ? 'return unpack2x16float(pack2x16float(v));'
+  : 'return vec4f(unpack2x16float(pack2x16float(v.xy)), unpack2x16float(pack2x16float(v.zw)));');
 
 /** WGSL declaration and accessors of one buffer at `binding`. */
 export function bufferWgsl(b: BufferDecl, binding: number, mode: F16Storage): string {
@@ -130,7 +140,8 @@ export function bufferWgsl(b: BufferDecl, binding: number, mode: F16Storage): st
           `fn ld_${n}(i: u32) -> ${T} { return ${T}(${n}[i]); }`,
           writes && vec > 1 && `fn st_${n}(i: u32, v: ${T}) { ${n}[i] = ${H}(v); }`,
           writes && vec === 1 && `fn st2_${n}(p: u32, v: vec2f) { ${n}[2u * p] = f16(v.x); ${n}[2u * p + 1u] = f16(v.y); }`,
-          vec === 8 ? `fn round_${n}(v: vec4f) -> vec4f { return vec4f(vec4h(v)); }` : `fn round_${n}(v: ${T}) -> ${T} { return ${T}(${H}(v)); }`,
+          // through pack2x16float, not f32(f16(v)): a compiler may fold that round trip away (lavapipe does)
+          `fn round_${n}(v: ${vec === 8 ? 'vec4f' : T}) -> ${vec === 8 ? 'vec4f' : T} { ${packedRound(vec)} }`,
         ]);
       }
       const word = vec === 8 ? 'vec4u' : vec === 4 ? 'vec2u' : 'u32';
@@ -142,17 +153,13 @@ export function bufferWgsl(b: BufferDecl, binding: number, mode: F16Storage): st
       const store = vec === 2 ? `${n}[i] = pack2x16float(v);`
         : vec === 8 ? `${n}[i] = vec4u(pack2x16float(v[0].xy), pack2x16float(v[0].zw), pack2x16float(v[1].xy), pack2x16float(v[1].zw));`
         : `${n}[i] = vec2u(pack2x16float(v.xy), pack2x16float(v.zw));`;
-      // the store's conversion and back
-      const round = vec === 1 ? 'return unpack2x16float(pack2x16float(vec2f(v, 0.0))).x;'
-        : vec === 2 ? 'return unpack2x16float(pack2x16float(v));'
-        : 'return vec4f(unpack2x16float(pack2x16float(v.xy)), unpack2x16float(pack2x16float(v.zw)));';
       return fns([
         decl(word),
         `alias T_${n} = ${T};`,
         `fn ld_${n}(i: u32) -> ${T} { ${load} }`,
         writes && vec > 1 && `fn st_${n}(i: u32, v: ${T}) { ${store} }`,
         writes && vec === 1 && `fn st2_${n}(p: u32, v: vec2f) { ${n}[p] = pack2x16float(v); }`,
-        `fn round_${n}(v: ${vec === 8 ? 'vec4f' : T}) -> ${vec === 8 ? 'vec4f' : T} { ${round} }`,
+        `fn round_${n}(v: ${vec === 8 ? 'vec4f' : T}) -> ${vec === 8 ? 'vec4f' : T} { ${packedRound(vec)} }`,
       ]);
     }
     case 'u16': {
@@ -207,7 +214,7 @@ export function defineKernel<S>(k: KernelSpec<S>): DefinedKernel<S> {
     const layout = layoutOf(spec);
     return [
       mode === 'native' && hasF16(spec) ? 'enable f16;' : '',
-      k.subgroups?.(spec) ? 'enable subgroups;' : '',
+      k.subgroups?.(spec) ? 'enable subgroups;\nrequires subgroup_id;' : '',
       layout ? `${layout.wgsl}\n@group(0) @binding(0) var<uniform> u: U;` : '',
       ...k.buffers(spec).map((b, i) => bufferWgsl(b, i + 1, mode)),
       k.body(spec),

@@ -7,13 +7,16 @@
 // Everything is taken relative to the row max m, so large logits neither overflow exp nor cancel.
 // One invocation per row computes loss_n and, in the same pass, dloss/dz = (softmax - q)/N as f32
 // (f32 so that a later loss scale is applied before any rounding to halves); a one-workgroup
-// dispatch sums the row losses in a fixed order. Backward is dlogits·dy, read from the GPU, in the
+// dispatch sums the row losses in a fixed order. Where subgroups are enabled (sg) a subgroup takes a
+// row, its invocations striding over the logits and combining with subgroupMax / subgroupAdd, and the
+// mean's workgroup sum is workgroup_reduce.ts's. Backward is dlogits·dy, read from the GPU, in the
 // logits' dtype. A label that is not an integer in [0, K) gives a NaN loss (and NaN gradient row).
 // topkCorrect gives per-row top-1 / top-5 hits for evaluation, ties going to the lower class index; a
 // NaN logit is decided by its bits (WGSL leaves NaN comparisons to the implementation): a NaN label
 // logit is a miss, a NaN elsewhere is never ahead of the label.
 import { Tensor, defineOp, grid1d, gradEnabled, type DType } from '../engine/index.ts';
-import { defineKernel, input, output } from './kernel.ts';
+import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
+import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
 import { isNan } from './cast.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
 
@@ -29,14 +32,65 @@ fn label(n: u32) -> u32 {
 }
 fn nan() -> f32 { return bitcast<f32>(0x7fc00000u | (u.K & 0u)); }`;
 
-type RowSpec = { dtype: DType; grad: boolean };
+type RowSpec = { dtype: DType; grad: boolean; sg: boolean };
+
+// loss_n from S = Σ exp(z - m), A = Σ (z - m), zy = z_label - m and the label y
+const LOSS = /* wgsl */ `
+fn loss(S: f32, A: f32, zy: f32, y: u32) -> f32 {
+  let sK = u.s / f32(u.K);       // s/K, the smoothing share of every class
+  return select(log(S) - (1.0 - u.s) * zy - sK * A, nan(), y == u.K);
+}
+// dloss/dz_k given exp(z_k - m) / S
+fn grad(p: f32, k: u32, y: u32) -> f32 {
+  let sK = u.s / f32(u.K);
+  let q = select(sK, sK + 1.0 - u.s, k == y);
+  return select((p - q) * u.invN, nan(), y == u.K);
+}`;
+
+// A subgroup per row: the workgroup's ROWS_WG rows taken num_subgroups at a time (subgroup sid takes
+// row r + sid), the subgroup's active invocations (rank 0..lanes-1, whatever the subgroup size and
+// however full it is) striding over the row. No invocation returns early: the subgroup operations stay
+// in uniform control flow, and a row past N is computed on row N - 1 and not stored.
+const rowsSubgroupBody = (s: RowSpec) => /* wgsl */ `${LABEL}
+${LOSS}
+@compute @workgroup_size(${ROWS_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, ${SUBGROUP_BUILTINS}) {
+  let rank = subgroupExclusiveAdd(1u);
+  let lanes = subgroupAdd(1u);
+  let lead = subgroupElect();
+  let first = (wid.x + wid.y * nwg.x) * ${ROWS_WG}u;
+  for (var r = 0u; r < ${ROWS_WG}u; r += nsg) {
+    if (first + r >= u.N) { break; }   // uniform: no row of this step is in range
+    let n = first + r + sid;
+    let live = n < u.N && r + sid < ${ROWS_WG}u;
+    let nn = min(n, u.N - 1u);
+    let row = nn * u.K;
+    let y = label(nn);
+    var m = ld_z(row + min(rank, u.K - 1u));
+    for (var k = rank + lanes; k < u.K; k += lanes) { m = max(m, ld_z(row + k)); }
+    m = subgroupMax(m);
+    var acc = vec3f(0.0);   // (Σ exp(z - m), Σ (z - m), z_label - m) over this invocation's logits
+    for (var k = rank; k < u.K; k += lanes) {
+      let d = ld_z(row + k) - m;
+      acc += vec3f(exp(d), d, select(0.0, d, k == y));
+    }
+    acc = subgroupAdd(acc);
+    if (live && lead) { losses[n] = loss(acc.x, acc.y, acc.z, y); }
+    ${s.grad ? `if (live) {
+      let r1 = 1.0 / acc.x;
+      for (var k = rank; k < u.K; k += lanes) { dz[row + k] = grad(exp(ld_z(row + k) - m) * r1, k, y); }
+    }` : ''}
+  }
+}`;
 
 const rowsKernel = defineKernel({
   name: 'softmax_xent.rows',
-  variant: (s: RowSpec) => `${s.dtype}${s.grad ? '/grad' : ''}`,
+  variant: (s: RowSpec) => `${s.dtype}${s.grad ? '/grad' : ''}${s.sg ? '/sg' : ''}`,
   uniforms: { N: 'u32', K: 'u32', s: 'f32', invN: 'f32' },
   buffers: (s) => [input('z', s.dtype), input('labels', 'f32'), output('losses', 'f32'), ...(s.grad ? [output('dz', 'f32')] : [])],
-  body: (s) => /* wgsl */ `${LABEL}
+  subgroups: (s) => s.sg,
+  body: (s) => s.sg ? rowsSubgroupBody(s) : /* wgsl */ `${LABEL}
+${LOSS}
 // one invocation per row
 @compute @workgroup_size(${ROWS_WG})
 fn main(${builtins}) {
@@ -55,24 +109,29 @@ fn main(${builtins}) {
     A += d;
     if (k == y) { zy = d; }
   }
-  let sK = u.s / f32(u.K);       // s/K, the smoothing share of every class
-  let bad = y == u.K;
-  losses[n] = select(log(S) - (1.0 - u.s) * zy - sK * A, nan(), bad);
+  losses[n] = loss(S, A, zy, y);
   ${s.grad ? `let r = 1.0 / S;
-  for (var k = 0u; k < u.K; k++) {
-    let q = select(sK, sK + 1.0 - u.s, k == y);
-    dz[row + k] = select((exp(ld_z(row + k) - m) * r - q) * u.invN, nan(), bad);
-  }` : ''}
+  for (var k = 0u; k < u.K; k++) { dz[row + k] = grad(exp(ld_z(row + k) - m) * r, k, y); }` : ''}
 }`,
 });
 
 // mean of the N row losses: one workgroup, each invocation sums a strided share, one adds the shares
 const meanKernel = defineKernel({
   name: 'softmax_xent.mean',
-  variant: () => 'f32',
+  variant: (s: { sg: boolean }) => (s.sg ? 'f32/sg' : 'f32'),
   uniforms: { N: 'u32', invN: 'f32' },
   buffers: () => [input('losses', 'f32'), output('loss', 'f32')],
-  body: () => /* wgsl */ `
+  subgroups: (s) => s.sg,
+  body: (s) => s.sg ? /* wgsl */ `
+${workgroupReduce('wg_sum', 'f32', ROWS_WG, 'add')}
+// a single workgroup; invocation t sums rows t, t + ${ROWS_WG}, ...
+@compute @workgroup_size(${ROWS_WG})
+fn main(@builtin(local_invocation_index) t: u32, ${SUBGROUP_BUILTINS}) {
+  var a = 0.0;
+  for (var n = t; n < u.N; n += ${ROWS_WG}u) { a += losses[n]; }
+  let total = wg_sum(a, t, sid, nsg);
+  if (t == 0u) { loss[0] = total * u.invN; }
+}` : /* wgsl */ `
 var<workgroup> part: array<f32, ${ROWS_WG}>;
 // a single workgroup; invocation t sums rows t, t + ${ROWS_WG}, ...
 @compute @workgroup_size(${ROWS_WG})
@@ -147,12 +206,13 @@ export function softmaxCrossEntropyForward(logits: Tensor, labels: Tensor, smoot
   const [N, K] = logits.shape;
   const losses = Tensor.empty([N], 'f32');
   const dlogits = withGrad ? Tensor.empty([N, K], 'f32') : null;
-  rowsKernel.run({ dtype: logits.dtype, grad: withGrad }, {
+  const sg = subgroupsEnabled();
+  rowsKernel.run({ dtype: logits.dtype, grad: withGrad, sg }, {
     uniforms: { N, K, s: smoothing, invN: 1 / N },
     buffers: dlogits ? { z: logits, labels, losses, dz: dlogits } : { z: logits, labels, losses }, grid: grid1d(N, ROWS_WG),
   });
   const loss = Tensor.empty([1], 'f32');
-  meanKernel.run(null, { uniforms: { N, invN: 1 / N }, buffers: { losses, loss }, grid: [1, 1, 1] });
+  meanKernel.run({ sg }, { uniforms: { N, invN: 1 / N }, buffers: { losses, loss }, grid: [1, 1, 1] });
   return { loss, losses, dlogits };
 }
 

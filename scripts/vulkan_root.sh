@@ -63,5 +63,7 @@ bind "$TREE" "$TREE" --bind
 
 # plain environment inside: the host's PATH entries and library paths may not exist there
 quoted=$(printf '%q ' "$@")
-$SUDO chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin WG_BACKEND=vulkan \
-  ${WG_F16:+WG_F16=$WG_F16} TERM="${TERM:-dumb}" sh -c "cd $(printf '%q' "$TREE") && $quoted"
+# the engine's own switches (WG_F16, WG_SUBGROUPS, WG_LEAKS, ...) pass through
+mapfile -t engine_env < <(env | grep '^WG_' || true)
+$SUDO chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin "${engine_env[@]}" WG_BACKEND=vulkan \
+  TERM="${TERM:-dumb}" sh -c "cd $(printf '%q' "$TREE") && $quoted"

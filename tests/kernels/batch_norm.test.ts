@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, noGrad, type DType } from '../../engine/index.ts';
-import { batchNorm, batchNormStats, type BatchNormOptions } from '../../kernels/batch_norm.ts';
+import { batchNorm, batchNormStats, batchNormBackward, type BatchNormOptions } from '../../kernels/batch_norm.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, dot, TOL } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { batchNormRef, batchNormBackwardRef, type BatchNormRefOptions } from '../ref/batch_norm.ts';
@@ -18,7 +18,8 @@ const BWD = { f32: TOL.f32, f16: 1e-2 };
 // has an odd element count, for f16's packed pairs); the 128x128 / 105x105 cases split each channel
 // over several chunks (Chan merge across workgroups). [2, 2, 1, 1] is the smallest training batch
 // (2 values per channel), forward only: there dx is exactly 0 but for eps (xhat = ±1), so its
-// relative error measures nothing but cancellation; [3, 2, 1, 1] stands in.
+// relative error measures nothing but cancellation; [3, 2, 1, 1] stands in. The statistics and gradient
+// reductions run in both their subgroup and plain variants where the device has subgroups.
 const SHAPES: number[][] = [[2, 3, 5, 7], [3, 8, 4, 4], [2, 7, 6, 6], [4, 5, 7, 7], [3, 5, 1, 3], [3, 2, 1, 1]];
 const FWD_SHAPES: number[][] = [...SHAPES, [2, 2, 1, 1], [2, 3, 128, 128], [3, 2, 105, 105]];
 
@@ -59,9 +60,9 @@ const MODES: BatchNormOptions[] = [
 ];
 const name = (o: BatchNormOptions) => `${o.training ? 'train' : 'eval'}${o.relu ? '+relu' : ''}${o.momentum ? ` m=${o.momentum} eps=${o.eps}` : ''}`;
 
-for (const dtype of DTYPES_UNDER_TEST) {
+for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
   for (const shape of FWD_SHAPES) {
-    test(`batchNorm forward ${dtype} [${shape}]`, async () => {
+    test(`batchNorm forward ${dtype} [${shape}]${sgName(sg)}`, () => withSubgroups(sg, async () => {
       const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 7));
       for (const o of MODES) {
         const t = gpuInputs(f, shape, dtype);
@@ -75,11 +76,11 @@ for (const dtype of DTYPES_UNDER_TEST) {
         if (!o.training) assert.equal([...rm, ...rv], [...Float32Array.from(f.rm), ...Float32Array.from(f.rv)], 'eval: running stats unchanged');
         t.x.dispose(); t.gamma.dispose(); t.beta.dispose();
       }
-    });
+    }));
   }
 
   for (const shape of SHAPES) {
-    test(`batchNorm backward ${dtype} [${shape}]`, async () => {
+    test(`batchNorm backward ${dtype} [${shape}]${sgName(sg)}`, () => withSubgroups(sg, async () => {
       for (const o of MODES) {
         const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 11));
         if (o.relu) assert.ok(margin(f, shape, o) > 1e-4, 'fixture lands on the ReLU kink');
@@ -97,11 +98,11 @@ for (const dtype of DTYPES_UNDER_TEST) {
         expectClose(await t.beta.grad!.read(), want.dbeta, TOL.f32, `${name(o)} dbeta`);
         for (const v of Object.values(t)) v.dispose();
       }
-    });
+    }));
   }
 }
 
-test('batchNorm backward over several chunks per channel (f32 [2, 3, 128, 128], train + relu)', async () => {
+for (const sg of SUBGROUP_PATHS) test(`batchNorm backward over several chunks per channel (f32 [2, 3, 128, 128], train + relu)${sgName(sg)}`, () => withSubgroups(sg, async () => {
   const shape = [2, 3, 128, 128], o = { training: true, relu: true };
   const f = fixture(shape, 'f32', 99);
   const t = gpuInputs(f, shape, 'f32', true);
@@ -111,11 +112,11 @@ test('batchNorm backward over several chunks per channel (f32 [2, 3, 128, 128], 
   expectClose(await t.gamma.grad!.read(), want.dgamma, TOL.f32, 'dgamma');
   expectClose(await t.beta.grad!.read(), want.dbeta, TOL.f32, 'dbeta');
   for (const v of Object.values(t)) v.dispose();
-});
+}));
 
 // Naive E[x²] - E[x]² in f32 loses everything here (1e6 - 1e6); the pivoted Welford keeps the f32 bound.
-for (const dtype of DTYPES_UNDER_TEST) {
-  test(`batchNorm large-mean input x = 1000 + N(0, 1) keeps the variance (${dtype})`, async () => {
+for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
+  test(`batchNorm large-mean input x = 1000 + N(0, 1) keeps the variance (${dtype})${sgName(sg)}`, () => withSubgroups(sg, async () => {
     const shape = [4, 6, 9, 9];
     const f = fixture(shape, dtype, 5, 0);
     f.x = quantize(new Rng(6).normals(f.x.length).map((v) => 1000 + v), dtype);
@@ -131,8 +132,20 @@ for (const dtype of DTYPES_UNDER_TEST) {
     expectClose(await t.x.grad!.read(), g.dx, BWD[dtype], 'dx');
     expectClose(await t.gamma.grad!.read(), g.dgamma, TOL.f32, 'dgamma');
     for (const v of Object.values(t)) v.dispose();
-  });
+  }));
 }
+
+test(subgroupVariantTitle('batchNorm statistics and gradient reductions'), async () => {
+  const shape = [2, 3, 5, 7];
+  const f = fixture(shape, 'f32', 21);
+  const t = gpuInputs(f, shape, 'f32');
+  const dy = upload(f.r, shape);
+  await expectSubgroupVariants('batch_norm.reduce/', 2, () => {
+    const stats = batchNormStats(t.x, t.rm, t.rv, 0.1, 1e-5);
+    batchNormBackward(dy, t.x, stats, t.gamma, t.beta, { training: true, relu: false });
+  });
+  for (const v of [...Object.values(t), dy]) v.dispose();
+});
 
 test('batchNorm running statistics: PyTorch update with the unbiased variance, over two steps', async () => {
   const shape = [3, 4, 5, 7], n = 3 * 5 * 7;

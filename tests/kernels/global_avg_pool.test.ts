@@ -4,22 +4,23 @@ import { Tensor, Rng, backward } from '../../engine/index.ts';
 import { globalAvgPool, globalAvgPoolForward, globalAvgPoolBackward } from '../../kernels/global_avg_pool.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, dot, TOL } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { globalAvgPoolRef, globalAvgPoolBackwardRef, type Shape4 } from '../ref/pool.ts';
 
 // 1x1 and 7x7 take one invocation per pair of outputs, 17x17 and 56x56 a workgroup per pair; odd N·C
-// leaves a last pair with one channel, odd H·W a word straddling two channels.
+// leaves a last pair with one channel, odd H·W a word straddling two channels. The workgroup mode runs
+// in both its subgroup and plain variants where the device has subgroups.
 const SHAPES: Shape4[] = [[2, 3, 1, 1], [3, 5, 7, 7], [1, 1, 2, 3], [4, 8, 4, 4], [2, 3, 17, 17], [2, 3, 56, 56]];
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 // f16: one rounding of the f32 mean to half (rel-L2 <= 2^-11)
 const TOL_ROUND = { f32: TOL.f32, f16: 1e-3 } as const;
 
-for (const dtype of DTYPES_UNDER_TEST) {
+for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
   for (const shape of SHAPES) {
     const n = size(shape), NC = shape[0] * shape[1];
-    test(`globalAvgPool ${dtype} [${shape}] forward and backward`, async () => {
+    test(`globalAvgPool ${dtype} [${shape}] forward and backward${sgName(sg)}`, () => withSubgroups(sg, async () => {
       const rng = new Rng(n);
       // offset mean: a sum that cancels to ~0 would make rel-L2 measure cancellation, not the kernel
       const x = quantize(rng.normals(n).map((v) => v + 1), dtype);
@@ -35,9 +36,15 @@ for (const dtype of DTYPES_UNDER_TEST) {
       backward(sum(mul(globalAvgPool(Xg), R)));
       expectClose(await Xg.grad!.read(), want, TOL_ROUND[dtype], 'gpu dx');
       X.dispose(); Xg.dispose(); R.dispose();
-    });
+    }));
   }
 }
+
+test(subgroupVariantTitle('globalAvgPool workgroup mode'), async () => {
+  const X = upload(new Rng(2).normals(2 * 3 * 17 * 17), [2, 3, 17, 17]);
+  await expectSubgroupVariants('global_avg_pool/', 1, () => { globalAvgPoolForward(X); });
+  X.dispose();
+});
 
 test('globalAvgPool: bad arguments name the op and the shapes', () => {
   const x = Tensor.zeros([2, 3, 4]);

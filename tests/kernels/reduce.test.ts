@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward } from '../../engine/index.ts';
 import { sum, mean, sumColumns, sumRows } from '../../kernels/reduce.ts';
 import { mul } from '../../kernels/elementwise.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, TOL } from '../util/check.ts';
 import { sumRef } from '../ref/reduce.ts';
 
@@ -18,14 +18,15 @@ const FWD = TOL.f32;
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 // [shape, axis]: R < 64 runs one invocation per output, R >= 64 one workgroup per output (R > 256:
 // several strided terms per invocation before the tree); outer > 1 and inner > 1 cover batches
-// before and after the axis; odd sizes leave partial workgroups and odd f16 ends
+// before and after the axis; odd sizes leave partial workgroups and odd f16 ends. The workgroup mode
+// runs in both its subgroup and plain variants where the device has subgroups.
 const CASES: [number[], number | undefined][] = [
   [[1], undefined], [[7], undefined], [[63], undefined], [[64], undefined], [[3, 5, 7], undefined], [[1000], undefined],
   [[3, 70, 5], 0], [[3, 70, 5], 1], [[3, 70, 5], 2], [[2, 301, 3], 1], [[5, 9], 1], [[1, 1, 1], 1],
 ];
 
-for (const dtype of DTYPES_UNDER_TEST) {
-  test(`sum and mean ${dtype}: forward over everything and along an axis, both modes, odd sizes, batches`, async () => {
+for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
+  test(`sum and mean ${dtype}: forward over everything and along an axis, both modes, odd sizes, batches${sgName(sg)}`, () => withSubgroups(sg, async () => {
     for (const [shape, axis] of CASES) {
       const x = quantize(new Rng(numel(shape) + (axis ?? 9)).uniforms(numel(shape)), dtype);
       const X = upload(x, shape, dtype);
@@ -39,8 +40,16 @@ for (const dtype of DTYPES_UNDER_TEST) {
       expectClose(await download(m), want.map((v) => v / R), FWD, `${what}: mean`);
       X.dispose();
     }
-  });
+  }));
+}
 
+test(subgroupVariantTitle('sum workgroup mode'), async () => {
+  const X = upload(new Rng(1).uniforms(3 * 70 * 5), [3, 70, 5]);
+  await expectSubgroupVariants('reduce.sum/', 1, () => { sum(X, 1); });
+  X.dispose();
+});
+
+for (const dtype of DTYPES_UNDER_TEST) {
   // dx = k·dy spread over R, rounded once to x's dtype (f16: one rounding of values in [-1, 1), ~2^-11)
   test(`sum and mean ${dtype}: backward spreads dy over the axis`, async () => {
     for (const [shape, axis] of [[[3, 70, 5], 1], [[5, 9], 0], [[7], undefined]] as [number[], number | undefined][]) {

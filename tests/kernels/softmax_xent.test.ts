@@ -3,19 +3,21 @@ import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, noGrad } from '../../engine/index.ts';
 import { softmaxCrossEntropy, softmaxCrossEntropyForward, topkCorrect } from '../../kernels/softmax_xent.ts';
 import { scale } from '../../kernels/elementwise.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, TOL } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { softmaxXentRef, topkCorrectRef } from '../ref/softmax_xent.ts';
 
 // Everything is computed in f32 from the (quantised) logits, so the loss and the f32 dlogits meet the
-// f32 bound for both dtypes; only the gradient stored as halves gets the f16 bound.
+// f32 bound for both dtypes; only the gradient stored as halves gets the f16 bound. The rows and the
+// mean run in both their subgroup and plain variants where the device has subgroups: K = 1000 strides a
+// subgroup over the row, K = 1 and 3 leave invocations without a logit, N = 130 spans three workgroups.
 const CASES: [number, number][] = [[3, 10], [5, 7], [4, 1000], [1, 3], [6, 1], [130, 10]];
 const labelsFor = (rng: Rng, N: number, K: number) => Float64Array.from({ length: N }, () => rng.int(K));
 
-for (const dtype of DTYPES_UNDER_TEST) {
+for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
   for (const [N, K] of CASES) {
-    test(`softmaxCrossEntropy ${dtype} [${N}, ${K}]: loss, per-row losses, dlogits and backward`, async () => {
+    test(`softmaxCrossEntropy ${dtype} [${N}, ${K}]: loss, per-row losses, dlogits and backward${sgName(sg)}`, () => withSubgroups(sg, async () => {
       const rng = new Rng(N * 1000 + K);
       const z = quantize(rng.normals(N * K, 3), dtype), y = labelsFor(rng, N, K);
       for (const s of [0, 0.1, 0.35]) {
@@ -36,9 +38,16 @@ for (const dtype of DTYPES_UNDER_TEST) {
         expectClose(await Zg.grad!.read(), want.dlogits.map((v) => 3 * v), TOL[dtype], `s=${s} grad`);
         for (const t of [Z, Y, Zg, loss]) t.dispose();
       }
-    });
+    }));
   }
 }
+
+test(subgroupVariantTitle('softmaxCrossEntropy rows and mean'), async () => {
+  const N = 5, K = 7, rng = new Rng(3);
+  const Z = upload(rng.normals(N * K), [N, K]), Y = upload(labelsFor(rng, N, K), [N]);
+  await expectSubgroupVariants('softmax_xent.', 2, () => { softmaxCrossEntropyForward(Z, Y, 0.1); });
+  Z.dispose(); Y.dispose();
+});
 
 test('softmaxCrossEntropy backward takes dy from the GPU (loss-scale seed 1024, f16 logits)', async () => {
   const N = 8, K = 10, rng = new Rng(4);
@@ -65,7 +74,7 @@ test('label smoothing matches closed forms', async () => {
   }
 });
 
-test('softmaxCrossEntropy is stable for huge logits (f32 1e4 + N(0,1), f16 6e4 + N(0,30))', async () => {
+for (const sg of SUBGROUP_PATHS) test(`softmaxCrossEntropy is stable for huge logits (f32 1e4 + N(0,1), f16 6e4 + N(0,30))${sgName(sg)}`, () => withSubgroups(sg, async () => {
   const N = 5, K = 7, rng = new Rng(9), y = labelsFor(rng, N, K);
   for (const [dtype, off, sd] of [['f32', 1e4, 1], ['f16', 6e4, 30]] as const) {
     const z = quantize(rng.normals(N * K, sd).map((v) => off + v), dtype);
@@ -75,7 +84,7 @@ test('softmaxCrossEntropy is stable for huge logits (f32 1e4 + N(0,1), f16 6e4 +
     expectClose(await download(r.dlogits!), want.dlogits, TOL.f32, `${dtype} dlogits`);
     r.losses.dispose();
   }
-});
+}));
 
 test('topkCorrect: top-1 / top-5 hits with ties, K = 10, 7, 3, 1000', async () => {
   for (const [N, K] of [[37, 10], [9, 7], [5, 3], [6, 1000]]) {
@@ -96,7 +105,7 @@ test('topkCorrect: a NaN label logit is a miss', async () => {
   assert.equal([...hits], [0, 0, 0, 1]); // row 1: ties with classes 0..2 put the label 4th
 });
 
-test('an invalid label gives a NaN loss and NaN hits', async () => {
+for (const sg of SUBGROUP_PATHS) test(`an invalid label gives a NaN loss and NaN hits${sgName(sg)}`, () => withSubgroups(sg, async () => {
   const z = upload(new Rng(1).normals(30), [3, 10]);
   for (const bad of [10, 2.5, -1]) {
     const Y = upload([1, bad, 4], [3]);
@@ -110,7 +119,7 @@ test('an invalid label gives a NaN loss and NaN hits', async () => {
     Y.dispose();
   }
   z.dispose();
-});
+}));
 
 test('softmaxCrossEntropy: wrong shapes and options name the op and the shapes', () => {
   const z = Tensor.zeros([4, 10]), y4 = Tensor.zeros([4]), y5 = Tensor.zeros([5]);
