@@ -1,7 +1,10 @@
-// `npm run bench:kernels [-- --filter S --batch N --json FILE --reps N --dtype f32|f16]`
+// `npm run bench:kernels [-- --filter S --batch N --json FILE --reps N --dtype f32|f16 --no-check]`
 // Times every kernel of ShuffleNetV1 2.0x g=3 at 224x224 (the real layer sizes, batch 8 by default) per
 // direction, and compares each with this adapter's ceilings, measured in the same run: peak FMA
 // throughput for the compute-bound kernels (convolutions, linear), copy bandwidth for the rest.
+// First every case is checked once against its float64 reference on a small instance of the same
+// kernel variants (scripts/bench/check.ts); a wrong result stops the run with an error, exit status 1.
+// A timed row that compiles a pipeline its check did not is warned about (a variant left unchecked).
 // Method: the engine records dispatches into one pending encoder and submits on sync(); a sample is K
 // calls then one sync(), divided by K (K sized so a sample takes ~SAMPLE_MS); the row is the median of
 // --reps samples, after one warm-up call (pipeline compilation, buffer pool). Each call's outputs are
@@ -12,10 +15,11 @@
 // FLOP and byte conventions: scripts/bench/cases.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { initDevice, describeDevice, device, scope, sync, poolStats, capture, hasTimestamps, type DType } from '../engine/index.ts';
+import { initDevice, describeDevice, device, scope, sync, poolStats, capture, hasTimestamps, pipelineCount, type DType } from '../engine/index.ts';
 import { programFlags, runMain } from '../train/flags.ts';
 import { ACC, copyProbe, fmaProbe, type Probe } from './bench/ceilings.ts';
 import { allCases, largestActivation, type Bench, type Case } from './bench/cases.ts';
+import { CheckError, checkAll } from './bench/check.ts';
 
 const FLAGS = {
   filter: { type: 'string', default: null, metavar: 'TEXT', help: 'only kernels whose name contains TEXT (e.g. pointwise, pool, batch norm)' },
@@ -23,6 +27,7 @@ const FLAGS = {
   json: { type: 'string', default: null, metavar: 'FILE', help: 'also write {adapter, ceilings, rows} here' },
   reps: { type: 'int', min: 3, default: 9, help: 'timed samples per row (the median is reported)' },
   dtype: { type: 'choice', choices: ['f32', 'f16'], default: 'f32', help: 'activation dtype (f16: packed halves)' },
+  check: { type: 'bool', default: true, help: 'check each kernel against its float64 reference before timing (--no-check skips)' },
 } as const;
 
 const SAMPLE_MS = 50;
@@ -139,13 +144,29 @@ async function main(argv: string[]): Promise<number> {
 
   const adapter = describeDevice(), load0 = os.loadavg()[0]!;
   // progress on stderr; the table (stdout) comes at the end, once both ceiling measurements are in
+  if (v.check) {
+    console.error(`checking ${cases.length} cases against the float64 references...`);
+    try {
+      await checkAll(cases, (s) => console.error(s));
+    } catch (e) {
+      if (!(e instanceof CheckError)) throw e;
+      console.error(`bench:kernels: ${e.message}`);
+      return 1;
+    }
+  }
   console.error(`measuring ceilings and ${cases.length} rows...`);
   const before = await measureCeilings(v.reps);
   const timings: Timing[] = [];
+  const unchecked: string[] = [];
   for (const c of cases) {
+    const compiled = pipelineCount();
     const t = await measure(c, v.reps);
     timings.push(t);
     console.error(`  ${c.kernel} ${c.direction} ${c.shape}: ${fixed(t.ms, 3)} ms`);
+    if (v.check && pipelineCount() > compiled) {
+      unchecked.push(`${c.kernel} ${c.direction} ${c.shape}`);
+      console.error(`warning: ${c.kernel} ${c.direction} ${c.shape} compiled ${pipelineCount() - compiled} pipeline(s) its check did not: a kernel variant left unchecked`);
+    }
   }
   const after = await measureCeilings(v.reps);
   // a ceiling is what the adapter can reach: the better of the two measurements (the machine's load varies)
@@ -155,6 +176,9 @@ async function main(argv: string[]): Promise<number> {
   console.log(`adapter: ${adapter}`);
   console.log(`ShuffleNetV1 2.0x g=3, 224x224, batch ${N}, ${dtype} activations; ms = median of ${v.reps} samples (each K calls then one sync, after a warm-up call)`);
   console.log(`host: ${os.availableParallelism()} CPUs, load average ${fixed(load0, 2)} at the start, ${fixed(os.loadavg()[0]!, 2)} at the end`);
+  console.log(!v.check ? 'checks: SKIPPED (--no-check): no output was compared with its float64 reference'
+    : `checks: every case matched its float64 reference (tests/ref) on a small instance of the same kernel variants, before timing` +
+      (unchecked.length ? `; ${unchecked.length} row(s) ran a variant the checks did not: ${unchecked.join(', ')}` : ''));
   console.log(`ceilings: FMA ${fixed(ceilings.fma_gflops, 1)} GFLOP/s (register-only, ${ACC} vec4 FMA chains per invocation; start ${fixed(before.fma_gflops, 1)}, end ${fixed(after.fma_gflops, 1)}), ` +
     `copy ${fixed(ceilings.copy_gbps, 2)} GB/s (vec4 copy of 64 MiB, read + write; start ${fixed(before.copy_gbps, 2)}, end ${fixed(after.copy_gbps, 2)})`);
   console.log('FLOP = 2·MACs for convs and linear (nominal elsewhere); MB = compulsory traffic: inputs read once, outputs written once (batch norm: x, dy twice)');
@@ -163,7 +187,7 @@ async function main(argv: string[]): Promise<number> {
   console.log(line(COLUMNS.map(([h]) => h)));
   for (const r of rows) console.log(formatRow(r));
   if (v.json) {
-    const report = { adapter, batch: N, dtype, reps: v.reps, ceilings, rows };
+    const report = { adapter, batch: N, dtype, reps: v.reps, checked: v.check, unchecked, ceilings, rows };
     fs.writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
     console.log(`\nwrote ${v.json}`);
   }
