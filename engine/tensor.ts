@@ -20,6 +20,16 @@ const leaks = process.env.WG_LEAKS
 
 let nextId = 1;
 
+/** Refuse a shape that is not a list of non-negative integers, naming the first bad dimension. */
+function checkShape(op: string, shape: Shape): void {
+  if (!Array.isArray(shape)) throw new OpError(op, `shape must be an array of dimensions, got ${String(shape)}`);
+  shape.forEach((d, i) => {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new OpError(op, `invalid shape ${fmt(shape)}: dimension ${i} is ${typeof d === 'number' ? d : JSON.stringify(d)}; dimensions must be non-negative integers`);
+    }
+  });
+}
+
 export interface TensorOptions { requiresGrad?: boolean }
 
 export class Tensor {
@@ -44,6 +54,7 @@ export class Tensor {
 
   /** Uninitialised tensor from the pool. */
   static empty(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    checkShape('Tensor.empty', shape);
     const bytes = storageBytes(numel(shape), dtype);
     const t = new Tensor(shape, dtype, new Storage(acquire(bytes), bytes));
     t.requiresGrad = !!opts.requiresGrad;
@@ -51,17 +62,20 @@ export class Tensor {
   }
 
   static zeros(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    checkShape('Tensor.zeros', shape);
     const t = Tensor.empty(shape, dtype, opts);
     clearBuffer(t.buffer, 0, t.byteLength);
     return t;
   }
 
   static full(shape: Shape, value: number, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    checkShape('Tensor.full', shape);
     return Tensor.from(new Float32Array(numel(shape)).fill(value), shape, dtype, opts);
   }
 
   /** Upload host data (converted to `dtype`). */
   static from(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
+    checkShape('Tensor.from', shape);
     if (data.length !== numel(shape)) throw new OpError('Tensor.from', `data has ${data.length} elements but shape ${fmt(shape)} needs ${numel(shape)}`);
     const t = Tensor.empty(shape, dtype, opts);
     t.write(data);
@@ -92,6 +106,7 @@ export class Tensor {
 
   /** A view with another shape over the same storage (no copy). */
   reshapeView(shape: Shape): Tensor {
+    checkShape('reshape', shape);
     if (numel(shape) !== this.size) throw new OpError('reshape', `cannot view ${fmt(this.shape)} (${this.size} elements) as ${fmt(shape)} (${numel(shape)})`);
     const s = this.storage;
     if (!s) throw new GpuError(`${this} used after dispose()`);

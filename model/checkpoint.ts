@@ -6,7 +6,8 @@
 //   model_size, group, n_class, image_size, stem     (the twin's fixture keys)
 //   training      JSON of an arbitrary record (epoch, step, loss scale, RNG state, ...), training checkpoints only
 // Writes are atomic (temp file + fsync + rename). Loading is strict by default: a missing, unexpected
-// or mis-shaped tensor, or metadata that disagree with the model, is an error naming them.
+// or mis-shaped tensor, or metadata that disagree with the model, is an error naming them, and so is a
+// non-finite value in any tensor (naming the first: tensor and index) unless allowNonfinite.
 import { Tensor, fmt, fromHalfBits } from '../engine/index.ts';
 import { readSafetensorsFile, writeSafetensorsFile, type StTensor } from './safetensors.ts';
 import { resolveConfig, type Group, type ModelConfig, type ModelSize, type Stem } from './architecture.ts';
@@ -83,8 +84,37 @@ function toHost(name: string, t: StTensor, source: string): HostTensor {
   }
 }
 
-/** Read and validate a checkpoint file (format and metadata; not yet against a model). */
-export async function readCheckpoint(path: string): Promise<Checkpoint> {
+export interface ReadOptions {
+  /** Load Inf/NaN values instead of refusing them (to inspect a diverged run's weights). */
+  allowNonfinite?: boolean;
+}
+
+/** The first non-finite value of the tensors in the order given, and how many there are in all. */
+export function findNonFinite(tensors: Iterable<[string, HostTensor]>): { name: string; index: number; coords: number[]; value: number; count: number; tensors: number } | null {
+  let first: { name: string; index: number; coords: number[]; value: number } | null = null;
+  let count = 0, bad = 0;
+  for (const [name, t] of tensors) {
+    let here = 0;
+    for (let i = 0; i < t.data.length; i++) {
+      const v = t.data[i]!;
+      if (v - v === 0) continue; // finite (Inf - Inf and NaN - NaN are NaN)
+      if (!first) first = { name, index: i, coords: unravel(i, t.shape), value: v };
+      here++;
+    }
+    count += here;
+    if (here) bad++;
+  }
+  return first && { ...first, count, tensors: bad };
+}
+
+function unravel(i: number, shape: readonly number[]): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) { out[d] = i % shape[d]!; i = Math.floor(i / shape[d]!); }
+  return out;
+}
+
+/** Read and validate a checkpoint file (format, metadata, finite values; not yet against a model). */
+export async function readCheckpoint(path: string, opts: ReadOptions = {}): Promise<Checkpoint> {
   const file = await readSafetensorsFile(path);
   const metadata = file.metadata;
   const config = configFromMetadata(metadata, path);
@@ -101,6 +131,14 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     if (k.startsWith(MOMENTUM_PREFIX)) momenta.set(k.slice(MOMENTUM_PREFIX.length), toHost(k, t, path));
     else state.set(k, toHost(k, t, path));
   }
+  if (!opts.allowNonfinite) {
+    const bad = findNonFinite([...state, ...[...momenta].map(([k, v]) => [MOMENTUM_PREFIX + k, v] as [string, HostTensor])]);
+    if (bad) {
+      throw new CheckpointError(`${path}: tensor '${bad.name}' holds ${bad.value} at index ${bad.index} ${fmt(bad.coords)} ` +
+        `(${bad.count} non-finite value${bad.count === 1 ? '' : 's'} in ${bad.tensors} tensor${bad.tensors === 1 ? '' : 's'}): the run that saved it had diverged. ` +
+        'Use an earlier checkpoint; to load it anyway for inspection, allow non-finite values (--allow-nonfinite in eval and predict).');
+    }
+  }
   return { config, state, momenta, training, metadata };
 }
 
@@ -109,9 +147,9 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
  * classes and stem must equal the model's; strict (default): its tensors must match the state dict
  * exactly; momentum buffers must always name parameters and have their shapes.
  */
-export async function loadCheckpoint(path: string, model?: ShuffleNetV1, opts: { strict?: boolean } = {}): Promise<{ model: ShuffleNetV1; checkpoint: Checkpoint }> {
+export async function loadCheckpoint(path: string, model?: ShuffleNetV1, opts: { strict?: boolean } & ReadOptions = {}): Promise<{ model: ShuffleNetV1; checkpoint: Checkpoint }> {
   const strict = opts.strict ?? true;
-  const ck = await readCheckpoint(path);
+  const ck = await readCheckpoint(path, opts);
   if (model) {
     const a = model.config, b = ck.config;
     // imageSize is nominal (no tensor depends on it); stem changes no shape, so it must be checked here

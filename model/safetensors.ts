@@ -8,7 +8,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 type DtypeArrays = {
   F64: Float64Array;
@@ -169,6 +170,11 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): StFil
     throw new SafetensorsError(`${source}: ${msg}`);
   }
   const fileLen = bytes.length;
+  // a safetensors header is JSON starting at byte 8; otherwise say what the file looks like, if known
+  if (bytes[8] !== 0x7b) {
+    const other = otherFormat(bytes);
+    if (other) fail(`looks like ${other}, not a safetensors checkpoint`);
+  }
   if (fileLen < 8) fail(`truncated file: header length needs bytes [0, 8) but file is ${fileLen} bytes`);
 
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
@@ -270,6 +276,20 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): StFil
   return { tensors: Object.fromEntries(tensors), metadata: Object.fromEntries(metadata) };
 }
 
+/** Formats a checkpoint path may point at by mistake, by their first bytes. */
+function otherFormat(b: Uint8Array): string | null {
+  const starts = (...sig: number[]) => sig.every((v, i) => b[i] === v);
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'a PNG image';
+  if (starts(0xff, 0xd8, 0xff)) return 'a JPEG image';
+  if (starts(0x1f, 0x8b)) return 'a gzip-compressed file (unpack it first)';
+  if (starts(0x50, 0x4b, 0x03, 0x04)) return "a zip archive (PyTorch's .pt/.pth files are zip archives)";
+  if (starts(0x89, 0x48, 0x44, 0x46)) return 'an HDF5 file (e.g. Keras .h5)';
+  if (b[0] === 0x80 && b[1]! >= 2 && b[1]! <= 5) return 'a Python pickle (e.g. an old PyTorch .pt file)';
+  const head = b.subarray(0, Math.min(b.length, 64));
+  if (head.length > 0 && head.every((c) => c === 0x09 || c === 0x0a || c === 0x0d || (c >= 0x20 && c < 0x7f))) return 'a text file';
+  return null;
+}
+
 // ---------------------------------------------------------------------------------------
 // Files
 
@@ -324,9 +344,18 @@ export async function readSafetensorsFile(path: string): Promise<StFile> {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT') throw new SafetensorsError(`checkpoint not found: ${path}`);
+    if (err.code === 'EISDIR') throw new SafetensorsError(`${path}: cannot read checkpoint: it is a directory, not a file; ${filesIn(path)}`);
     throw new SafetensorsError(`${path}: cannot read checkpoint: ${err.message}`);
   }
   return decodeSafetensors(bytes, path);
+}
+
+/** A hint naming the .safetensors files in `dir` (the last three in name order, numbers compared as numbers). */
+function filesIn(dir: string): string {
+  let names: string[] = [];
+  try { names = readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })); } catch { /* unreadable */ }
+  if (!names.length) return 'it holds no .safetensors file';
+  return `pass one of its ${names.length} .safetensors files, e.g. ${names.slice(-3).map((n) => join(dir, n)).join(', ')}`;
 }
 
 // ---------------------------------------------------------------------------------------

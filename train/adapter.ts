@@ -19,11 +19,8 @@ export function resolvePrecision(p: Precision, shaderF16 = deviceInfo().shaderF1
   return p === 'fp32' ? 'f32' : p === 'fp16' ? 'f16' : shaderF16 ? 'f16' : 'f32';
 }
 
-/** A software (CPU) adapter: Dawn's OpenGL compatibility path exists here for Mesa llvmpipe. */
-export function isCpuAdapter(): boolean {
-  const i = deviceInfo();
-  return /llvmpipe|lavapipe|softpipe|swiftshader|cpu/i.test(i.description) || i.featureLevel === 'compatibility';
-}
+/** A software (CPU) adapter: llvmpipe, lavapipe, SwiftShader (the engine's adapter info says). */
+export const isCpuAdapter = (): boolean => deviceInfo().software;
 
 /** Bytes per image of the model's biggest activation (the stem's output at 224x224). */
 function largestActivation(cfg: TrainConfig, dtype: DType): number {
@@ -62,15 +59,22 @@ export async function checkBatchFitsOrEstimate(cfg: TrainConfig, dtype: DType, l
 }
 
 /**
+ * Seconds per step of `cfg` here, timed on synthetic data with `batch` images (a few steps, after an
+ * eager and a captured one) and scaled to cfg's batch in proportion, as a CPU's time per step grows.
+ */
+export async function secondsPerStep(cfg: TrainConfig, dtype: DType, batch: number): Promise<number> {
+  const ms = await timeSteps({ size: cfg.modelSize, group: cfg.group, imageSize: cfg.imageSize, batch, stem: cfg.stem, train: true, dtype }, { iters: 2, warmup: 2 });
+  return (Math.min(...ms) * cfg.batchSize) / batch / 1000;
+}
+
+/**
  * What the seed preset would cost on this CPU adapter, when its batch cannot even run here: steps of
- * a batch that fits (at most 8 images; `fits`, at least 1, is the largest) are timed on synthetic
- * data and scaled to the configured batch (a CPU's time per step grows in proportion to the images).
+ * a batch that fits (at most 8 images; `fits`, at least 1, is the largest) are timed and scaled.
  */
 async function cpuEstimate(cfg: TrainConfig, dtype: DType, fits: number, log: (s: string) => void): Promise<string> {
   const b = Math.min(8, fits);
   log(`timing a few ${b}-image steps to estimate the seed preset's cost on this CPU adapter...`);
-  const ms = await timeSteps({ size: cfg.modelSize, group: cfg.group, imageSize: cfg.imageSize, batch: b, stem: cfg.stem, train: true, dtype }, { iters: 2, warmup: 2 });
-  const perStep = (Math.min(...ms) * cfg.batchSize) / b / 1000;
+  const perStep = await secondsPerStep(cfg, dtype, b);
   const S = Math.floor(TRAIN_IMAGES[cfg.dataset] / cfg.batchSize);
   return `On this CPU adapter (${deviceInfo().description}) a step of ${cfg.batchSize} images would take about ${duration(perStep)} ` +
     `(timed at batch ${b}, scaled): about ${duration(perStep * S)} per epoch of ${S} step${S === 1 ? '' : 's'}, ${duration(perStep * S * cfg.epochs)} for ${cfg.epochs} epochs. ` +
@@ -87,6 +91,11 @@ export class RunEstimate {
 
   /** Timing starts at `step` (the GPU is idle: the eager and captured steps are done). */
   start(step: number): void { this.from = { at: performance.now(), step }; }
+
+  /** Seconds per replayed step so far (NaN before one has been timed). */
+  secondsPerStep(step: number): number {
+    return this.from && step > this.from.step ? (performance.now() - this.from.at) / 1000 / (step - this.from.step) : NaN;
+  }
 
   /** Once, after min(logEvery, 5) timed steps: the estimate line (seed preset on a CPU adapter), else null. */
   line(step: number, cfg: TrainConfig, stepsPerEpoch: number, stopAt: number): string | null {

@@ -1,10 +1,11 @@
 // `npm run eval -- --checkpoint FILE`: loss, top-1 and top-5 accuracy on the test set, printed as the
 // seed prints them and appended to eval_log.txt:
 //   result:{'Loss': 1.0217913215673422, 'Top_1_Acc': 0.8152, 'Top_5_Acc': 0.975}, ckpt:'./shufflenetv1-250_391.ckpt', time: 0h 0m 21s
+// A non-finite loss (weights loaded with --allow-nonfinite, or overflowing) exits 1 and is not appended.
 import * as fs from 'node:fs';
 import { describeDevice, initDevice } from '../engine/index.ts';
 import { FlagError, programFlags, runMain } from './flags.ts';
-import { INFERENCE_FLAGS, loadForInference } from './inference.ts';
+import { INFERENCE_FLAGS, loadForInference, nonFiniteResult } from './inference.ts';
 import { hms, pyFloat } from './format.ts';
 import { loadDataset } from './data_source.ts';
 import { evaluate } from './evaluate.ts';
@@ -42,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     bar.done();
     const line = `result:{'Loss': ${pyFloat(r.loss)}, 'Top_1_Acc': ${pyFloat(r.top1)}, 'Top_5_Acc': ${pyFloat(r.top5)}}, ckpt:'${v.checkpoint}', time: ${hms(r.seconds)}`;
     console.log(line);
+    if (![r.loss, r.top1, r.top5].every(Number.isFinite)) { console.error(nonFiniteResult('the loss')); return 1; } // not logged as a result
     fs.appendFileSync(v.log!, line + '\n');
     console.log(`appended to ${v.log}`);
   } finally {

@@ -2,9 +2,10 @@
 // Without images: the seed's figure, the first 16 test images (upscaled) each under its predicted
 // class name, blue where right and red where wrong. With images: each file's top-5 classes with
 // probabilities (softmax of the logits), and the grid of those images when they share one size.
+// Non-finite logits (weights loaded with --allow-nonfinite, or overflowing) are no prediction: exit 1.
 import { describeDevice, initDevice } from '../engine/index.ts';
 import { FlagError, programFlags, runMain } from './flags.ts';
-import { INFERENCE_FLAGS, loadForInference } from './inference.ts';
+import { INFERENCE_FLAGS, countNonFinite, loadForInference, nonFiniteResult } from './inference.ts';
 import { loadDataset } from './data_source.ts';
 import { predictLogits } from './evaluate.ts';
 import { resolvePrecision } from './adapter.ts';
@@ -57,18 +58,22 @@ async function main(argv: string[]): Promise<number> {
       const mean = gray ? [0, 0, 0].map(() => FASHION_MNIST_MEAN[0]!) : CIFAR10_MEAN;
       const std = gray ? [0, 0, 0].map(() => FASHION_MNIST_STD[0]!) : CIFAR10_STD;
       const preds: number[] = [];
+      let bad = 0;
       for (const { file, img } of files) {
         // a grayscale model saw one channel replicated three times: give it the luminance likewise
         const data = gray ? luminance3(img.data, img.h * img.w) : img.data;
         const logits = predictLogits(s.model, data, { N: 1, C: 3, H: img.h, W: img.w }, { mean, std }, s.imageSize, dtype);
         const z = await logits.read();
         logits.dispose();
+        console.log(`${file} (${img.w}x${img.h}):`);
+        preds.push(argmax(z));
+        const n = countNonFinite(z);
+        if (n) { bad++; console.log(`  no prediction: ${n} of ${z.length} logits are not finite`); continue; }
         const prob = softmax(z);
         const top = prob.map((q, k) => [q, k] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
-        preds.push(argmax(z));
-        console.log(`${file} (${img.w}x${img.h}):`);
         for (const [q, k] of top) console.log(`  ${s.classes[k]!.padEnd(12)} ${(100 * q).toFixed(2).padStart(6)}%`);
       }
+      if (bad) { console.error(nonFiniteResult(`the logits of ${bad} of ${files.length} image(s)`)); return 1; }
       const same = files.every((f) => f.img.h === files[0]!.img.h && f.img.w === files[0]!.img.w);
       if (same && p.explicit.has('out')) {
         const { h, w } = files[0]!.img;
@@ -89,6 +94,8 @@ async function main(argv: string[]): Promise<number> {
     const z = await logits.read();
     logits.dispose();
     const K = s.classes.length;
+    const bad = Array.from({ length: n }, (_, i) => countNonFinite(z.subarray(i * K, (i + 1) * K))).filter((c) => c > 0).length;
+    if (bad) { console.error(`${nonFiniteResult(`the logits of ${bad} of ${n} test image(s)`)}; ${v.out} not written`); return 1; }
     const predicted = Array.from({ length: n }, (_, i) => argmax(z.subarray(i * K, (i + 1) * K)));
     const right = predicted.filter((q, i) => q === actual[i]).length;
     predictionGrid(images, { n, c: test.channels, h: test.height, w: test.width }, predicted, actual, s.classes, v.out!);

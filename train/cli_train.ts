@@ -1,10 +1,15 @@
-// `npm run train -- [flags]`: flags -> train/config.ts -> train/trainer.ts. Exit status: 0 when
-// training finished, stopped at --max-steps or was interrupted (a checkpoint was saved), 1 when the
-// loss went NaN, 2 for bad flags.
-import { describeDevice, initDevice } from '../engine/index.ts';
+// `npm run train -- [flags]`: flags -> train/config.ts -> train/trainer.ts. Without --preset the
+// adapter decides: seed on a GPU, fast on a CPU (train/preset_choice.ts says which, why, and the cost).
+// Exit status: 0 when training finished or stopped at --max-steps; 128 + the signal's number after a
+// stop signal and a saved checkpoint (SIGINT 130, SIGTERM 143, SIGHUP 129; the same, without saving,
+// for a second signal or one during start-up); 1 when the loss went NaN or on an error; 2 for bad flags.
+import { deviceInfo, describeDevice, initDevice } from '../engine/index.ts';
 import { FlagError, runMain } from './flags.ts';
 import { parseTrainArgs, trainHelp } from './config.ts';
 import { train } from './trainer.ts';
+import { resolvePrecision } from './adapter.ts';
+import { choiceLines, costLine } from './preset_choice.ts';
+import { signalExitCode } from './stop_policy.ts';
 import { hms } from './format.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -18,6 +23,13 @@ async function main(argv: string[]): Promise<number> {
   if (parsed.help) { console.log(trainHelp()); return 0; }
   await initDevice();
   console.log(`adapter: ${describeDevice()}`);
+  // --preset auto is settled by the adapter; a resumed run takes the checkpoint's preset instead
+  if (!parsed.config.resume) {
+    parsed = parseTrainArgs(argv, deviceInfo());
+    const lines = choiceLines(parsed.preset);
+    for (const l of lines) console.log(l);
+    if (lines.length) console.log(await costLine(parsed.config, resolvePrecision(parsed.config.precision)));
+  }
   const t0 = performance.now();
   console.log('============== Starting Training ==============');
   const r = await train(parsed.config, { explicit: parsed.explicit });
@@ -26,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
   if (r.reason === 'nan') { console.error(r.message ?? 'loss became NaN'); return 1; }
   console.log(r.reason === 'interrupted' ? '============== Train Interrupted ==============' : '============== Train Success ==============');
   if (r.checkpoint) console.log(`checkpoint: ${r.checkpoint}`);
-  return 0;
+  return r.signal ? signalExitCode(r.signal) : 0;
 }
 
 await runMain(main);

@@ -1,10 +1,13 @@
-// Training configuration: every hyper-parameter is a flag; defaults reproduce the seed tutorial as
-// its text describes it (ShuffleNetV1 2.0x g=3, CIFAR-10 at 224x224, batch 128, 250 epochs, 4
-// warm-up epochs then cosine 0.05 -> 0.0005, Momentum 0.9, weight decay 4e-5, label smoothing 0.1,
-// fp16 with a fixed loss scale of 1024). Presets fill in groups of values; flags given explicitly
-// always win, whatever their position relative to --preset.
+// Training configuration: every hyper-parameter is a flag; the flag defaults (the seed preset)
+// reproduce the seed tutorial as its text describes it (ShuffleNetV1 2.0x g=3, CIFAR-10 at 224x224,
+// batch 128, 250 epochs, 4 warm-up epochs then cosine 0.05 -> 0.0005, Momentum 0.9, weight decay
+// 4e-5, label smoothing 0.1, fp16 with a fixed loss scale of 1024). Presets fill in groups of values;
+// flags given explicitly always win, whatever their position relative to --preset. `--preset auto`
+// (the default) is seed on a GPU adapter and fast on a CPU one, once the adapter is known.
 import { GROUPS, SIZES, STEMS, type Group, type ModelSize, type Stem } from '../model/architecture.ts';
 import { FlagError, formatHelp, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
+import { KEEP_PERIODIC } from './checkpoint_files.ts';
+import { parseCheckpointEvery } from './periodic_checkpoint.ts';
 
 const listed = (xs: readonly unknown[]) => `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)}`;
 
@@ -12,7 +15,7 @@ export const TRAIN_FLAGS = {
   dataset: { type: 'choice', choices: ['cifar10', 'fashion-mnist'], default: 'cifar10', help: 'training data' },
   'data-dir': { type: 'string', default: null, metavar: 'DIR', help: 'dataset directory (default: ./dataset for cifar10, /usr/share/datasets/fashion-mnist for fashion-mnist)' },
   'download-url': { type: 'string', default: null, metavar: 'URL', help: 'CIFAR-10 archive URL (default: the official cifar-10-binary.tar.gz)' },
-  preset: { type: 'choice', choices: ['seed', 'fast', 'smoke'], default: 'seed', help: 'seed: the tutorial; fast: 0.5x g=3 at 32x32, cifar stem (CPU adapters); smoke: a few steps' },
+  preset: { type: 'choice', choices: ['auto', 'seed', 'fast', 'smoke'], default: 'auto', help: 'auto: seed on a GPU adapter, fast on a CPU adapter; seed: the tutorial; fast: 0.5x g=3 at 32x32, cifar stem (CPU adapters); smoke: a few steps' },
   epochs: { type: 'int', min: 1, default: 250, help: 'epochs (the lr schedule spans them all)' },
   'max-steps': { type: 'int', min: 0, default: 0, help: 'stop after this many steps in total (0: no limit)' },
   'batch-size': { type: 'int', min: 1, default: 128, help: 'images per step (the last partial batch is dropped)' },
@@ -34,7 +37,9 @@ export const TRAIN_FLAGS = {
   seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of weights, shuffling and augmentation' },
   'out-dir': { type: 'string', default: 'runs/shufflenet', metavar: 'DIR', help: 'checkpoints, metrics.jsonl and training.png' },
   resume: { type: 'optional', default: null, metavar: 'FILE', help: 'continue from FILE, or from the latest checkpoint in --out-dir' },
+  overwrite: { type: 'bool', default: false, help: "start over in an --out-dir that holds another run's checkpoints or metrics (deletes them)" },
   'keep-checkpoints': { type: 'int', min: 1, default: 5, help: 'checkpoints kept (the oldest are deleted)' },
+  'checkpoint-every': { type: 'string', default: '30m', metavar: 'N|Nm', help: `also save a resumable checkpoint every N steps or N minutes (Nm) inside an epoch, the newest ${KEEP_PERIODIC} kept; 0: never` },
   'log-every': { type: 'int', min: 1, default: 20, help: 'steps between loss read-backs (each one waits for the GPU)' },
   'eval-every': { type: 'int', min: 0, default: 1, help: 'epochs between test-set evaluations (0: never)' },
 } as const satisfies FlagTable;
@@ -43,8 +48,12 @@ export type TrainFlags = FlagValues<typeof TRAIN_FLAGS>;
 type FlagName = keyof typeof TRAIN_FLAGS;
 export type DatasetName = (typeof TRAIN_FLAGS)['dataset']['choices'][number];
 export type Precision = (typeof TRAIN_FLAGS)['precision']['choices'][number];
+export type PresetName = 'seed' | 'fast' | 'smoke';
 
-export const PRESETS: Record<'seed' | 'fast' | 'smoke', Partial<Record<FlagName, string | number | boolean>>> = {
+/** The batch the seed's learning rate is for: the smoke preset scales --lr and --min-lr by batch/128. */
+export const LR_BATCH = 128;
+
+export const PRESETS: Record<PresetName, Partial<Record<FlagName, string | number | boolean>>> = {
   seed: {},
   fast: { 'model-size': '0.5x', group: 3, 'image-size': 32, stem: 'cifar', epochs: 15, 'warmup-epochs': 1 },
   smoke: { 'model-size': '0.5x', group: 3, 'image-size': 32, stem: 'cifar', epochs: 1, 'warmup-epochs': 0, 'batch-size': 16, 'max-steps': 10, 'eval-every': 0, 'log-every': 5 },
@@ -55,7 +64,8 @@ export type TrainConfig = {
   dataset: DatasetName;
   dataDir: string | null;
   downloadUrl: string | null;
-  preset: 'seed' | 'fast' | 'smoke';
+  /** The preset used (`--preset auto` resolved). */
+  preset: PresetName;
   epochs: number;
   maxSteps: number;
   batchSize: number;
@@ -78,7 +88,10 @@ export type TrainConfig = {
   outDir: string;
   /** A file, `true` for the latest checkpoint in outDir, or null. */
   resume: string | true | null;
+  overwrite: boolean;
   keepCheckpoints: number;
+  /** `N` steps, `Nm` minutes or `0` (train/periodic_checkpoint.ts). */
+  checkpointEvery: string;
   logEvery: number;
   evalEvery: number;
 };
@@ -95,29 +108,50 @@ true satisfies ([Unmatched<TrainConfig, { [F in FlagName as Camel<F>]: unknown }
 
 /** The checkpoint's config, with the flags given explicitly now taking precedence (--resume). */
 export function resumedConfig(saved: TrainConfig, now: TrainConfig, explicit: ReadonlySet<string>): TrainConfig {
-  const out = { ...saved };
+  // a checkpoint from before a flag existed has no value for it: this invocation's fills it in
+  const out = { ...now, ...saved };
   const take = <K extends keyof TrainConfig>(k: K) => { out[k] = now[k]; };
   for (const f of explicit) {
     const k = configKey(f);
     if (k in now) take(k as keyof TrainConfig);
   }
   // where to write and what to resume are always this invocation's
-  return { ...out, outDir: now.outDir, resume: now.resume };
+  return { ...out, outDir: now.outDir, resume: now.resume, overwrite: now.overwrite };
 }
 
 export const TRAIN_USAGE = 'Usage: npm run train -- [flags]\n\nTrains ShuffleNetV1 on CIFAR-10 (or Fashion-MNIST) on the WebGPU engine.';
 
 export function trainHelp(): string {
   const presets = Object.entries(PRESETS).map(([n, p]) => `  ${n.padEnd(6)}${Object.keys(p).length ? Object.entries(p).map(([k, v]) => `--${k} ${v}`).join(' ') : '(the defaults above)'}`);
-  return formatHelp(TRAIN_USAGE, TRAIN_FLAGS, ['', 'Presets (explicit flags override them):', ...presets].join('\n'));
+  return formatHelp(TRAIN_USAGE, TRAIN_FLAGS, ['', 'Presets (explicit flags override them):', '  auto  (the default) seed on a GPU adapter, fast on a CPU adapter',
+    ...presets, `  smoke also scales --lr and --min-lr by batch/${LR_BATCH} unless --lr is given`].join('\n'));
 }
 
-/** Parse `npm run train` arguments; `help` is set when --help was given (the caller prints trainHelp()). */
-export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; help: boolean; explicit: Set<string> } {
+/** How `--preset` was settled: as given, or (auto) by the kind of adapter. */
+export interface PresetChoice { preset: PresetName; auto: boolean }
+
+/** `--preset auto`: seed on a GPU adapter, fast on a CPU one; seed when the adapter is not known (no device yet). */
+export function choosePreset(flag: string, adapter?: { software: boolean }): PresetChoice {
+  if (flag !== 'auto') return { preset: flag as PresetName, auto: false };
+  return { preset: adapter?.software ? 'fast' : 'seed', auto: true };
+}
+
+/**
+ * Parse `npm run train` arguments; `help` is set when --help was given (the caller prints trainHelp()).
+ * `adapter` settles `--preset auto` (without it, auto is seed).
+ */
+export function parseTrainArgs(argv: readonly string[], adapter?: { software: boolean }): { config: TrainConfig; help: boolean; explicit: Set<string>; preset: PresetChoice } {
   const first = parseFlags(TRAIN_FLAGS, argv);
   const values: Record<string, unknown> = { ...first.values };
-  const preset = PRESETS[first.values.preset as keyof typeof PRESETS];
-  for (const [k, v] of Object.entries(preset)) if (!first.explicit.has(k as FlagName)) values[k] = v;
+  const choice = choosePreset(first.values.preset, adapter);
+  values.preset = choice.preset;
+  for (const [k, v] of Object.entries(PRESETS[choice.preset])) if (!first.explicit.has(k as FlagName)) values[k] = v;
+  if (choice.preset === 'smoke' && !first.explicit.has('lr')) {
+    // the seed's rate is for batch 128: a small batch takes a proportionally smaller step
+    const f = (values['batch-size'] as number) / LR_BATCH;
+    values.lr = TRAIN_FLAGS.lr.default * f;
+    if (!first.explicit.has('min-lr')) values['min-lr'] = TRAIN_FLAGS['min-lr'].default * f;
+  }
   const v = values as TrainFlags;
   if (!(GROUPS as readonly number[]).includes(v.group)) throw new FlagError(`--group: expected one of ${GROUPS.join('|')}, got '${v.group}'`);
   if (v['warmup-epochs'] > v.epochs) {
@@ -126,6 +160,8 @@ export function parseTrainArgs(argv: readonly string[]): { config: TrainConfig; 
     values['warmup-epochs'] = v.epochs;
   }
   if (v['min-lr'] > v.lr) throw new FlagError(`--min-lr: ${v['min-lr']} is above --lr ${v.lr}`);
+  if (v.overwrite && v.resume !== null) throw new FlagError('--overwrite: cannot be combined with --resume (one continues the run in --out-dir, the other deletes it)');
+  parseCheckpointEvery(v['checkpoint-every'] ?? '0');
   const config = Object.fromEntries(Object.entries(values).map(([f, x]) => [configKey(f), x])) as TrainConfig;
-  return { config, help: first.help, explicit: first.explicit as Set<string> };
+  return { config, help: first.help, explicit: first.explicit as Set<string>, preset: choice };
 }

@@ -1,7 +1,9 @@
 // Shared by `npm run eval` and `npm run predict`: flags common to both, and a model with its dataset
 // settings taken from a checkpoint (a training checkpoint remembers its dataset and data directory;
-// flags given explicitly win; a weights-only checkpoint falls back to the flag defaults).
-import { loadCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
+// flags given explicitly win; a weights-only checkpoint falls back to the flag defaults). A checkpoint
+// with Inf/NaN weights is refused unless --allow-nonfinite (inspection only: a non-finite result still
+// exits 1).
+import { findNonFinite, loadCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
 import { foldBatchNorm } from '../model/fold_bn.ts';
 import type { InferenceModel } from './evaluate.ts';
 import { CIFAR10_CLASSES } from './data/cifar10.ts';
@@ -17,7 +19,19 @@ export const INFERENCE_FLAGS = {
   'image-size': { type: 'int', min: 32, max: 1024, default: 0, help: "model input size (0: the checkpoint's image_size)" },
   precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16' },
   fold: { type: 'bool', default: true, help: 'fold batch norm into the convolutions first (the same logits up to rounding, fewer passes)' },
+  'allow-nonfinite': { type: 'bool', default: false, help: 'load a checkpoint holding Inf/NaN values (inspection only; a non-finite result exits 1)' },
 } as const satisfies FlagTable;
+
+/** How many of `v` are Inf or NaN. */
+export function countNonFinite(v: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) n++;
+  return n;
+}
+
+/** The message of a result that is not one: printed on stderr, with exit status 1. */
+export const nonFiniteResult = (what: string): string =>
+  `${what}: not finite, so this is not a result (the weights give Inf/NaN outputs); exit status 1`;
 
 export interface InferenceSetup {
   /** The checkpoint's model, batch norm folded in unless --no-fold. */
@@ -32,11 +46,15 @@ export interface InferenceSetup {
 }
 
 export async function loadForInference(
-  v: { checkpoint: string | null; dataset: string; 'data-dir': string | null; 'download-url': string | null; 'image-size': number; precision: string; fold: boolean },
+  v: { checkpoint: string | null; dataset: string; 'data-dir': string | null; 'download-url': string | null; 'image-size': number; precision: string; fold: boolean; 'allow-nonfinite': boolean },
   explicit: Set<string>,
 ): Promise<InferenceSetup> {
   if (!v.checkpoint) throw new Error('--checkpoint FILE is required');
-  const { model, checkpoint } = await loadCheckpoint(v.checkpoint);
+  const { model, checkpoint } = await loadCheckpoint(v.checkpoint, undefined, { allowNonfinite: v['allow-nonfinite'] });
+  if (v['allow-nonfinite']) {
+    const bad = findNonFinite(checkpoint.state);
+    if (bad) console.error(`warning: ${v.checkpoint} holds ${bad.count} non-finite value(s) in ${bad.tensors} tensor(s), the first in '${bad.name}' at index ${bad.index}; loaded for inspection (--allow-nonfinite)`);
+  }
   const trained = (checkpoint.training?.config ?? null) as Partial<TrainConfig> | null;
   const dataset = (explicit.has('dataset') ? v.dataset : trained?.dataset ?? v.dataset) as DatasetName;
   const dataDir = explicit.has('data-dir') ? v['data-dir'] : trained?.dataset === dataset ? trained?.dataDir ?? null : null;

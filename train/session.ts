@@ -15,6 +15,7 @@ import type { EpochRecord } from './pictures/plot.ts';
 import type { Schedule } from './schedule.ts';
 import type { StepShape, StepTensors } from './step.ts';
 import { Sgd } from './sgd.ts';
+import { withPath } from './fs_errors.ts';
 import type { TrainConfig } from './config.ts';
 
 /** The host's share of one step, made while the GPU runs the previous one; the sampler and RNG states before it (for a checkpoint taken before it runs). */
@@ -73,9 +74,9 @@ export class Session {
     };
     this.host = { images: new Uint8Array(N * size), labels: new Uint8Array(N), labelsF: new Float32Array(N) };
 
-    fs.mkdirSync(cfg.outDir, { recursive: true });
+    // --out-dir exists (train/out_dir.ts)
     this.files = { metrics: path.join(cfg.outDir, 'metrics.jsonl'), plot: path.join(cfg.outDir, 'training.png') };
-    if (fresh) fs.writeFileSync(this.files.metrics, '');
+    if (fresh) withPath('write', this.files.metrics, () => fs.writeFileSync(this.files.metrics, ''));
     this.epochStart = performance.now();
   }
 
@@ -98,7 +99,7 @@ export class Session {
 
   /** One JSON line of metrics.jsonl. */
   writeMetrics(o: Record<string, unknown>): void {
-    fs.appendFileSync(this.files.metrics, JSON.stringify(o) + '\n');
+    withPath('append to', this.files.metrics, () => fs.appendFileSync(this.files.metrics, JSON.stringify(o) + '\n'));
   }
 
   /** The run's one-line description, logged before the first step. */

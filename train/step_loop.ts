@@ -2,8 +2,10 @@
 // being captured, and every later step replays the capture after the host has written the next batch
 // into the same input tensors. The host prepares batch k+1 (gather, random crops) while the GPU runs
 // step k, and waits for the GPU only when it reads the metrics back (every --log-every steps, at epoch
-// ends and before stopping). Each read-back updates the progress bar and metrics.jsonl and applies
-// the NaN policy; epoch ends go to train/epoch_end.ts; Ctrl-C and --max-steps save and stop.
+// ends, before stopping and before a periodic checkpoint). Each read-back updates the progress bar
+// (its ETA runs to the epoch's end or --max-steps, whichever comes first, at the rate of replayed steps)
+// and metrics.jsonl and applies the NaN policy; epoch ends go to train/epoch_end.ts; a stop signal and
+// --max-steps save and stop; --checkpoint-every saves inside an epoch (train/periodic_checkpoint.ts).
 import { capture, sync, type CapturedStep } from '../engine/index.ts';
 import { STATS } from '../kernels/step_metrics.ts';
 import { progressBar, type ProgressBar } from './data/progress.ts';
@@ -14,6 +16,7 @@ import { endEpoch } from './epoch_end.ts';
 import { saveSession } from './resume.ts';
 import { RunEstimate } from './adapter.ts';
 import { nonFiniteLoss, type StopSignal } from './stop_policy.ts';
+import { CheckpointClock, parseCheckpointEvery } from './periodic_checkpoint.ts';
 import type { Session } from './session.ts';
 
 export type StopReason = 'done' | 'max-steps' | 'interrupted' | 'nan';
@@ -24,7 +27,10 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean):
   const runner = new StepRunner(s);
   const window = new MetricsWindow(s);
   const estimate = new RunEstimate();
+  const clock = new CheckpointClock(parseCheckpointEvery(cfg.checkpointEvery), s.step);
   let bar: ProgressBar | null = null;
+  /** The batch (1-based, in this epoch) the bar's ETA runs to: the epoch's last or --max-steps'. */
+  let barEnd = S;
   const closeBar = () => { bar?.done(); bar = null; };
   let end: { reason: StopReason; message?: string } = { reason: 'done' };
   try {
@@ -33,19 +39,26 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean):
       const b = pending;
       const lr = lrAt(s.step, s.schedule);
       s.upload(b, lr);
-      if (!bar && progress) bar = progressBar({ label: `epoch ${b.epoch + 1}/${cfg.epochs}`, total: S });
+      if (!bar && progress) {
+        bar = progressBar({ label: `epoch ${b.epoch + 1}/${cfg.epochs}`, total: S });
+        barEnd = Math.min(S, s.stopAt - (s.step - (b.batch - 1)));
+      }
       runner.run();
       s.step++;
       window.steps++;
       const epochDone = b.batch === S;
       pending = s.step < s.stopAt ? s.prepare() : null; // the host's share of the next step, while the GPU works
       if (runner.runs === 2) { await sync(); estimate.start(s.step); window.restart(); } // time replayed steps only
-      await new Promise<void>((r) => setImmediate(r)); // lets a Ctrl-C be noticed between steps
+      await new Promise<void>((r) => setImmediate(r)); // lets a signal be noticed between steps
       stop.poll();
+      const stopping = stop.requested || s.step === s.stopAt;
+      const periodic = !epochDone && !stopping && clock.due(s.step);
 
-      if (s.step % cfg.logEvery === 0 || epochDone || s.step === s.stopAt || stop.requested) {
+      if (s.step % cfg.logEvery === 0 || epochDone || stopping || periodic) {
         const { m, ips } = await window.read();
-        bar?.update(b.batch, `loss ${m.lastLoss.toFixed(4)} lr ${lr.toPrecision(3)} ${Number.isFinite(ips) ? ips.toFixed(1) : '-'} img/s`);
+        const left = barEnd - b.batch;
+        const eta = left > 0 ? estimate.secondsPerStep(s.step) * left : 0;
+        bar?.update(b.batch, `loss ${m.lastLoss.toFixed(4)} lr ${lr.toPrecision(3)} ${Number.isFinite(ips) ? ips.toFixed(1) : '-'} img/s`, eta);
         s.writeMetrics({ event: 'step', epoch: b.epoch + 1, step: s.step, loss: m.loss, lastLoss: m.lastLoss, lr, imagesPerSec: ips, time: Date.now() / 1000 });
         if (m.skippedSteps > 0) s.log(`\nstep ${s.step}: ${m.skippedSteps} update(s) skipped for Inf/NaN gradients; loss scale now ${(await s.opt.lossScaleState()).scale}`);
         if (m.nonFiniteSteps > 0) {
@@ -65,6 +78,13 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean):
       if (epochDone) {
         closeBar();
         await endEpoch(s, b.epoch + 1, pending);
+        clock.saved(s.step);
+        window.restart(); // images/s counts training, not evaluation and saving
+      }
+      if (periodic) {
+        await saveSession(s, pending, b.epoch + 1, b.batch, 'periodic');
+        clock.saved(s.step);
+        window.restart();
       }
       if (stop.requested) {
         closeBar();
@@ -120,7 +140,7 @@ class MetricsWindow {
     this.steps = 0;
   }
 
-  /** Read the window back (waits for the GPU), fold it into the epoch's, and start the next. */
+  /** Read the window back (waits for the GPU), fold it into the epoch's, and start the next; ips is NaN for a window of no steps. */
   async read(): Promise<{ m: Metrics; ips: number }> {
     const { t, epochStats, N } = this.s;
     const w = await t.stats.read();
@@ -128,7 +148,7 @@ class MetricsWindow {
     addStats(epochStats, w);
     const m = decodeStats(w);
     const now = performance.now();
-    const ips = (this.steps * N) / ((now - this.start) / 1000);
+    const ips = this.steps > 0 ? (this.steps * N) / ((now - this.start) / 1000) : NaN;
     this.start = now;
     this.steps = 0;
     return { m, ips };

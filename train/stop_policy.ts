@@ -1,25 +1,46 @@
-// When a run stops early: Ctrl-C (or a test's shouldStop hook) finishes the current step, saves a
-// checkpoint and returns; a second Ctrl-C exits at once. A non-finite loss stops a run with a fixed
-// loss scale without saving (its weights are already bad); with dynamic loss scaling those steps'
-// updates were skipped on the GPU, so the run goes on.
+// When a run stops early. SIGINT (Ctrl-C), SIGTERM and SIGHUP (or a test's shouldStop hook) finish
+// the current step, save a checkpoint and return; the program then exits with 128 + the signal's
+// number (130, 143, 129). A second signal exits at once with its own code, without saving. A signal
+// during start-up (before the first step) exits at once too: there is nothing to save yet. A
+// non-finite loss stops a run with a fixed loss scale without saving (its weights are already bad);
+// with dynamic loss scaling those steps' updates were skipped on the GPU, so the run goes on.
+import * as os from 'node:os';
 import type { Metrics } from './step_metrics.ts';
 import type { TrainConfig } from './config.ts';
 
-/** Ctrl-C and the shouldStop hook, seen between steps. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type StopSignalName = (typeof STOP_SIGNALS)[number];
+
+/** The conventional exit status of a process ended by `sig`: 128 + its number. */
+export const signalExitCode = (sig: StopSignalName): number => 128 + os.constants.signals[sig];
+
+const said = (sig: StopSignalName) => (sig === 'SIGINT' ? 'Ctrl-C (SIGINT)' : sig);
+
+/** The stop signals and the shouldStop hook, seen between steps. */
 export class StopSignal {
   private stop = false;
+  private running = false;
+  /** The signal that asked for the stop (null: none, or the shouldStop hook). */
+  signal: StopSignalName | null = null;
 
   constructor(private readonly log: (line: string) => void, private readonly shouldStop?: () => boolean) {
-    process.on('SIGINT', this.onSigint);
+    for (const s of STOP_SIGNALS) process.on(s, this.onSignal);
   }
 
-  private readonly onSigint = (): void => {
-    if (this.stop) { this.log('\nsecond Ctrl-C: exiting without saving'); process.exit(130); }
+  private readonly onSignal = (sig: StopSignalName): void => {
+    // the terminal that sent SIGHUP is gone: writing to it must not stop the save
+    if (sig === 'SIGHUP') for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
+    if (!this.running) { this.log(`\n${said(sig)} during start-up: nothing to save yet; exiting`); process.exit(signalExitCode(sig)); }
+    if (this.stop && this.signal) { this.log(`\n${said(sig)} again: exiting without saving`); process.exit(signalExitCode(sig)); }
     this.stop = true;
-    this.log('\nCtrl-C: finishing the current step, then saving a checkpoint (Ctrl-C again to exit now)');
+    this.signal = sig;
+    this.log(`\n${said(sig)}: finishing the current step, then saving a checkpoint (a second signal exits at once)`);
   };
 
-  /** Whether a stop was asked for (a Ctrl-C may arrive during any await). */
+  /** From here on a signal stops after the current step with a checkpoint (before: it exits at once). */
+  startSteps(): void { this.running = true; }
+
+  /** Whether a stop was asked for (a signal may arrive during any await). */
   get requested(): boolean { return this.stop; }
 
   /** After a step: polls shouldStop (until a stop is asked for) and says whether to stop. */
@@ -28,7 +49,7 @@ export class StopSignal {
     return this.stop;
   }
 
-  dispose(): void { process.off('SIGINT', this.onSigint); }
+  dispose(): void { for (const s of STOP_SIGNALS) process.off(s, this.onSignal); }
 }
 
 /** What a metrics window with non-finite losses means: stop (with the message) or note it (dynamic scaling) and go on. */

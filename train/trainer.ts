@@ -1,18 +1,24 @@
 // `train()`: a whole training run, as the seed's train.py does it, in the order it happens:
-//   resume.ts      find the checkpoint to resume and its configuration (--resume)
+//   stop_policy.ts signals (from here on: during start-up they exit at once, later they save first)
+//   out_dir.ts     create --out-dir; run_lock.ts: its lock (one run per directory)
+//   resume.ts      find the checkpoint to resume and its configuration (--resume); otherwise
+//   out_dir.ts     refuse another run's outputs unless --overwrite
 //   adapter.ts     the activation dtype; refuse a batch the adapter cannot bind (with a cost estimate)
 //   session.ts     data, sampler, model, optimizer, per-step tensors, output files
 //   resume.ts      restore weights, momenta, loss scale, sampler, RNG and progress from the checkpoint
 //   step_loop.ts   the steps (eager, captured, replayed), metrics read-backs, progress bar, NaN policy
 //   epoch_end.ts   evaluation, the seed's epoch line, metrics, plot and a checkpoint per epoch
-//   stop_policy.ts Ctrl-C and the NaN policy
-// Outputs in --out-dir: checkpoints (the seed's names, newest 5 kept), metrics.jsonl, training.png.
+//   stop_policy.ts stop signals and the NaN policy
+// Outputs in --out-dir: checkpoints (the seed's names, newest 5 kept, and periodic ones inside an
+// epoch, --checkpoint-every), metrics.jsonl, training.png, and train.lock while the run lasts.
 import { loadDataset } from './data_source.ts';
 import { checkBatchFitsOrEstimate, resolvePrecision } from './adapter.ts';
 import { findResume, restoreSession } from './resume.ts';
 import { Session } from './session.ts';
 import { runSteps, type StopReason } from './step_loop.ts';
-import { StopSignal } from './stop_policy.ts';
+import { StopSignal, type StopSignalName } from './stop_policy.ts';
+import { claimOutDir, prepareOutDir } from './out_dir.ts';
+import { RunLock } from './run_lock.ts';
 import type { ImageDataset } from './data/dataset.ts';
 import type { EpochRecord } from './pictures/plot.ts';
 import type { TrainConfig } from './config.ts';
@@ -24,7 +30,7 @@ export interface TrainHooks {
   progress?: boolean;
   /** Use these datasets instead of loading cfg.dataset (tests). test may be null: no evaluation. */
   datasets?: { train: ImageDataset; test: ImageDataset | null };
-  /** Polled after every step; true stops like Ctrl-C does (finish the step, save, return). */
+  /** Polled after every step; true stops like a signal does (finish the step, save, return). */
   shouldStop?: () => boolean;
   /** Flags given explicitly on the command line: on resume they override the checkpoint's config. */
   explicit?: Set<string>;
@@ -40,31 +46,43 @@ export interface TrainResult {
   /** The configuration actually used (after presets and resume). */
   config: TrainConfig;
   message?: string;
+  /** The signal that interrupted the run (reason 'interrupted'; absent when the shouldStop hook did). */
+  signal?: StopSignalName;
 }
 
 export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((s: string) => console.log(s));
-  const resume = await findResume(cfgIn, hooks.explicit ?? new Set());
-  const cfg = resume?.config ?? cfgIn;
-  const dtype = resolvePrecision(cfg.precision);
-  await checkBatchFitsOrEstimate(cfg, dtype, log);
-  const data = hooks.datasets ?? {
-    train: await loadDataset(cfg.dataset, 'train', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }),
-    test: cfg.evalEvery > 0 ? await loadDataset(cfg.dataset, 'test', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }) : null,
-  };
-
-  const s = new Session(cfg, dtype, data.train, data.test, log, !resume);
+  const stop = new StopSignal(log, hooks.shouldStop);
   try {
-    if (resume) await restoreSession(s, resume);
-    log(s.describe());
-    const stop = new StopSignal(log, hooks.shouldStop);
+    prepareOutDir(cfgIn.outDir);
+    const lock = RunLock.acquire(cfgIn.outDir, log);
     try {
-      const { reason, message } = await runSteps(s, stop, hooks.progress !== false);
-      return { reason, steps: s.step, history: s.history, checkpoint: s.lastCheckpoint, config: cfg, ...(message ? { message } : {}) };
+      const resume = await findResume(cfgIn, hooks.explicit ?? new Set());
+      const cfg = resume?.config ?? cfgIn;
+      if (!resume) claimOutDir(cfg, log);
+      const dtype = resolvePrecision(cfg.precision);
+      await checkBatchFitsOrEstimate(cfg, dtype, log);
+      const data = hooks.datasets ?? {
+        train: await loadDataset(cfg.dataset, 'train', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }),
+        test: cfg.evalEvery > 0 ? await loadDataset(cfg.dataset, 'test', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }) : null,
+      };
+      const s = new Session(cfg, dtype, data.train, data.test, log, !resume);
+      try {
+        if (resume) await restoreSession(s, resume);
+        stop.startSteps();
+        log(s.describe());
+        const { reason, message } = await runSteps(s, stop, hooks.progress !== false);
+        return {
+          reason, steps: s.step, history: s.history, checkpoint: s.lastCheckpoint, config: cfg,
+          ...(message ? { message } : {}), ...(reason === 'interrupted' && stop.signal ? { signal: stop.signal } : {}),
+        };
+      } finally {
+        s.dispose();
+      }
     } finally {
-      stop.dispose();
+      lock.release();
     }
   } finally {
-    s.dispose();
+    stop.dispose();
   }
 }

@@ -89,7 +89,8 @@ test('--help lists every flag with its default and the presets', () => {
     assert.ok(h.includes(`--${name}`), `help mentions --${name}`);
     if (spec.default !== null) assert.ok(h.includes(`(default: ${spec.default})`), `help gives the default of --${name}`);
   }
-  assert.match(h, /--preset .*seed\|fast\|smoke/);
+  assert.match(h, /--preset auto\|seed\|fast\|smoke/);
+  assert.match(h, /auto +\(the default\) seed on a GPU adapter, fast on a CPU adapter/);
   assert.match(h, /fast +--model-size 0\.5x/);
 });
 
@@ -141,13 +142,13 @@ test("the seed's result line formatting", () => {
 // the programs themselves: --help exits 0 and lists flags; a bad flag exits 2 naming it
 const run = (script: string, args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', timeout: 30_000 });
 
-test('npm run train/eval/predict: --help and flag errors', () => {
+test('npm run train/eval/predict/bench:step: --help and flag errors', () => {
   const h = run('train/cli_train.ts', ['--help']);
   assert.is(h.status, 0, h.stderr);
   assert.match(h.stdout, /--max-steps N/);
-  const bad = run('train/cli_train.ts', ['--batch-size', 'x']);
-  assert.is(bad.status, 2);
-  assert.match(bad.stderr, /--batch-size: expected an integer >= 1, got 'x'/);
+  const badBatch = run('train/cli_train.ts', ['--batch-size', 'x']);
+  assert.is(badBatch.status, 2);
+  assert.match(badBatch.stderr, /--batch-size: expected an integer >= 1, got 'x'/);
   const e = run('train/cli_eval.ts', ['--help']);
   assert.is(e.status, 0, e.stderr);
   assert.match(e.stdout, /--checkpoint FILE/);
@@ -155,6 +156,16 @@ test('npm run train/eval/predict: --help and flag errors', () => {
   const m = run('train/cli_predict.ts', ['--out', 'x.png']);
   assert.is(m.status, 2);
   assert.match(m.stderr, /--checkpoint: missing/);
+  const b = run('scripts/bench_step.ts', ['--help']);
+  assert.is(b.status, 0, b.stderr);
+  assert.match(b.stdout, /^Usage: npm run bench:step/);
+  assert.match(b.stdout, /--steps N +timed steps per mode .*\(default: 200\)/);
+  const bs = run('scripts/bench_step.ts', ['--step', '5']);
+  assert.is(bs.status, 2);
+  assert.match(bs.stderr, /^npm run bench:step: unknown flag --step; did you mean --steps\?/);
+  const bad = run('train/cli_train.ts', ['--checkpoint-every', '10s']);
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--checkpoint-every: expected N \(steps\), Nm \(minutes, e\.g\. 30m\) or 0 \(never\), got '10s'/);
 });
 
 test.run();

@@ -13,8 +13,11 @@ export interface ProgressOptions {
 }
 
 export interface ProgressBar {
-  /** Report `done` of total; `extra` replaces the extra text shown after the counts. */
-  update(done: number, extra?: string): void;
+  /**
+   * Report `done` of total; `extra` replaces the extra text shown after the counts. `etaSeconds`, when
+   * given, is shown as the ETA instead of the bar's own (elapsed per item since the bar began); NaN shows '?', 0 none.
+   */
+  update(done: number, extra?: string, etaSeconds?: number): void;
   /** Draw the final state and end the line; later calls do nothing. */
   done(): void;
 }
@@ -28,6 +31,7 @@ export function progressBar(o: ProgressOptions): ProgressBar {
   const bytes = o.unit === 'bytes';
   const start = performance.now();
   let current = 0, extra = '', finished = false, drawn = false;
+  let eta: number | undefined;
   let lastTenth = -1;
 
   const count = (n: number) => (bytes ? (n / MB).toFixed(1) : String(n));
@@ -40,6 +44,7 @@ export function progressBar(o: ProgressOptions): ProgressBar {
     if (extra) parts.push(extra);
     if (bytes && seconds > 0 && current > 0) parts.push(`${(current / MB / seconds).toFixed(1)} MB/s`);
     if (final) parts.push(`in ${duration(seconds)}`);
+    else if (eta !== undefined) { if (eta !== 0) parts.push(`ETA ${duration(eta)}`); }
     else if (current > 0 && current < total) parts.push(`ETA ${duration((seconds / current) * (total - current))}`);
     return parts.join(' ');
   };
@@ -56,10 +61,11 @@ export function progressBar(o: ProgressOptions): ProgressBar {
   };
 
   return {
-    update(done: number, text?: string) {
+    update(done: number, text?: string, etaSeconds?: number) {
       if (finished) return;
       current = done;
       if (text !== undefined) extra = text;
+      eta = etaSeconds;
       if (tty) { draw(false); return; }
       const tenth = o.total > 0 ? Math.floor((10 * done) / o.total) : 0;
       if (tenth > lastTenth && done < o.total) { lastTenth = tenth; draw(false); }

@@ -31,11 +31,14 @@ export function readImageFile(path: string): DecodedImage {
   const format = sniffFormat(bytes);
   let rgba: Uint8Array, w: number, h: number;
   if (format === 'png') {
+    // the chunk structure first: pngjs's own messages for a damaged file are about its stream internals
+    const problem = pngChunkProblem(bytes);
+    if (problem) throw new Error(`readImageFile: ${path}: corrupt PNG: ${problem}`);
     let png: PNG;
     try {
       png = PNG.sync.read(bytes);
     } catch (err) {
-      throw new Error(`readImageFile: ${path}: corrupt or truncated PNG (${(err as Error).message})`);
+      throw new Error(`readImageFile: ${path}: corrupt PNG: its image data cannot be decoded (pngjs: ${(err as Error).message})`);
     }
     ({ width: w, height: h } = png);
     rgba = png.data;
@@ -60,6 +63,34 @@ export function readImageFile(path: string): DecodedImage {
     data[2 * plane + p] = rgba[4 * p + 2]!;
   }
   return { data, h, w, c: 3 };
+}
+
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(b: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** What is wrong with a PNG's chunks (truncated, a bad CRC, no IHDR first or no IEND), or null. */
+export function pngChunkProblem(b: Uint8Array): string | null {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let pos = 8;
+  for (let first = true; ; first = false) {
+    if (pos + 8 > b.length) return `truncated: the file ends at byte ${b.length} without an IEND chunk`;
+    const len = view.getUint32(pos);
+    const type = String.fromCharCode(...b.subarray(pos + 4, pos + 8));
+    if (first && type !== 'IHDR') return `the first chunk is '${type}', not IHDR`;
+    if (pos + 12 + len > b.length) return `truncated: chunk '${type}' at byte ${pos} needs ${12 + len} bytes, the file ends after ${b.length - pos}`;
+    if (crc32(b.subarray(pos + 4, pos + 8 + len)) !== view.getUint32(pos + 8 + len)) return `chunk '${type}' at byte ${pos} is damaged (its CRC does not match)`;
+    if (type === 'IEND') return null;
+    pos += 12 + len;
+  }
 }
 
 /** Identifies the format from its first bytes rather than trusting the file extension. */
