@@ -27,6 +27,8 @@ export interface TimingOptions {
   warmup: number;
   /** Called with the captured step after timing (e.g. to profile it). */
   inspect?: (step: CapturedStep) => Promise<void>;
+  /** Called after each timed step, with its index (e.g. to sample memory during a soak). */
+  onStep?: (i: number) => void;
 }
 
 /** Milliseconds per timed step. Throws if the warm-up steps gave a non-finite loss (or logits). */
@@ -71,6 +73,7 @@ export async function timeSteps(c: TimedCase, o: TimingOptions): Promise<number[
       one();
       await sync();
       ms.push(performance.now() - t0);
+      o.onStep?.(i);
     }
     if (o.inspect && captured) await o.inspect(captured);
     return ms;
