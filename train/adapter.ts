@@ -10,13 +10,19 @@ import { duration } from './format.ts';
 import type { Precision, TrainConfig } from './config.ts';
 
 /**
- * The activation dtype: `auto` is f16 only where the adapter has shader-f16, the devices the native
- * f16 storage mode of kernels/kernel.ts is for. That mode is not switched on yet: f16 tensors are
- * packed halves on every adapter today, and on one without shader-f16 (Mesa llvmpipe) they are
- * slower than f32.
+ * The activation dtype: `auto` is f16 on a GPU with shader-f16 (native f16 storage halves the memory
+ * traffic) and f32 elsewhere: without shader-f16 f16 is packed halves, and on CPU adapters even native
+ * f16 ran the training step no faster than f32 (BENCHMARKS.md, "f16 on a CPU adapter").
  */
-export function resolvePrecision(p: Precision, shaderF16 = deviceInfo().shaderF16): DType {
-  return p === 'fp32' ? 'f32' : p === 'fp16' ? 'f16' : shaderF16 ? 'f16' : 'f32';
+export function resolvePrecision(p: Precision, info: { shaderF16: boolean; software: boolean } = deviceInfo()): DType {
+  if (p !== 'auto') return p === 'fp16' ? 'f16' : 'f32';
+  return info.shaderF16 && !info.software ? 'f16' : 'f32';
+}
+
+/** Why `--precision auto` chose what it did, in a few words. */
+export function precisionReason(info: { shaderF16: boolean; software: boolean } = deviceInfo()): string {
+  if (!info.shaderF16) return 'no shader-f16: f16 would be packed halves, slower than f32';
+  return info.software ? 'a CPU adapter: native f16 measured no faster than f32 there' : 'shader-f16 on a GPU: native f16 halves the memory traffic';
 }
 
 /** A software (CPU) adapter: llvmpipe, lavapipe, SwiftShader (the engine's adapter info says). */

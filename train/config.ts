@@ -23,7 +23,7 @@ export const TRAIN_FLAGS = {
   group: { type: 'int', min: Math.min(...GROUPS), max: Math.max(...GROUPS), default: 3, help: `group count of the pointwise convolutions: ${listed(GROUPS)}` },
   'image-size': { type: 'int', min: 32, max: 1024, default: 224, help: 'model input size (images are resized on the GPU)' },
   stem: { type: 'choice', choices: STEMS, default: 'imagenet', help: 'imagenet: conv/2 + max pool; cifar: conv/1, no pool' },
-  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16 (f16 is packed halves on every adapter today, slower than f32 without shader-f16)' },
+  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 on a GPU with shader-f16, fp32 elsewhere (packed halves without shader-f16, and no faster on a CPU adapter)' },
   lr: { type: 'number', min: 0, exclusiveMin: true, default: 0.05, help: 'base learning rate (end of warm-up)' },
   'min-lr': { type: 'number', min: 0, default: 0.0005, help: 'learning rate at the end of the cosine' },
   'warmup-epochs': { type: 'number', min: 0, default: 4, help: 'linear warm-up epochs' },

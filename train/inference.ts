@@ -17,7 +17,7 @@ export const INFERENCE_FLAGS = {
   'data-dir': { type: 'string', default: null, metavar: 'DIR', help: "dataset directory (default: the checkpoint's, else the dataset's default)" },
   'download-url': { type: 'string', default: null, metavar: 'URL', help: 'CIFAR-10 archive URL' },
   'image-size': { type: 'int', min: 32, max: 1024, default: 0, help: "model input size (0: the checkpoint's image_size)" },
-  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 only where the adapter has shader-f16' },
+  precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations; auto = fp16 on a GPU with shader-f16, fp32 elsewhere' },
   fold: { type: 'bool', default: true, help: 'fold batch norm into the convolutions first (the same logits up to rounding, fewer passes)' },
   'allow-nonfinite': { type: 'bool', default: false, help: 'load a checkpoint holding Inf/NaN values (inspection only; a non-finite result exits 1)' },
 } as const satisfies FlagTable;

@@ -5,7 +5,7 @@
 // capture, so a replayed step sees it (train/step.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Rng, Tensor, deviceInfo, type DType, type RngState } from '../engine/index.ts';
+import { Rng, Tensor, type DType, type RngState } from '../engine/index.ts';
 import { byteTensor, writeBytes, PARAMS } from '../kernels/augment.ts';
 import { STATS } from '../kernels/step_metrics.ts';
 import { ShuffleNetV1 } from '../model/shufflenet.ts';
@@ -16,6 +16,7 @@ import type { Schedule } from './schedule.ts';
 import type { StepShape, StepTensors } from './step.ts';
 import { Sgd } from './sgd.ts';
 import { withPath } from './fs_errors.ts';
+import { precisionReason } from './adapter.ts';
 import type { TrainConfig } from './config.ts';
 
 /** The host's share of one step, made while the GPU runs the previous one; the sampler and RNG states before it (for a checkpoint taken before it runs). */
@@ -106,7 +107,7 @@ export class Session {
   describe(): string {
     const { cfg, dtype, trainSet, N, S } = this;
     return `model ShuffleNetV1 ${cfg.modelSize} g=${cfg.group} ${cfg.stem} stem, ${cfg.imageSize}x${cfg.imageSize}, ${dtype} activations` +
-      `${cfg.precision === 'auto' ? ` (auto: ${deviceInfo().shaderF16 ? 'shader-f16 available' : 'no shader-f16, packed halves would be slower than f32'})` : ''}; ` +
+      `${cfg.precision === 'auto' ? ` (auto: ${precisionReason()})` : ''}; ` +
       `${trainSet.name}: ${trainSet.count} images, ${S} steps of ${N} per epoch, ${cfg.epochs} epochs` +
       `${this.stopAt < this.totalSteps ? ` (stopping after step ${this.stopAt})` : ''}; lr ${cfg.lr} -> ${cfg.minLr}, ${cfg.warmupEpochs} warm-up epochs; ` +
       `loss scale ${cfg.lossScale}${cfg.dynamicLossScale ? ' (dynamic)' : ''}`;
