@@ -44,15 +44,31 @@ export function withOp<T>(name: string, fn: () => T): T {
   try { return fn(); } finally { currentOp = prev; }
 }
 
+/**
+ * Per pipeline key, what creating its module and pipeline cost: wall-clock ms, the process's CPU ms
+ * (the compile's own unless GPU work was running meanwhile) and its WGSL's length.
+ */
+export interface PipelineCost { ms: number; cpuMs: number; wgslChars: number }
+const creation = new Map<string, PipelineCost>();
+// process CPU time where the host offers it (Node); 0 elsewhere (a browser)
+const cpuMs = () => {
+  const c = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process?.cpuUsage?.();
+  return c ? (c.user + c.system) / 1000 : 0;
+};
+/** What each pipeline created so far cost (compile budgets: tests/engine/compile_budget.test.ts). */
+export const pipelineCosts = (): ReadonlyMap<string, PipelineCost> => creation;
+
 export function pipeline<S>(k: Kernel<S>, spec: S): GPUComputePipeline {
   const key = k.key(spec);
   let p = pipelines.get(key);
   if (!p) {
-    const module = device().createShaderModule({ label: key, code: k.wgsl(spec) });
+    const code = k.wgsl(spec), t0 = performance.now(), c0 = cpuMs();
+    const module = device().createShaderModule({ label: key, code });
     const bg = k.bindings ? explicitLayout(key, k.bindings(spec)) : null;
     const layout = bg ? device().createPipelineLayout({ label: key, bindGroupLayouts: [bg] }) : 'auto';
     p = device().createComputePipeline({ label: key, layout, compute: { module, entryPoint: 'main' } });
     pipelines.set(key, p);
+    creation.set(key, { ms: performance.now() - t0, cpuMs: cpuMs() - c0, wgslChars: code.length });
     if (bg) layouts.set(p, bg);
   }
   return p;

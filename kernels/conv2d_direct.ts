@@ -41,9 +41,10 @@ const xTap = (cb: string, ihb: string, iwb: string, kh: number, kw: number) =>
   `ldz(${cb}, ${ihb} + ${kh}, ${iwb} + ${kw})`;
 
 const ldz = /* wgsl */ `
-// x at (ih, iw) of the plane starting at cb, 0 in the padding
+// x at (ih, iw) of the plane starting at cb, 0 in the padding. & rather than && (a branch): inlined into a
+// loop, SwiftShader's compile time doubles with about every branch more in the loop's body
 fn ldz(cb: u32, ih: i32, iw: i32) -> f32 {
-  let ok = ih >= 0 && ih < i32(u.H) && iw >= 0 && iw < i32(u.W);
+  let ok = (ih >= 0) & (ih < i32(u.H)) & (iw >= 0) & (iw < i32(u.W));
   return select(0.0, ld_x(cb + u32(clamp(ih, 0, i32(u.H) - 1)) * u.W + u32(clamp(iw, 0, i32(u.W) - 1))), ok);
 }`;
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tensor, Rng, capture, type DType } from '../../engine/index.ts';
+import { Tensor, Rng, capture, deviceInfo, type DType } from '../../engine/index.ts';
 import { augmentBatch, uploadBytes, writeBytes, byteTensor, PARAMS } from '../../kernels/augment.ts';
 import { trainTransforms, testTransforms, randomCrops, imageParams, type CropChoice, type TrainOpts } from '../../train/data/transforms.ts';
 import { upload, download, DTYPES_UNDER_TEST } from '../util/gpu.ts';
@@ -120,8 +120,11 @@ test('wrong shapes name the op and the shapes', () => {
   assert.throws(() => augmentBatch(src, dims, prm6, out, CIFAR.mean, CIFAR.std), /augment: params must be \[2, 8\], got \[2, 6\], src is \[1536\]/);
   assert.throws(() => augmentBatch(src, dims, prm, out, [0.5], [0.5]), /augment: mean and std need C=3 values, got 1 and 1/);
   assert.throws(() => augmentBatch(src, dims, prm, { size: 0, dtype: 'f32' }, CIFAR.mean, CIFAR.std), /augment: out.size must be a positive integer, got 0/);
-  const big = byteTensor(1000 * 3 * 32 * 32), bigPrm = Tensor.zeros([1000, PARAMS]);
-  assert.throws(() => augmentBatch(big, { ...dims, N: 1000 }, bigPrm, { size: 224, dtype: 'f32' }, CIFAR.mean, CIFAR.std), /augment: output f32\[1000, 3, 224, 224\] is 602112000 bytes, over this adapter's \d+-byte binding limit/);
+  // the smallest batch whose 224x224 f32 output is over this adapter's binding limit
+  const bigN = Math.floor(deviceInfo().limits.maxStorageBufferBindingSize / (3 * 224 * 224 * 4)) + 1;
+  const big = byteTensor(bigN * 3 * 32 * 32), bigPrm = Tensor.zeros([bigN, PARAMS]);
+  assert.throws(() => augmentBatch(big, { ...dims, N: bigN }, bigPrm, { size: 224, dtype: 'f32' }, CIFAR.mean, CIFAR.std),
+    new RegExp(`augment: output f32\\[${bigN}, 3, 224, 224\\] is ${bigN * 3 * 224 * 224 * 4} bytes, over this adapter's \\d+-byte binding limit`));
   big.dispose(); bigPrm.dispose();
   assert.throws(() => randomCrops(new Rng(1), 1, { H: 28, W: 28, pad: 0, crop: 32, size: 32, flip: true }), /crop 32 does not fit 28x28 padded by 0/);
   assert.throws(() => writeBytes(src, new Uint8Array(10)), /10 bytes do not fit/);

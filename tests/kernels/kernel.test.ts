@@ -54,31 +54,42 @@ for (const dtype of DTYPES_UNDER_TEST) {
   });
 }
 
-// One kernel reading every buffer kind the spec offers and copying it out through the accessors.
-const copyAll = defineKernel({
-  name: 'test.copyAll',
+// Two kernels reading every buffer kind the spec offers and copying it out through the accessors, each
+// within 8 storage buffers (WebGPU's default per-stage limit; SwiftShader offers 12, llvmpipe 16).
+const copyWords = defineKernel({
+  name: 'test.copyWords',
   variant: () => 'all',
   uniforms: { n: 'u32' },
   buffers: () => [
-    input('f1', 'f32'), input('f2', 'f32', 2), input('f4', 'f32', 4),
-    input('h1', 'f16'), input('h2', 'f16', 2), input('h4', 'f16', 4),
-    input('ui', 'u32'), input('si', 'i32'), input('bytes', 'u8'),
-    output('o32', 'f32', 4), output('o16', 'f16', 4), output('oh1', 'f16'), output('oint', 'f32', 4),
+    input('f1', 'f32'), input('f2', 'f32', 2), input('f4', 'f32', 4), input('ui', 'u32'), input('si', 'i32'), input('bytes', 'u8'),
+    output('o32', 'f32', 4), output('oint', 'f32', 4),
   ],
   body: () => `
-fn half1(i: u32) -> f32 { return ld_h1(i); }
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
   let i = ${flatIndex()}; // one invocation per vec4
   if (i >= u.n) { return; }
   let f2 = vec4f(ld_f2(2u * i), ld_f2(2u * i + 1u));
   st_o32(i, ld_f4(i) + f2 + vec4f(ld_f1(4u * i), ld_f1(4u * i + 1u), ld_f1(4u * i + 2u), ld_f1(4u * i + 3u)));
+  st_oint(i, vec4f(f32(ld_ui(i)), f32(ld_si(i)), f32(ld_bytes(4u * i + 1u)), 0.0));
+}`,
+});
+const copyHalves = defineKernel({
+  name: 'test.copyHalves',
+  variant: () => 'all',
+  uniforms: { n: 'u32' },
+  buffers: () => [input('h1', 'f16'), input('h2', 'f16', 2), input('h4', 'f16', 4), output('o16', 'f16', 4), output('oh1', 'f16')],
+  body: () => `
+fn half1(i: u32) -> f32 { return ld_h1(i); }
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let i = ${flatIndex()}; // one invocation per vec4
+  if (i >= u.n) { return; }
   let h2 = vec4f(ld_h2(2u * i), ld_h2(2u * i + 1u));
   st_o16(i, ld_h4(i) + h2);
   for (var p = 2u * i; p < 2u * i + 2u; p++) {
     ${storePair('oh1', 'half1', '4u * u.n')}
   }
-  st_oint(i, vec4f(f32(ld_ui(i)), f32(ld_si(i)), f32(ld_bytes(4u * i + 1u)), 0.0));
 }`,
 });
 
@@ -95,13 +106,17 @@ test('generated accessors read and write every buffer kind (f32, f16 vec 1/2/4, 
     writeBuffer(t.buffer, 0, data);
     return t;
   };
-  const T = {
-    f1: upload(a, [4 * n]), f2: upload(b, [4 * n]), f4: upload(c, [4 * n]),
-    h1: upload(d, [4 * n], 'f16'), h2: upload(e, [4 * n], 'f16'), h4: upload(f, [4 * n], 'f16'),
-    ui: raw(ints), si: raw(signed), bytes: raw(bytes),
-    o32: Tensor.empty([4 * n]), o16: Tensor.empty([4 * n], 'f16'), oh1: Tensor.empty([4 * n], 'f16'), oint: Tensor.empty([4 * n]),
+  const W = {
+    f1: upload(a, [4 * n]), f2: upload(b, [4 * n]), f4: upload(c, [4 * n]), ui: raw(ints), si: raw(signed), bytes: raw(bytes),
+    o32: Tensor.empty([4 * n]), oint: Tensor.empty([4 * n]),
   };
-  copyAll.run(undefined, { uniforms: { n }, buffers: T, grid: grid1d(n, WG) });
+  const H = {
+    h1: upload(d, [4 * n], 'f16'), h2: upload(e, [4 * n], 'f16'), h4: upload(f, [4 * n], 'f16'),
+    o16: Tensor.empty([4 * n], 'f16'), oh1: Tensor.empty([4 * n], 'f16'),
+  };
+  copyWords.run(undefined, { uniforms: { n }, buffers: W, grid: grid1d(n, WG) });
+  copyHalves.run(undefined, { uniforms: { n }, buffers: H, grid: grid1d(n, WG) });
+  const T = { ...W, ...H };
   const idx = Array.from({ length: 4 * n }, (_, i) => i);
   assert.equal(Array.from(await T.o32.read()), Array.from(Float32Array.from(idx, (i) => c[i] + b[i] + a[i])), 'f32 vec4 + vec2 + scalar');
   expectClose(await T.o16.read(), idx.map((i) => f[i] + e[i]), TOL.f16, 'f16 vec4 + vec2');
@@ -113,31 +128,40 @@ test('generated accessors read and write every buffer kind (f32, f16 vec 1/2/4, 
   for (const t of Object.values(T)) t.dispose();
 });
 
-// The 16-byte f16 form (vec 8, mat2x4f), u16 integers at every width, and round_x.
-const wide = defineKernel({
-  name: 'test.wide',
+// The 16-byte f16 form (vec 8, mat2x4f), u16 integers at every width, and round_x (two kernels, each
+// within 8 storage buffers).
+const wideHalves = defineKernel({
+  name: 'test.wideHalves',
   variant: () => 'wide',
   uniforms: { n: 'u32' },
-  buffers: () => [
-    input('h8', 'f16', 8), input('w1', 'u16'), input('w2', 'u16', 2), input('w4', 'u16', 4), input('w8', 'u16', 8),
-    output('o8', 'f16', 8), output('ou1', 'u16'), output('ou8', 'u16', 8), output('h1', 'f16'), output('h2', 'f16', 2),
-    output('r', 'f32', 4),
-  ],
+  buffers: () => [input('h8', 'f16', 8), input('h1', 'f16'), input('h2', 'f16', 2), output('o8', 'f16', 8), output('r', 'f32', 4)],
   body: () => `
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
   let i = ${flatIndex()}; // one invocation per 8 elements
   if (i >= u.n) { return; }
   st_o8(i, ld_h8(i) * 2.0);
+  // 1 + 2^-12 is 1 in f16 (10 mantissa bits) and itself in f32
+  let v = 1.0 + 1.0 / 4096.0;
+  st_r(i, vec4f(round_h8(vec4f(v)).x, round_h1(v), round_h2(vec2f(v)).y, round_r(vec4f(v)).w));
+}`,
+});
+const wideInts = defineKernel({
+  name: 'test.wideInts',
+  variant: () => 'wide',
+  uniforms: { n: 'u32' },
+  buffers: () => [input('w1', 'u16'), input('w2', 'u16', 2), input('w4', 'u16', 4), input('w8', 'u16', 8), output('ou1', 'u16'), output('ou8', 'u16', 8)],
+  body: () => `
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  let i = ${flatIndex()}; // one invocation per 8 elements
+  if (i >= u.n) { return; }
   st_ou8(i, ld_w8(i));
   // every u16 width reads the same element 8i + 5
   st2_ou1(4u * i, vec2u(ld_w1(8u * i + 5u), ld_w2(4u * i + 2u).y));
   st2_ou1(4u * i + 1u, vec2u(ld_w4(2u * i + 1u).y, ld_w8(i)[1].y));
   st2_ou1(4u * i + 2u, vec2u(0u, 0u));
   st2_ou1(4u * i + 3u, vec2u(0u, 0u));
-  // 1 + 2^-12 is 1 in f16 (10 mantissa bits) and itself in f32
-  let v = 1.0 + 1.0 / 4096.0;
-  st_r(i, vec4f(round_h8(vec4f(v)).x, round_h1(v), round_h2(vec2f(v)).y, round_r(vec4f(v)).w));
 }`,
 });
 
@@ -147,12 +171,11 @@ test('vec 8 f16 (mat2x4f), u16 at widths 1/2/4/8 and round_x follow the storage 
   const h = quantize(rng.uniforms(8 * n, -3, 3), 'f16');
   const ints = Uint16Array.from({ length: 8 * n }, (_, i) => (i * 2741 + 11) % 65536);
   const words = () => { const t = Tensor.empty([4 * n], 'f32'); writeBuffer(t.buffer, 0, ints); return t; };
-  const T = {
-    h8: upload(h, [8 * n], 'f16'), w1: words(), w2: words(), w4: words(), w8: words(),
-    o8: Tensor.empty([8 * n], 'f16'), ou1: Tensor.empty([4 * n]), ou8: Tensor.empty([4 * n]),
-    h1: Tensor.empty([2], 'f16'), h2: Tensor.empty([2], 'f16'), r: Tensor.empty([4 * n]),
-  };
-  wide.run(undefined, { uniforms: { n }, buffers: T, grid: grid1d(n, WG) });
+  const H = { h8: upload(h, [8 * n], 'f16'), h1: Tensor.zeros([2], 'f16'), h2: Tensor.zeros([2], 'f16'), o8: Tensor.empty([8 * n], 'f16'), r: Tensor.empty([4 * n]) };
+  const I = { w1: words(), w2: words(), w4: words(), w8: words(), ou1: Tensor.empty([4 * n]), ou8: Tensor.empty([4 * n]) };
+  wideHalves.run(undefined, { uniforms: { n }, buffers: H, grid: grid1d(n, WG) });
+  wideInts.run(undefined, { uniforms: { n }, buffers: I, grid: grid1d(n, WG) });
+  const T = { ...H, ...I };
   assert.equal(Array.from(await T.o8.read()), Array.from(h, (v) => 2 * v), 'f16 vec 8 load and store (doubling is exact)');
   const u16 = async (t: Tensor) => new Uint16Array((await t.read()).buffer);
   assert.equal(Array.from(await u16(T.ou8)), Array.from(ints), 'u16 vec 8 copy');
