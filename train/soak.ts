@@ -4,28 +4,60 @@
 import { poolStats, type DType } from '../engine/index.ts';
 import { timeSteps, type TimedCase } from './step_timing.ts';
 
-export interface SoakSample { step: number; poolBytes: number; liveBytes: number; rssBytes: number; ms: number }
+export interface SoakSample {
+  step: number; poolBytes: number; liveBytes: number; rssBytes: number;
+  /** JavaScript's share: ArrayBuffer backing stores (typed arrays, Node buffers) and the V8 heap in use. */
+  arrayBytes: number; heapBytes: number;
+  ms: number;
+}
 
-/** Runs `steps` replayed steps of `c`, sampling every `every` steps (and the last). */
-export async function soak(c: TimedCase, steps: number, every: number): Promise<SoakSample[]> {
+/** Runs `steps` replayed steps of `c`, sampling every `every` steps (and the last); `afterStep` runs after each. */
+export async function soak(c: TimedCase, steps: number, every: number, afterStep?: (step: number) => void): Promise<SoakSample[]> {
   const samples: SoakSample[] = [];
   let last = performance.now();
   await timeSteps(c, {
     iters: steps, warmup: 3,
     onStep: (i) => {
+      afterStep?.(i + 1);
       if ((i + 1) % every !== 0 && i !== steps - 1) return;
-      const now = performance.now(), p = poolStats();
-      samples.push({ step: i + 1, poolBytes: p.totalBytes, liveBytes: p.liveBytes, rssBytes: process.memoryUsage().rss, ms: (now - last) / every });
+      const now = performance.now(), p = poolStats(), m = process.memoryUsage();
+      samples.push({ step: i + 1, poolBytes: p.totalBytes, liveBytes: p.liveBytes, rssBytes: m.rss, arrayBytes: m.arrayBuffers, heapBytes: m.heapUsed, ms: (now - last) / every });
       last = now;
     },
   });
   return samples;
 }
 
-/** Growth from the first sample after `warm` steps to the last: pool bytes and RSS. */
-export function growth(samples: readonly SoakSample[], warm: number): { poolBytes: number; rssBytes: number } {
-  const from = samples.find((s) => s.step >= warm) ?? samples[0]!, to = samples.at(-1)!;
-  return { poolBytes: to.poolBytes - from.poolBytes, rssBytes: to.rssBytes - from.rssBytes };
+export interface SoakGrowth {
+  /** Pool bytes from the first sample after the warm-up to the last: any leaked buffer shows exactly. */
+  poolBytes: number;
+  /** RSS from the first sample after the warm-up to the last. */
+  rssBytes: number;
+  /**
+   * Medians over the sampling intervals after the warm-up of each interval's growth per step. Memory kept
+   * every step grows every interval; a one-off jump (an allocator arena, a JIT or shader cache, a heap
+   * resize) lands in one interval and leaves the median. RSS shows native memory only once the
+   * allocator's free chunks are used up (tens of MiB after shader compiles), so a short soak sees only
+   * large native leaks; ArrayBuffer bytes show typed arrays kept per step exactly, at once.
+   */
+  rssBytesPerStep: number;
+  arrayBytesPerStep: number;
+}
+
+/** Growth after `warm` steps (see SoakGrowth). */
+export function growth(samples: readonly SoakSample[], warm: number): SoakGrowth {
+  const after = samples.filter((s) => s.step >= warm);
+  if (after.length < 2) throw new Error(`soak growth: fewer than two samples at or after step ${warm}; sample more often or run more steps`);
+  const from = after[0]!, to = after.at(-1)!;
+  const medianRate = (bytes: (s: SoakSample) => number) => {
+    const rates = after.slice(1).map((s, i) => (bytes(s) - bytes(after[i]!)) / (s.step - after[i]!.step)).sort((a, b) => a - b);
+    const mid = rates.length >> 1;
+    return rates.length % 2 ? rates[mid]! : (rates[mid - 1]! + rates[mid]!) / 2;
+  };
+  return {
+    poolBytes: to.poolBytes - from.poolBytes, rssBytes: to.rssBytes - from.rssBytes,
+    rssBytesPerStep: medianRate((s) => s.rssBytes), arrayBytesPerStep: medianRate((s) => s.arrayBytes),
+  };
 }
 
 /** The soak's model: the `fast` preset's network at batch 16 (small enough for a CPU adapter). */
