@@ -139,25 +139,37 @@ export function flush(): void {
   throwGpuErrors();
 }
 
+/**
+ * Encode a pre-recorded command list. Consecutive dispatches share one compute pass; with `timestamps`,
+ * each dispatch gets a pass of its own whose beginning and end write queries 2i and 2i+1 (i = its index).
+ */
+export function encodeCommands(enc: GPUCommandEncoder, commands: readonly Command[], timestamps?: GPUQuerySet): void {
+  let p: GPUComputePassEncoder | null = null;
+  for (let i = 0; i < commands.length; i++) {
+    const c = commands[i]!;
+    if (c.kind !== 'dispatch') {
+      p?.end();
+      p = null;
+      if (c.kind === 'copy') enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+      else enc.clearBuffer(c.buffer, c.offset, c.size);
+      continue;
+    }
+    p ??= enc.beginComputePass(timestamps
+      ? { label: 'profile', timestampWrites: { querySet: timestamps, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } }
+      : { label: 'replay' });
+    p.setPipeline(c.pipeline);
+    p.setBindGroup(0, c.bindGroup);
+    p.dispatchWorkgroups(c.x, c.y, c.z);
+    if (timestamps) { p.end(); p = null; }
+  }
+  p?.end();
+}
+
 /** Submit a pre-recorded command list (a replayed step), after any pending work. */
 export function submitCommands(commands: readonly Command[]): void {
   flush();
   const enc = device().createCommandEncoder({ label: 'replay' });
-  let p: GPUComputePassEncoder | null = null;
-  for (const c of commands) {
-    if (c.kind === 'dispatch') {
-      p ??= enc.beginComputePass({ label: 'replay' });
-      p.setPipeline(c.pipeline);
-      p.setBindGroup(0, c.bindGroup);
-      p.dispatchWorkgroups(c.x, c.y, c.z);
-      continue;
-    }
-    p?.end();
-    p = null;
-    if (c.kind === 'copy') enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
-    else enc.clearBuffer(c.buffer, c.offset, c.size);
-  }
-  p?.end();
+  encodeCommands(enc, commands);
   device().queue.submit([enc.finish()]);
   counters.submits++;
 }

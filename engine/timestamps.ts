@@ -3,7 +3,7 @@
 // themselves, not the submit round trips that wall time adds. Copies and clears are not timed (0).
 import { device, deviceInfo } from './device.ts';
 import { GpuError } from './errors.ts';
-import { flush, type Command } from './queue.ts';
+import { encodeCommands, flush, type Command } from './queue.ts';
 
 const MAX_QUERIES = 4096; // WebGPU's limit on a query set's count
 
@@ -30,16 +30,7 @@ async function timeChunk(commands: readonly Command[]): Promise<number[]> {
   const read = d.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'profile-read' });
   try {
     const enc = d.createCommandEncoder({ label: 'profile' });
-    commands.forEach((c, i) => {
-      if (c.kind === 'dispatch') {
-        const p = enc.beginComputePass({ label: 'profile', timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-        p.setPipeline(c.pipeline);
-        p.setBindGroup(0, c.bindGroup);
-        p.dispatchWorkgroups(c.x, c.y, c.z);
-        p.end();
-      } else if (c.kind === 'copy') enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
-      else enc.clearBuffer(c.buffer, c.offset, c.size);
-    });
+    encodeCommands(enc, commands, querySet);
     enc.resolveQuerySet(querySet, 0, count, resolve, 0);
     enc.copyBufferToBuffer(resolve, 0, read, 0, 8 * count);
     d.queue.submit([enc.finish()]);

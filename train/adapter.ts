@@ -25,9 +25,6 @@ export function precisionReason(info: { shaderF16: boolean; software: boolean } 
   return info.software ? 'a CPU adapter: native f16 measured no faster than f32 there' : 'shader-f16 on a GPU: native f16 halves the memory traffic';
 }
 
-/** A software (CPU) adapter: llvmpipe, lavapipe, SwiftShader (the engine's adapter info says). */
-export const isCpuAdapter = (): boolean => deviceInfo().software;
-
 /** Bytes per image of the model's biggest activation (the stem's output at 224x224). */
 function largestActivation(cfg: TrainConfig, dtype: DType): number {
   const s = summary({ size: cfg.modelSize, group: cfg.group, classes: 10, stem: cfg.stem, imageSize: cfg.imageSize });
@@ -49,7 +46,7 @@ export function checkBatchFits(cfg: TrainConfig, dtype: DType): void {
   const mib = (largestActivation(cfg, dtype) * cfg.batchSize) / 2 ** 20;
   throw new Error(`--batch-size ${cfg.batchSize}: the largest activation (${cfg.modelSize} g=${cfg.group} at ${cfg.imageSize}x${cfg.imageSize}, ${dtype}) would be ` +
     `${mib.toFixed(0)} MiB, over this adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit; ` +
-    `use --batch-size ${fits} or less${isCpuAdapter() ? ', or --preset fast (sized for a CPU adapter)' : ''}`);
+    `use --batch-size ${fits} or less${deviceInfo().software ? ', or --preset fast (sized for a CPU adapter)' : ''}`);
 }
 
 /** checkBatchFits; when the seed preset is refused on a CPU adapter, the refusal also says what it would cost here. */
@@ -58,7 +55,7 @@ export async function checkBatchFitsOrEstimate(cfg: TrainConfig, dtype: DType, l
     checkBatchFits(cfg, dtype);
   } catch (e) {
     const fits = largestBatch(cfg, dtype);
-    if (cfg.preset !== 'seed' || !isCpuAdapter() || fits < 1) throw e;
+    if (cfg.preset !== 'seed' || !deviceInfo().software || fits < 1) throw e;
     const estimate = await cpuEstimate(cfg, dtype, fits, log).catch((t: Error) => `(could not time steps for an estimate: ${t.message})`);
     throw new Error(`${(e as Error).message}\n${estimate}`);
   }
@@ -108,7 +105,7 @@ export class RunEstimate {
     if (this.done || !this.from || step - this.from.step < Math.min(cfg.logEvery, 5)) return null;
     this.done = true;
     const msPerStep = (performance.now() - this.from.at) / (step - this.from.step);
-    if (cfg.preset !== 'seed' || !isCpuAdapter()) return null;
+    if (cfg.preset !== 'seed' || !deviceInfo().software) return null;
     return `estimated ${duration((msPerStep * stepsPerEpoch) / 1000)} per epoch (${msPerStep.toFixed(0)} ms/step) on this CPU adapter (${deviceInfo().description}), ` +
       `${duration((msPerStep * (stopAt - step)) / 1000)} for the whole run; for a run sized for a CPU, try --preset fast`;
   }

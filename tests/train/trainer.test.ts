@@ -8,8 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
+import { deviceInfo } from '../../engine/index.ts';
 import { train } from '../../train/trainer.ts';
-import { checkBatchFits, isCpuAdapter } from '../../train/adapter.ts';
+import { checkBatchFits } from '../../train/adapter.ts';
 import { parseTrainArgs } from '../../train/config.ts';
 import { listCheckpoints } from '../../train/checkpoint_files.ts';
 import { evaluate } from '../../train/evaluate.ts';
@@ -89,7 +90,7 @@ test('the seed preset with a batch the adapter cannot hold is refused; on a CPU 
   assert.ok(err, 'refused');
   assert.match(err!.message, /^--batch-size 49000: the largest activation .* storage binding limit; use --batch-size \d+ or less/);
   assert.not.ok(fs.existsSync(path.join(cfg.outDir, 'metrics.jsonl')), 'nothing written');
-  if (isCpuAdapter()) {
+  if (deviceInfo().software) {
     assert.match(err!.message, /\nOn this CPU adapter \(.*\) a step of 49000 images would take about .+ \(timed at batch 8, scaled\): about .+ per epoch of 1 step, .+ for 250 epochs\. For a run sized for a CPU, use --preset fast\.$/);
     assert.ok(lines.some((l) => l.startsWith('timing a few 8-image steps')), lines.join('\n'));
   } else {
