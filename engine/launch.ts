@@ -55,7 +55,7 @@ const cpuMs = () => {
   const c = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process?.cpuUsage?.();
   return c ? (c.user + c.system) / 1000 : 0;
 };
-/** What each pipeline created so far cost (compile budgets: tests/engine/compile_budget.test.ts). */
+/** What each pipeline created so far cost (the suite holds each to a compile budget: tests/util/compile_budget.ts). */
 export const pipelineCosts = (): ReadonlyMap<string, PipelineCost> => creation;
 
 export function pipeline<S>(k: Kernel<S>, spec: S): GPUComputePipeline {

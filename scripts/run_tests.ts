@@ -1,4 +1,5 @@
-// Runs every tests/**/*.test.ts in one process (one GPU device) with uvu; `-- PATTERN` narrows by path.
+// Runs every tests/**/*.test.ts in one process (one GPU device) with uvu, then the compile-budget check
+// over every pipeline they created; `-- PATTERN` narrows the files by path.
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -20,5 +21,9 @@ for (const [i, f] of files.entries()) {
   queue.push([f]);
   await import(resolve(f));
 }
+// last: every pipeline the files above created keeps the compile budget
+(globalThis as { UVU_INDEX?: number }).UVU_INDEX = files.length;
+queue.push(['compile budget (every pipeline of this run)']);
+await import(resolve('tests/util/compile_budget_suite.ts'));
 await uvu.exec();
 process.exit(process.exitCode ?? 0); // Dawn's device would keep the event loop alive
