@@ -11,4 +11,5 @@ export { Conv2d, BatchNorm2d, Linear } from './model/layers.ts';
 export { summary, formatSummary, type Summary, type SummaryRow } from './model/summary.ts';
 export { saveCheckpoint, readCheckpoint, loadCheckpoint, CheckpointError, type Checkpoint } from './model/checkpoint.ts';
 export { foldBatchNorm, FoldedShuffleNetV1 } from './model/fold_bn.ts';
+export { exportOnnx, OnnxExportError, ONNX_OPSET, type OnnxExportOptions } from './model/onnx_export.ts';
 export { encodeSafetensors, decodeSafetensors, readSafetensorsFile, writeSafetensorsFile, SafetensorsError } from './model/safetensors.ts';

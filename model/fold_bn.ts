@@ -19,6 +19,7 @@ import { addRelu } from '../kernels/elementwise.ts';
 import { linear } from '../kernels/matmul.ts';
 import { biasAdd } from '../kernels/bias_add.ts';
 import { checkImageSize, type ModelConfig, type UnitPlan } from './architecture.ts';
+import { foldConvBnHost, pushBiasThroughGroupedConv } from './fold_math.ts';
 import type { BatchNorm2d, Conv2d } from './layers.ts';
 import type { ShuffleNetV1 } from './shufflenet.ts';
 
@@ -26,14 +27,7 @@ interface Folded { w: Float64Array; b: Float64Array; shape: readonly number[] }
 
 async function foldConvBn(conv: Conv2d, bn: BatchNorm2d): Promise<Folded> {
   const [w, gamma, beta, mean, vr] = await Promise.all([conv.weight, bn.weight, bn.bias, bn.runningMean, bn.runningVar].map((t) => t.read()));
-  const C = conv.outC, per = w.length / C;
-  const fw = new Float64Array(w.length), fb = new Float64Array(C);
-  for (let o = 0; o < C; o++) {
-    const s = gamma[o] / Math.sqrt(vr[o] + bn.eps);
-    for (let i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * s;
-    fb[o] = beta[o] - mean[o] * s;
-  }
-  return { w: fw, b: fb, shape: conv.weight.shape };
+  return { ...foldConvBnHost(w, conv.outC, { gamma, beta, mean, var: vr, eps: bn.eps }), shape: conv.weight.shape };
 }
 
 const upload = (data: ArrayLike<number>, shape: readonly number[]) => Tensor.from(data, shape, 'f32').own();
@@ -95,12 +89,7 @@ export async function foldBatchNorm(model: ShuffleNetV1): Promise<FoldedShuffleN
     const f1 = await foldConvBn(u.conv1, u.bn1);
     const f2 = await foldConvBn(u.dw, u.bn2);
     const f3 = await foldConvBn(u.conv2, u.bn3);
-    // push the depthwise bias through the grouped 1x1 conv: output o of group g reads inputs g·(mid/G) + i
-    const inPer = mid / group, outPer = mainOut / group;
-    for (let o = 0; o < mainOut; o++) {
-      const base = Math.floor(o / outPer) * inPer;
-      for (let i = 0; i < inPer; i++) f3.b[o] += f3.w[o * inPer + i] * f2.b[base + i];
-    }
+    pushBiasThroughGroupedConv(f3.w, f3.b, f2.b, group, mid, mainOut);
     units.push(new FoldedUnit(u.plan, upload(f1.w, f1.shape), upload(f1.b, [mid]), upload(f2.w, f2.shape), upload(f3.w, f3.shape), upload(f3.b, [mainOut])));
   }
   const [hw, hb] = await Promise.all([model.classifier.weight.read(), model.classifier.bias.read()]);
