@@ -8,11 +8,15 @@
 // Writes are atomic (temp file + fsync + rename). Loading is strict by default: a missing, unexpected
 // or mis-shaped tensor, or metadata that disagree with the model, is an error naming them, and so is a
 // non-finite value in any tensor (naming the first: tensor and index) unless allowNonfinite.
+// A path ending in .ckpt is a MindSpore checkpoint (model/mindspore_ckpt.ts, names mapped by
+// model/mindspore_names.ts): read into the same Checkpoint (no training record), and written from one.
 import { Tensor, fmt, fromHalfBits } from '../engine/index.ts';
 import { readSafetensorsFile, writeSafetensorsFile, type StTensor } from './safetensors.ts';
 import { resolveConfig, type Group, type ModelConfig, type ModelSize, type Stem } from './architecture.ts';
 import { ShuffleNetV1 } from './shufflenet.ts';
 import type { HostTensor } from './module.ts';
+import { msText, msTextOf, readMindsporeCkptFile, writeMindsporeCkptFile } from './mindspore_ckpt.ts';
+import { MS_CONFIG_TAG, checkLayout, fromMindspore, inferMindsporeConfig, toMindspore } from './mindspore_names.ts';
 
 export const CHECKPOINT_FORMAT = 'shufflenet-webgpu-v1';
 export const MOMENTUM_PREFIX = 'optimizer.momentum.';
@@ -37,7 +41,20 @@ export interface Checkpoint {
   momenta: Map<string, HostTensor>;
   training: TrainingRecord | null;
   metadata: Record<string, string>;
+  format: 'safetensors' | 'mindspore';
+  /** What a reader should know about how the file was read (a .ckpt's assumed stem, state left behind). */
+  notes: string[];
 }
+
+/** A MindSpore checkpoint, by its extension. */
+export const isMindsporePath = (path: string): boolean => path.toLowerCase().endsWith('.ckpt');
+
+/**
+ * What a .ckpt cannot say for itself (MindSpore's own files record no configuration): the stem and
+ * nominal image size, and optionally size and group (otherwise inferred from the shapes). Given
+ * values must agree with a configuration the file records.
+ */
+export interface MindsporeHints { size?: ModelSize; group?: Group; stem?: Stem; imageSize?: number }
 
 export function configMetadata(c: ModelConfig): Record<string, string> {
   return { format: CHECKPOINT_FORMAT, model_size: c.size, group: String(c.group), n_class: String(c.classes), image_size: String(c.imageSize), stem: c.stem };
@@ -87,6 +104,8 @@ function toHost(name: string, t: StTensor, source: string): HostTensor {
 export interface ReadOptions {
   /** Load Inf/NaN values instead of refusing them (to inspect a diverged run's weights). */
   allowNonfinite?: boolean;
+  /** For a .ckpt. */
+  mindspore?: MindsporeHints;
 }
 
 /** The first non-finite value of the tensors in the order given, and how many there are in all. */
@@ -115,6 +134,19 @@ function unravel(i: number, shape: readonly number[]): number[] {
 
 /** Read and validate a checkpoint file (format, metadata, finite values; not yet against a model). */
 export async function readCheckpoint(path: string, opts: ReadOptions = {}): Promise<Checkpoint> {
+  const ck = isMindsporePath(path) ? await readMindspore(path, opts.mindspore ?? {}) : await readSafetensors(path);
+  if (!opts.allowNonfinite) {
+    const bad = findNonFinite([...ck.state, ...[...ck.momenta].map(([k, v]) => [MOMENTUM_PREFIX + k, v] as [string, HostTensor])]);
+    if (bad) {
+      throw new CheckpointError(`${path}: tensor '${bad.name}' holds ${bad.value} at index ${bad.index} ${fmt(bad.coords)} ` +
+        `(${bad.count} non-finite value${bad.count === 1 ? '' : 's'} in ${bad.tensors} tensor${bad.tensors === 1 ? '' : 's'}): the run that saved it had diverged. ` +
+        'Use an earlier checkpoint; to load it anyway for inspection, allow non-finite values (--allow-nonfinite in eval and predict).');
+    }
+  }
+  return ck;
+}
+
+async function readSafetensors(path: string): Promise<Checkpoint> {
   const file = await readSafetensorsFile(path);
   const metadata = file.metadata;
   const config = configFromMetadata(metadata, path);
@@ -131,15 +163,63 @@ export async function readCheckpoint(path: string, opts: ReadOptions = {}): Prom
     if (k.startsWith(MOMENTUM_PREFIX)) momenta.set(k.slice(MOMENTUM_PREFIX.length), toHost(k, t, path));
     else state.set(k, toHost(k, t, path));
   }
-  if (!opts.allowNonfinite) {
-    const bad = findNonFinite([...state, ...[...momenta].map(([k, v]) => [MOMENTUM_PREFIX + k, v] as [string, HostTensor])]);
-    if (bad) {
-      throw new CheckpointError(`${path}: tensor '${bad.name}' holds ${bad.value} at index ${bad.index} ${fmt(bad.coords)} ` +
-        `(${bad.count} non-finite value${bad.count === 1 ? '' : 's'} in ${bad.tensors} tensor${bad.tensors === 1 ? '' : 's'}): the run that saved it had diverged. ` +
-        'Use an earlier checkpoint; to load it anyway for inspection, allow non-finite values (--allow-nonfinite in eval and predict).');
+  return { config, state, momenta, training, metadata, format: 'safetensors', notes: [] };
+}
+
+/** A .ckpt: its configuration as recorded by us (MS_CONFIG_TAG), else inferred from shapes and `hints`. */
+async function readMindspore(path: string, hints: MindsporeHints): Promise<Checkpoint> {
+  const file = await readMindsporeCkptFile(path);
+  const recorded = file.entries.find((e) => e.tag === MS_CONFIG_TAG);
+  const notes: string[] = [];
+  let config: ModelConfig;
+  if (recorded) {
+    let meta: Record<string, string>;
+    try { meta = JSON.parse(msTextOf(recorded)) as Record<string, string>; } catch (e) {
+      throw new CheckpointError(`${path}: '${MS_CONFIG_TAG}' is not a JSON object of strings: ${(e as Error).message}`);
+    }
+    config = configFromMetadata(meta, `${path} ('${MS_CONFIG_TAG}')`);
+    const given = { size: hints.size, group: hints.group, stem: hints.stem };
+    const clash = (Object.keys(given) as (keyof typeof given)[]).filter((k) => given[k] !== undefined && given[k] !== config[k]);
+    if (clash.length) {
+      throw new CheckpointError(`${path}: records ${clash.map((k) => `${k} ${config[k]}`).join(', ')}; the given ${clash.map((k) => `${k} ${given[k]}`).join(', ')} disagree${clash.length === 1 ? 's' : ''}`);
+    }
+    if (hints.imageSize) config = { ...config, imageSize: hints.imageSize };
+  } else {
+    const dims = new Map(file.entries.map((e) => [e.tag, e.dims]));
+    const { size, group, classes } = inferMindsporeConfig(dims, path, hints);
+    if (!hints.stem) notes.push(`${path} records no stem (MindSpore checkpoints carry no model configuration): assuming the seed's imagenet stem (--stem cifar for a model trained with the cifar stem)`);
+    try {
+      config = resolveConfig({ size, group, classes, stem: hints.stem ?? 'imagenet', imageSize: hints.imageSize ?? 224 });
+    } catch (e) {
+      throw new CheckpointError(`${path}: ${(e as Error).message}`);
     }
   }
-  return { config, state, momenta, training, metadata };
+  const { state, momenta, ignored } = fromMindspore(file.entries, config, path);
+  if (ignored.length) notes.push(`${path}: MindSpore training state not carried over: ${ignored.join(', ')}`);
+  return { config, state, momenta, training: null, metadata: configMetadata(config), format: 'mindspore', notes };
+}
+
+/**
+ * Write host tensors (a read checkpoint's, or a model's) as a checkpoint file, atomically: MindSpore
+ * .ckpt by extension (weights, momenta as moments.*, the configuration as a str value; `crc` adds
+ * MindSpore's CRC trailer), else safetensors (with the training record, if any). The tensors must be
+ * exactly the model's state dict (and momenta of its parameters), else nothing is written.
+ */
+export async function writeCheckpointFile(path: string, ck: Pick<Checkpoint, 'config' | 'state' | 'momenta' | 'training'>, opts: { crc?: boolean } = {}): Promise<void> {
+  if (isMindsporePath(path)) {
+    const entries = toMindspore(ck.config, ck.state, ck.momenta, path);
+    entries.push(msText(MS_CONFIG_TAG, JSON.stringify(configMetadata(ck.config))));
+    await writeMindsporeCkptFile(path, entries, { crc: opts.crc ?? false });
+    return;
+  }
+  checkLayout(ck.config, ck.state, ck.momenta, path);
+  const f32 = (t: HostTensor) => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
+  const tensors: Record<string, StTensor> = {};
+  for (const [k, t] of ck.state) tensors[k] = { dtype: 'F32', shape: [...t.shape], data: f32(t) };
+  for (const [k, t] of ck.momenta) tensors[MOMENTUM_PREFIX + k] = { dtype: 'F32', shape: [...t.shape], data: f32(t) };
+  const metadata = configMetadata(ck.config);
+  if (ck.training) metadata.training = JSON.stringify(ck.training);
+  await writeSafetensorsFile(path, tensors, metadata);
 }
 
 /**
@@ -148,8 +228,12 @@ export async function readCheckpoint(path: string, opts: ReadOptions = {}): Prom
  * exactly; momentum buffers must always name parameters and have their shapes.
  */
 export async function loadCheckpoint(path: string, model?: ShuffleNetV1, opts: { strict?: boolean } & ReadOptions = {}): Promise<{ model: ShuffleNetV1; checkpoint: Checkpoint }> {
-  const strict = opts.strict ?? true;
   const ck = await readCheckpoint(path, opts);
+  return { model: applyCheckpoint(ck, path, model, opts.strict ?? true), checkpoint: ck };
+}
+
+/** loadCheckpoint's second half: a checkpoint already read, put into `model` (or a new one). */
+export function applyCheckpoint(ck: Checkpoint, path: string, model?: ShuffleNetV1, strict = true): ShuffleNetV1 {
   if (model) {
     const a = model.config, b = ck.config;
     // imageSize is nominal (no tensor depends on it); stem changes no shape, so it must be checked here
@@ -169,5 +253,5 @@ export async function loadCheckpoint(path: string, model?: ShuffleNetV1, opts: {
     if (!model) m.dispose();
     throw e;
   }
-  return { model: m, checkpoint: ck };
+  return m;
 }

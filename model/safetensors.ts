@@ -277,8 +277,9 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): StFil
 }
 
 /** Formats a checkpoint path may point at by mistake, by their first bytes. */
-function otherFormat(b: Uint8Array): string | null {
+export function otherFormat(b: Uint8Array): string | null {
   const starts = (...sig: number[]) => sig.every((v, i) => b[i] === v);
+  if (looksLikeMindsporeCkpt(b)) return 'a MindSpore checkpoint (give it the .ckpt extension, or convert it: npm run convert -- IN.ckpt OUT.safetensors)';
   if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'a PNG image';
   if (starts(0xff, 0xd8, 0xff)) return 'a JPEG image';
   if (starts(0x1f, 0x8b)) return 'a gzip-compressed file (unpack it first)';
@@ -288,6 +289,14 @@ function otherFormat(b: Uint8Array): string | null {
   const head = b.subarray(0, Math.min(b.length, 64));
   if (head.length > 0 && head.every((c) => c === 0x09 || c === 0x0a || c === 0x0d || (c >= 0x20 && c < 0x7f))) return 'a text file';
   return null;
+}
+
+/** A MindSpore .ckpt starts with a Checkpoint.value field (0x0a, a length varint) whose first field is Value.tag (0x0a). */
+function looksLikeMindsporeCkpt(b: Uint8Array): boolean {
+  if (b[0] !== 0x0a) return false;
+  let i = 1;
+  while (i < 11 && i < b.length && b[i]! & 0x80) i++;
+  return b[i + 1] === 0x0a;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -302,7 +311,11 @@ export async function writeSafetensorsFile(
   tensors: Record<string, StTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  const bytes = encodeSafetensors(tensors, metadata);
+  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/** Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename), creating the directory. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;

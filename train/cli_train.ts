@@ -7,6 +7,7 @@ import { deviceInfo, describeDevice, initDevice } from '../engine/index.ts';
 import { FlagError, runMain } from './flags.ts';
 import { parseTrainArgs, trainHelp } from './config.ts';
 import { train } from './trainer.ts';
+import { readInit } from './init_from.ts';
 import { resolvePrecision } from './adapter.ts';
 import { choiceLines, costLine } from './preset_choice.ts';
 import { signalExitCode } from './stop_policy.ts';
@@ -26,6 +27,14 @@ async function main(argv: string[]): Promise<number> {
   // --preset auto is settled by the adapter; a resumed run takes the checkpoint's preset instead
   if (!parsed.config.resume) {
     parsed = parseTrainArgs(argv, deviceInfo());
+    try {
+      // --init's architecture replaces the preset's: the estimate below is for the model that will train
+      const init = await readInit(parsed.config, parsed.explicit);
+      if (init) parsed.config = init.config;
+    } catch (e) {
+      if (e instanceof FlagError) { console.error(`npm run train: ${e.message}`); return 2; }
+      throw e;
+    }
     const lines = choiceLines(parsed.preset);
     for (const l of lines) console.log(l);
     if (lines.length) console.log(await costLine(parsed.config, resolvePrecision(parsed.config.precision)));

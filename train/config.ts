@@ -37,6 +37,7 @@ export const TRAIN_FLAGS = {
   seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of weights, shuffling and augmentation' },
   'out-dir': { type: 'string', default: 'runs/shufflenet', metavar: 'DIR', help: 'checkpoints, metrics.jsonl and training.png' },
   resume: { type: 'optional', default: null, metavar: 'FILE', help: 'continue from FILE, or from the latest checkpoint in --out-dir' },
+  init: { type: 'string', default: null, metavar: 'FILE', help: "fine-tune: start from FILE's weights (.safetensors or MindSpore .ckpt; its size and group replace the preset's) and its momenta if it has them; the lr schedule and step count start afresh" },
   overwrite: { type: 'bool', default: false, help: "start over in an --out-dir that holds another run's checkpoints or metrics (deletes them)" },
   'keep-checkpoints': { type: 'int', min: 1, default: 5, help: 'checkpoints kept (the oldest are deleted)' },
   'checkpoint-every': { type: 'string', default: '30m', metavar: 'N|Nm', help: `also save a resumable checkpoint every N steps or N minutes (Nm) inside an epoch, the newest ${KEEP_PERIODIC} kept; 0: never` },
@@ -88,6 +89,8 @@ export type TrainConfig = {
   outDir: string;
   /** A file, `true` for the latest checkpoint in outDir, or null. */
   resume: string | true | null;
+  /** A checkpoint whose weights (and momenta) a new run starts from (train/init_from.ts), or null. */
+  init: string | null;
   overwrite: boolean;
   keepCheckpoints: number;
   /** `N` steps, `Nm` minutes or `0` (train/periodic_checkpoint.ts). */
@@ -161,6 +164,7 @@ export function parseTrainArgs(argv: readonly string[], adapter?: { software: bo
   }
   if (v['min-lr'] > v.lr) throw new FlagError(`--min-lr: ${v['min-lr']} is above --lr ${v.lr}`);
   if (v.overwrite && v.resume !== null) throw new FlagError('--overwrite: cannot be combined with --resume (one continues the run in --out-dir, the other deletes it)');
+  if (v.init !== null && v.resume !== null) throw new FlagError('--init: cannot be combined with --resume (--resume continues a run with its own weights and schedule; --init starts a new run from a checkpoint\'s weights)');
   parseCheckpointEvery(v['checkpoint-every'] ?? '0');
   const config = Object.fromEntries(Object.entries(values).map(([f, x]) => [configKey(f), x])) as TrainConfig;
   return { config, help: first.help, explicit: first.explicit as Set<string>, preset: choice };

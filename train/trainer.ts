@@ -2,10 +2,12 @@
 //   stop_policy.ts signals (from here on: during start-up they exit at once, later they save first)
 //   out_dir.ts     create --out-dir; run_lock.ts: its lock (one run per directory)
 //   resume.ts      find the checkpoint to resume and its configuration (--resume); otherwise
+//   init_from.ts   the checkpoint a new run starts from and its architecture (--init), and
 //   out_dir.ts     refuse another run's outputs unless --overwrite
 //   adapter.ts     the activation dtype; refuse a batch the adapter cannot bind (with a cost estimate)
 //   session.ts     data, sampler, model, optimizer, per-step tensors, output files
 //   resume.ts      restore weights, momenta, loss scale, sampler, RNG and progress from the checkpoint
+//   init_from.ts   or (--init) load its weights and any momenta into the new run
 //   step_loop.ts   the steps (eager, captured, replayed), metrics read-backs, progress bar, NaN policy
 //   epoch_end.ts   evaluation, the seed's epoch line, metrics, plot and a checkpoint per epoch
 //   stop_policy.ts stop signals and the NaN policy
@@ -14,6 +16,7 @@
 import { loadDataset } from './data_source.ts';
 import { checkBatchFitsOrEstimate, resolvePrecision } from './adapter.ts';
 import { findResume, restoreSession } from './resume.ts';
+import { applyInit, readInit } from './init_from.ts';
 import { Session } from './session.ts';
 import { runSteps, type StopReason } from './step_loop.ts';
 import { StopSignal, type StopSignalName } from './stop_policy.ts';
@@ -58,7 +61,8 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
     const lock = RunLock.acquire(cfgIn.outDir, log);
     try {
       const resume = await findResume(cfgIn, hooks.explicit ?? new Set());
-      const cfg = resume?.config ?? cfgIn;
+      const init = resume ? null : await readInit(cfgIn, hooks.explicit ?? new Set());
+      const cfg = resume?.config ?? init?.config ?? cfgIn;
       if (!resume) claimOutDir(cfg, log);
       const dtype = resolvePrecision(cfg.precision);
       await checkBatchFitsOrEstimate(cfg, dtype, log);
@@ -69,6 +73,7 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
       const s = new Session(cfg, dtype, data.train, data.test, log, !resume);
       try {
         if (resume) await restoreSession(s, resume);
+        else if (init) applyInit(s, init);
         stop.startSteps();
         log(s.describe());
         const { reason, message } = await runSteps(s, stop, hooks.progress !== false);
