@@ -5,6 +5,7 @@
 // non-finite loss stops a run with a fixed loss scale without saving (its weights are already bad);
 // with dynamic loss scaling those steps' updates were skipped on the GPU, so the run goes on.
 import * as os from 'node:os';
+import { device } from '../engine/index.ts';
 import type { Metrics } from './step_metrics.ts';
 import type { TrainConfig } from './config.ts';
 
@@ -15,6 +16,16 @@ export type StopSignalName = (typeof STOP_SIGNALS)[number];
 export const signalExitCode = (sig: StopSignalName): number => 128 + os.constants.signals[sig];
 
 const said = (sig: StopSignalName) => (sig === 'SIGINT' ? 'Ctrl-C (SIGINT)' : sig);
+
+/**
+ * Exit with `code` now, without saving. The device is destroyed first, which waits for the GPU work in
+ * flight: exiting mid-dispatch let SwiftShader's worker threads outlive its teardown, and the process
+ * died of a signal instead of exiting with its code.
+ */
+function exitNow(code: number): never {
+  try { device().destroy(); } catch { /* no device yet (a signal during start-up) */ }
+  process.exit(code);
+}
 
 /** The stop signals and the shouldStop hook, seen between steps. */
 export class StopSignal {
@@ -30,8 +41,8 @@ export class StopSignal {
   private readonly onSignal = (sig: StopSignalName): void => {
     // the terminal that sent SIGHUP is gone: writing to it must not stop the save
     if (sig === 'SIGHUP') for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
-    if (!this.running) { this.log(`\n${said(sig)} during start-up: nothing to save yet; exiting`); process.exit(signalExitCode(sig)); }
-    if (this.stop && this.signal) { this.log(`\n${said(sig)} again: exiting without saving`); process.exit(signalExitCode(sig)); }
+    if (!this.running) { this.log(`\n${said(sig)} during start-up: nothing to save yet; exiting`); exitNow(signalExitCode(sig)); }
+    if (this.stop && this.signal) { this.log(`\n${said(sig)} again: exiting without saving`); exitNow(signalExitCode(sig)); }
     this.stop = true;
     this.signal = sig;
     this.log(`\n${said(sig)}: finishing the current step, then saving a checkpoint (a second signal exits at once)`);

@@ -55,7 +55,7 @@ test('a second signal exits at once without saving, with its own code (SIGINT 13
   const text = c.output();
   const second = /(Ctrl-C \(SIGINT\)|SIGHUP) again: exiting without saving/.exec(text);
   assert.ok(second, text);
-  assert.is(r.code, second![1] === 'SIGHUP' ? 129 : 130, text);
+  assert.is(r.code, second![1] === 'SIGHUP' ? 129 : 130, `exit code ${r.code}, signal ${r.signal}:\n${text}`);
   assert.match(text, second![1] === 'SIGHUP' ? /Ctrl-C \(SIGINT\): finishing the current step/ : /SIGHUP: finishing the current step/);
   assert.not.match(text, /stopped at step/);
   assert.equal(listCheckpoints(out).filter((f) => f.step % 8 !== 0), [], 'no checkpoint but (possibly) epoch ends');
