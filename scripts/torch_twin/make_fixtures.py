@@ -25,6 +25,7 @@ REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
 OUT_DIR = os.path.join(REPO, 'tests', 'fixtures')
 
 CONFIGS = [('0.5x', 3), ('0.5x', 8)]  # small enough to commit (a few MB each)
+TWO_STEPS = {('0.5x', 3)}  # also two optimizer steps (momentum.*, grad2.*): one config is enough for the optimizer
 BATCH, IMAGE, N_CLASS, STEM = 4, 64, 10, 'imagenet'  # 64: stage 4 is 2x2, so its train-mode BNs see 16 values, not 4
 LR, MOMENTUM, WD, LABEL_SMOOTHING = 0.05, 0.9, 4e-5, 0.1
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1
@@ -311,9 +312,9 @@ def error_aware_check(model, x):
 # reference computation
 
 
-def run_reference(model, x, labels):
-    """Eval forward, train forward+backward, running stats, one MindSpore Momentum step.
-    Mutates `model` (BN running stats, grads); the caller keeps the initial state."""
+def run_reference(model, x, labels, two_steps):
+    """Eval forward, train forward+backward, running stats, and with `two_steps` two MindSpore
+    Momentum steps. Mutates `model` (BN running stats, grads, weights); the caller keeps the initial state."""
     model.zero_grad(set_to_none=True)
     model.eval()
     with torch.no_grad():
@@ -330,12 +331,31 @@ def run_reference(model, x, labels):
     for n, b in model.named_buffers():
         if n.endswith('running_mean') or n.endswith('running_var'):
             res['train.running.' + n] = b.detach().clone()
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            wd = 0.0 if is_bn_affine(model, n) else WD
-            g = p.grad + wd * p if wd else p.grad.clone()
-            v = MOMENTUM * torch.zeros_like(p) + g
-            res['step.' + n] = (p - LR * v).detach().clone()
+    if two_steps:
+        res.update(momentum_steps(model, x, labels))
+    return res
+
+
+def momentum_steps(model, x, labels):
+    """Two MindSpore Momentum steps from zero momenta (g = grad + wd*w, wd = 0 for BN gamma/beta;
+    v = momentum*v + g; w = w - lr*v): step 1 with the gradient already in .grad (at the initial
+    weights), step 2 with the train-mode gradient at the weights after step 1. Returns momentum.1.*,
+    momentum.2.* (v after each step) and grad2.*; the updates w_k - w_{k-1} are -lr * momentum.k.*,
+    so they are not stored (tests/model/parity.test.ts derives them)."""
+    res = {}
+    v = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for k in (1, 2):
+        if k == 2:
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), labels, label_smoothing=LABEL_SMOOTHING, reduction='mean').backward()
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if k == 2:
+                    res['grad2.' + n] = p.grad.detach().clone()
+                wd = 0.0 if is_bn_affine(model, n) else WD
+                v[n] = MOMENTUM * v[n] + p.grad + wd * p
+                p -= LR * v[n]
+                res[f'momentum.{k}.' + n] = v[n].clone()
     return res
 
 
@@ -412,23 +432,26 @@ def make_one(size, group):
               f'max |f32-f64| at ReLU inputs {e["max_abs_err"]:.2e}; min |v64|/|v32-v64| {e["ratio"]:.1f}')
 
     init_state = {k: v.clone() for k, v in model.state_dict().items()}
-    res = run_reference(model, x, labels)
+    two_steps = (size, group) in TWO_STEPS
+    res = run_reference(model, x, labels, two_steps)
 
     # float64 twin from the same float32 initial values
     m64 = ShuffleNetV1(n_class=N_CLASS, model_size=size, group=group, stem=STEM).double()
     m64.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in init_state.items()})
     x64 = x.double()
-    res64 = run_reference(m64, x64, labels)
+    res64 = run_reference(m64, x64, labels, two_steps)
     sanity = {}
     for key in ('eval.logits', 'train.logits', 'train.loss'):
         sanity[key] = rel_l2(res[key], res64[key])
     zero_grads = [k for k in res if k.startswith('grad.') and k.endswith('branch_main_2.1.bias')]
     zmax = max(float(res[k].abs().max()) for k in zero_grads)
     z64 = max(float(res64[k].abs().max()) for k in zero_grads)
-    for prefix in ('grad.', 'train.running.', 'step.'):
+    prefixes = ('grad.', 'train.running.') + (('grad2.', 'momentum.1.', 'momentum.2.') if two_steps else ())
+    for prefix in prefixes:
         ks = [k for k in res if k.startswith(prefix)]
-        # grad of a BN beta that feeds conv -> train-mode BN is exactly 0 in exact arithmetic
-        per = {k: rel_l2(res[k], res64[k]) for k in ks if k not in zero_grads}
+        # grad of a BN beta that feeds conv -> train-mode BN is exactly 0 in exact arithmetic (so are
+        # its momenta); left out of the per-tensor worst
+        per = {k: rel_l2(res[k], res64[k]) for k in ks if not k.endswith('branch_main_2.1.bias')}
         worst = max(per, key=per.get)
         whole = rel_l2(torch.cat([res[k].flatten() for k in ks]), torch.cat([res64[k].flatten() for k in ks]))
         sanity[prefix + '*'] = (whole, per[worst], worst)
@@ -481,6 +504,9 @@ def make_one(size, group):
         'rel_l2_f32_vs_f64_train_logits': f'{sanity["train.logits"]:.3e}',
         'rel_l2_f32_vs_f64_grads': f'{sanity["grad.*"][0]:.3e}',
     }
+    if two_steps:
+        meta['two_steps'] = ('momentum.1.*, momentum.2.*: v after steps 1 and 2 (from zero); grad2.*: train-mode '
+                             'gradient at the weights after step 1; the update of step k is -lr * momentum.k.*')
     os.makedirs(OUT_DIR, exist_ok=True)
     path = os.path.join(OUT_DIR, tag + '.safetensors')
     write_safetensors(path, tensors, meta)
