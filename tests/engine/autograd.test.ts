@@ -64,27 +64,34 @@ test('gradients accumulate across backward calls until cleared', async () => {
   X.dispose();
 });
 
+// Counts are deltas from the state the test starts in: every file shares one process, tape and pool.
 test('backward frees saved activations and leaves only the leaf gradients', async () => {
+  // backward empties the whole tape, so a node another test abandoned would free its saved tensors
+  // inside this byte count: start from an empty tape
+  clearTape();
   const W = upload(new Rng(4).uniforms(4096), [4096], 'f32', { requiresGrad: true });
-  const before = poolStats().liveBytes;
+  const before = poolStats().liveBytes, tape0 = tapeLength();
   scope(() => {
     const loss = sum(relu(relu(mul(W, W))));
-    assert.is(tapeLength(), 4);
+    assert.is(tapeLength() - tape0, 4, 'one node per op');
     backward(loss);
   });
-  assert.is(tapeLength(), 0);
+  assert.is(tapeLength(), 0, 'backward empties the tape');
   assert.is(poolStats().liveBytes - before, 4096 * 4, 'only W.grad is left');
   W.dispose();
 });
 
 test('no-grad mode records nothing; clearTape drops an abandoned forward', () => {
   const X = upload([1, -2], [2], 'f32', { requiresGrad: true });
+  const tape0 = tapeLength(), live0 = poolStats().liveBytes;
   noGrad(() => relu(X)).dispose();
-  assert.is(tapeLength(), 0);
+  assert.is(tapeLength() - tape0, 0, 'no-grad records nothing');
   relu(X).dispose();
-  assert.is(tapeLength(), 1);
+  assert.is(tapeLength() - tape0, 1, 'one node for relu');
+  assert.ok(poolStats().liveBytes > live0, 'the node keeps what it saved');
   clearTape();
-  assert.is(tapeLength(), 0);
+  assert.is(tapeLength(), 0, 'clearTape empties the tape');
+  assert.ok(poolStats().liveBytes <= live0, 'clearTape frees what the node saved'); // <=: nodes left by others go too
   X.dispose();
 });
 

@@ -5,13 +5,14 @@ import { batchNorm, batchNormStats, batchNormBackward, type BatchNormOptions } f
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
-import { expectClose, dot, TOL } from '../util/check.ts';
+import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { batchNormRef, batchNormBackwardRef, type BatchNormRefOptions } from '../ref/batch_norm.ts';
 
-// f16 bounds: y is rounded to a half once (2^-11 relative); dx also carries dy rounded to halves and
-// the cancellation in n·dy' - Σdy' - xhat·Σ(dy'·xhat).
-const FWD = { f32: TOL.f32, f16: TOL.f16 };
+// f16 bounds: y is computed in f32 and rounded to a half once (2^-11 relative: TOL_ROUND; with the
+// worst-element gate one element of the 98k in [2, 3, 128, 128] off by over 4e-3·max|y| ~ 0.03 fails);
+// dx also carries dy rounded to halves and the cancellation in n·dy' - Σdy' - xhat·Σ(dy'·xhat).
+const FWD = TOL_ROUND;
 const BWD = { f32: TOL.f32, f16: 1e-2 };
 
 // H·W = 16 and 36 are aligned to quads, 35 and 49 straddle planes, 3 and 1 are tiny planes ([3, 5, 1, 3]

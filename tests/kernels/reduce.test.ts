@@ -2,7 +2,7 @@
 // of the weight-gradient passes, against float64 references.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tensor, Rng, backward } from '../../engine/index.ts';
+import { Tensor, Rng, backward, capture, scope } from '../../engine/index.ts';
 import { sum, mean, sumColumns, sumRows } from '../../kernels/reduce.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
@@ -42,6 +42,22 @@ for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
     }
   }));
 }
+
+// The values above come out the same in either mode, so the mode the op picks is checked apart:
+// catches a threshold that sends long reductions to the thread mode (or short ones to workgroups).
+test('sum and mean: one invocation per output for R < 64, one workgroup per output from R = 64', async () => {
+  const cases: [number[], number | undefined, string][] = [
+    [[63], undefined, 'thread'], [[64], undefined, 'workgroup'], [[1000], undefined, 'workgroup'],
+    [[3, 70, 5], 0, 'thread'], [[3, 70, 5], 1, 'workgroup'], [[2, 301, 3], 1, 'workgroup'], [[5, 9], 1, 'thread'],
+  ];
+  for (const [shape, axis, mode] of cases) {
+    const X = upload(new Rng(2).uniforms(numel(shape)), shape);
+    const { step } = capture(() => scope(() => { sum(X, axis); mean(X, axis); }));
+    const modes = (await step.profile()).map((p) => p.kernel).filter((k) => k.startsWith('reduce.sum/')).map((k) => k.split('/')[2]);
+    assert.equal(modes, [mode, mode], `[${shape}] axis ${axis ?? 'all'}`);
+    step.dispose(); X.dispose();
+  }
+});
 
 test(subgroupVariantTitle('sum workgroup mode'), async () => {
   const X = upload(new Rng(1).uniforms(3 * 70 * 5), [3, 70, 5]);

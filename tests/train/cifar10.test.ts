@@ -155,19 +155,23 @@ test('ensureCifar10: existing data is used as is; local archive is verified and 
 
 test('download over loopback HTTP: redirect, progress, md5, unpack', async () => {
   const archive = await cifarArchive();
-  let progressCalls = 0, lastProgress: [number, number] = [0, 0];
+  const progress: [number, number][] = [];
+  let firstProgress!: () => void;
+  const reported = new Promise<void>((r) => { firstProgress = r; });
   await withServer((req, res) => {
     if (req.url === '/old') { res.writeHead(302, { location: '/cifar.tgz' }); res.end(); return; }
     res.writeHead(200, { 'content-length': archive.length });
-    // two writes so progress is reported more than once
+    // the rest only once the client has reported the first part: progress comes at least twice, whatever the timing
     res.write(archive.subarray(0, 1000));
-    setTimeout(() => res.end(archive.subarray(1000)), 5);
+    void reported.then(() => res.end(archive.subarray(1000)));
   }, async base => {
     const dir = tmp();
-    const out = await ensureCifar10(dir, { url: `${base}/old`, md5: md5(archive), onProgress: (r, t) => { progressCalls++; lastProgress = [r, t]; } });
+    const out = await ensureCifar10(dir, { url: `${base}/old`, md5: md5(archive), onProgress: (r, t) => { progress.push([r, t]); firstProgress(); } });
     assert.is(out, path.join(dir, CIFAR10_DIR_NAME));
-    assert.ok(progressCalls >= 2);
-    assert.equal(lastProgress, [archive.length, archive.length]);
+    assert.ok(progress.length >= 2, `${progress.length} progress calls`);
+    assert.ok(progress[0][0] > 0 && progress[0][0] <= 1000, `first report ${progress[0][0]} bytes: before the rest was sent`);
+    assert.ok(progress.every(([r, t], i) => t === archive.length && (i === 0 || r > progress[i - 1][0])), 'received grows, total is the length');
+    assert.equal(progress[progress.length - 1], [archive.length, archive.length]);
     assert.ok(fs.readFileSync(path.join(dir, CIFAR10_ARCHIVE_NAME)).equals(archive));
     assert.not.ok(fs.existsSync(path.join(dir, CIFAR10_ARCHIVE_NAME + '.part')));
     checkSplit(dir, 'train');
@@ -208,11 +212,20 @@ test('HTTP 404 -> clear error with where to put the files', async () => {
   });
 });
 
+/** A loopback port that refuses connections: one this process listened on and closed again. */
+async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 test('offline / unreachable -> error naming directory, archive name and URL', async () => {
   const dir = tmp();
-  const url = 'http://127.0.0.1:1/cifar-10-binary.tar.gz';
+  const url = `http://127.0.0.1:${await closedPort()}/cifar-10-binary.tar.gz`;
   for (const opts of [{ url }, { url, offline: true }]) {
-    const e = await rejects(ensureCifar10(dir, opts), /CIFAR-10 not found/);
+    const e = await rejects(ensureCifar10(dir, opts), opts.offline ? /CIFAR-10 not found: .* downloading is off/ : /CIFAR-10 not found: .*ECONNREFUSED/);
     assert.ok(e.message.includes(path.join(dir, CIFAR10_ARCHIVE_NAME)), e.message);
     assert.ok(e.message.includes(path.join(dir, CIFAR10_DIR_NAME)), e.message);
     assert.ok(e.message.includes(url), e.message);
