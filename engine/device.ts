@@ -1,11 +1,14 @@
-// The WebGPU adapter and device, through Dawn's Node binding (`webgpu`).
-// Order of preference ('auto'): a core adapter on a real GPU (Vulkan / Metal / D3D12); otherwise Dawn's
+// The WebGPU adapter and device: a page's `navigator.gpu`, a GPU object given to initDevice({ gpu }),
+// or else Dawn's Node binding (`webgpu`, imported only then, so a browser bundle never needs it).
+// Dawn's order of preference ('auto'): a core adapter on a real GPU (Vulkan / Metal / D3D12); otherwise Dawn's
 // OpenGL backend in compatibility mode, which runs on Mesa's llvmpipe on machines without a GPU. A
 // software core adapter (Mesa's lavapipe, SwiftShader) is taken only where no OpenGL adapter exists:
 // on one CPU, llvmpipe through OpenGL ran a training step 1.7x faster than lavapipe through Vulkan
 // (BENCHMARKS.md). WG_BACKEND (or initDevice({backend})) picks one explicitly.
-import { create, globals } from 'webgpu';
 import { GpuError } from './errors.ts';
+import { env, isNode, nodeProcess } from './env.ts';
+
+type Dawn = typeof import('webgpu');
 
 export type Backend = 'auto' | 'vulkan' | 'metal' | 'd3d12' | 'opengl' | 'opengles';
 
@@ -35,7 +38,14 @@ export interface DeviceInfo {
 export interface InitOptions {
   backend?: Backend;
   powerPreference?: GPUPowerPreference;
+  /** A WebGPU entry point to use instead of Dawn's; a page's `navigator.gpu` is found without it. */
+  gpu?: GPU;
 }
+
+const BROWSER_HINT =
+  'WebGPU is not available in this browser (navigator.gpu is undefined): use a browser with WebGPU ' +
+  '(Chrome or Edge 113+, Safari 26+, Firefox 141+ on Windows), serve the page over https or from localhost ' +
+  '(WebGPU needs a secure context), and check that it is not disabled (chrome://gpu)';
 
 const INSTALL_HINT =
   'No WebGPU adapter found. On a machine without a GPU install Mesa\'s software renderer ' +
@@ -68,8 +78,8 @@ export function initDevice(opts: InitOptions = {}): Promise<DeviceInfo> {
   return initializing;
 }
 
-async function requestAdapter(backend: Exclude<Backend, 'auto'>, featureLevel: 'core' | 'compatibility', powerPreference?: GPUPowerPreference) {
-  const gpu = create([`backend=${backend}`]) as GPU;
+async function requestAdapter(dawn: Dawn, backend: Exclude<Backend, 'auto'>, featureLevel: 'core' | 'compatibility', powerPreference?: GPUPowerPreference) {
+  const gpu = dawn.create([`backend=${backend}`]) as GPU;
   instances.push(gpu);
   const adapter = await gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
   if (adapter) wgslOf.set(adapter, [...(gpu.wgslLanguageFeatures ?? [])].sort());
@@ -80,23 +90,25 @@ async function requestAdapter(backend: Exclude<Backend, 'auto'>, featureLevel: '
 const wgslOf = new WeakMap<GPUAdapter, string[]>();
 
 /** The platform's core backends, most preferred first. */
-const coreBackends = (): Exclude<Backend, 'auto' | 'opengl' | 'opengles'>[] =>
-  process.platform === 'darwin' ? ['metal'] : process.platform === 'win32' ? ['d3d12', 'vulkan'] : ['vulkan'];
+const coreBackends = (platform = nodeProcess()?.platform): Exclude<Backend, 'auto' | 'opengl' | 'opengles'>[] =>
+  platform === 'darwin' ? ['metal'] : platform === 'win32' ? ['d3d12', 'vulkan'] : ['vulkan'];
 
+// a browser reports SwiftShader in `architecture` and leaves `description` empty
 const isSoftware = (a: GPUAdapter): boolean => {
   const i = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; device?: string };
-  return !!i.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(`${i.device ?? ''} ${i.description ?? ''}`);
+  return !!i.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(`${i.device ?? ''} ${i.description ?? ''} ${i.architecture ?? ''}`);
 };
 
-/** The adapter `backend` asks for, and the backend and feature level it came from. */
-async function chooseAdapter(backend: Backend, powerPreference?: GPUPowerPreference) {
-  type Found = { adapter: GPUAdapter; backend: Exclude<Backend, 'auto'>; featureLevel: 'core' | 'compatibility' };
+type Found = { adapter: GPUAdapter; backend: string; featureLevel: 'core' | 'compatibility' };
+
+/** The adapter `backend` asks for from Dawn, and the backend and feature level it came from. */
+async function chooseAdapter(dawn: Dawn, backend: Backend, powerPreference?: GPUPowerPreference) {
   const core = async (b: Exclude<Backend, 'auto'>): Promise<Found | null> => {
-    const adapter = await requestAdapter(b, 'core', powerPreference);
+    const adapter = await requestAdapter(dawn, b, 'core', powerPreference);
     return adapter && { adapter, backend: b, featureLevel: 'core' };
   };
   const compat = async (b: 'opengl' | 'opengles'): Promise<Found | null> => {
-    const adapter = await requestAdapter(b, 'compatibility', powerPreference);
+    const adapter = await requestAdapter(dawn, b, 'compatibility', powerPreference);
     return adapter && { adapter, backend: b, featureLevel: 'compatibility' };
   };
   if (backend === 'opengl' || backend === 'opengles') return compat(backend);
@@ -110,14 +122,47 @@ async function chooseAdapter(backend: Backend, powerPreference?: GPUPowerPrefere
   return (await compat('opengl')) ?? software;
 }
 
+/**
+ * The adapter of a GPU object that is not Dawn's own instance factory (a page's navigator.gpu, or one
+ * given): core if it offers one, else compatibility. It picks its own backend, so none may be asked for.
+ */
+async function givenAdapter(gpu: GPU, source: string, backend: Backend, powerPreference?: GPUPowerPreference): Promise<Found | null> {
+  if (backend !== 'auto') {
+    throw new GpuError(`backend "${backend}" (WG_BACKEND or initDevice({ backend })) chooses among Dawn's backends, but ${source} picks its own: leave the backend unset`);
+  }
+  instances.push(gpu);
+  for (const featureLevel of ['core', 'compatibility'] as const) {
+    const adapter = await gpu.requestAdapter({ featureLevel, powerPreference } as GPURequestAdapterOptions);
+    if (!adapter) continue;
+    wgslOf.set(adapter, [...(gpu.wgslLanguageFeatures ?? [])].sort());
+    // an implementation without compatibility mode hands out a core adapter for either request
+    const core = featureLevel === 'core' || adapter.features.has('core-features-and-limits' as GPUFeatureName);
+    return { adapter, backend: source, featureLevel: core ? 'core' : 'compatibility' };
+  }
+  return null;
+}
+
 async function open(opts: InitOptions): Promise<DeviceInfo> {
-  process.env.EGL_PLATFORM ??= 'surfaceless'; // llvmpipe through EGL needs no display
-  Object.assign(globalThis, globals); // GPUBufferUsage & co.
-  const backend = (opts.backend ?? (process.env.WG_BACKEND as Backend | undefined) ?? 'auto') as Backend;
+  const page = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  const gpu = opts.gpu ?? page;
+  let found: Found | null;
+  const backend = (opts.backend ?? (env('WG_BACKEND') as Backend | undefined) ?? 'auto') as Backend;
   const valid: Backend[] = ['auto', 'vulkan', 'metal', 'd3d12', 'opengl', 'opengles'];
   if (!valid.includes(backend)) throw new GpuError(`unknown backend "${backend}" (WG_BACKEND): use one of ${valid.join(', ')}`);
-  const found = await chooseAdapter(backend, opts.powerPreference);
-  if (!found) throw new GpuError(backend === 'auto' ? INSTALL_HINT : `no WebGPU adapter for backend "${backend}". ${INSTALL_HINT}`);
+  if (gpu) {
+    const source = opts.gpu ? 'the given GPU' : 'navigator.gpu';
+    // the engine names buffer usages through these globals: a browser has them, Node needs Dawn's
+    if (typeof (globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage === 'undefined') Object.assign(globalThis, (await import('webgpu')).globals);
+    found = await givenAdapter(gpu, source, backend, opts.powerPreference);
+    if (!found) throw new GpuError(`${source} offers no WebGPU adapter (requestAdapter() returned null): the GPU may be blocklisted or WebGPU disabled; in Chromium without a GPU start it with --enable-unsafe-webgpu`);
+  } else {
+    if (!isNode()) throw new GpuError(BROWSER_HINT);
+    const dawn: Dawn = await import('webgpu');
+    nodeProcess()!.env.EGL_PLATFORM ??= 'surfaceless'; // llvmpipe through EGL needs no display
+    Object.assign(globalThis, dawn.globals); // GPUBufferUsage & co.
+    found = await chooseAdapter(dawn, backend, opts.powerPreference);
+    if (!found) throw new GpuError(backend === 'auto' ? INSTALL_HINT : `no WebGPU adapter for backend "${backend}". ${INSTALL_HINT}`);
+  }
   const { adapter, featureLevel } = found;
 
   const want: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];

@@ -8,7 +8,7 @@ import { GpuError } from './errors.ts';
 
 const ARENA_BYTES = 64 * 1024;
 
-interface Arena { buffer: GPUBuffer; host: Uint8Array; used: number }
+interface Arena { buffer: GPUBuffer; host: Uint8Array<ArrayBuffer>; used: number }
 
 /** A recorded command, as step capture replays it. */
 export type Command =
@@ -103,7 +103,8 @@ export function clearBuffer(buffer: GPUBuffer, offset: number, size: number): vo
 export function writeBuffer(dst: GPUBuffer, dstOffset: number, bytes: ArrayBuffer | ArrayBufferView): void {
   const src = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   if (!encoder) {
-    device().queue.writeBuffer(dst, dstOffset, src);
+    // TypeScript's DOM library takes only ArrayBuffer-backed views here; a page never has shared ones
+    device().queue.writeBuffer(dst, dstOffset, src as Uint8Array<ArrayBuffer>);
     return;
   }
   const size = Math.ceil(src.byteLength / 4) * 4;

@@ -7,6 +7,7 @@ import { acquire, release } from './pool.ts';
 import { readBytes, writeBuffer, clearBuffer } from './queue.ts';
 import { currentScope } from './scope.ts';
 import { type Shape, numel, fmt } from './shape.ts';
+import { env } from './env.ts';
 
 /** A pooled buffer shared by a tensor and its views. */
 class Storage {
@@ -14,7 +15,7 @@ class Storage {
   constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
 }
 
-const leaks = process.env.WG_LEAKS
+const leaks = env('WG_LEAKS')
   ? new FinalizationRegistry<string>((what) => console.warn(`leaked tensor ${what}: garbage-collected without dispose()`))
   : null;
 

@@ -1,21 +1,22 @@
-// ShuffleNetV1 checkpoints as safetensors files (model/safetensors.ts does the format; this file maps a
+// ShuffleNetV1 checkpoints in the safetensors format (model/safetensors.ts does the format; this file maps a
 // model onto it). Tensors: the state dict under PyTorch's names (so the PyTorch twin's
 // load_state_dict(strict=True) accepts the file: it fills in the absent num_batches_tracked), plus, in
 // training checkpoints, `optimizer.momentum.<param>` for the SGD momentum buffers. Metadata (strings):
 //   format        'shufflenet-webgpu-v1'
 //   model_size, group, n_class, image_size, stem     (the twin's fixture keys)
 //   training      JSON of an arbitrary record (epoch, step, loss scale, RNG state, ...), training checkpoints only
-// Writes are atomic (temp file + fsync + rename). Loading is strict by default: a missing, unexpected
+// Bytes only, so a page can use it too (train/checkpoint_io.ts reads and writes the files, atomically:
+// temp file + fsync + rename). Loading is strict by default: a missing, unexpected
 // or mis-shaped tensor, or metadata that disagree with the model, is an error naming them, and so is a
 // non-finite value in any tensor (naming the first: tensor and index) unless allowNonfinite.
 // A path ending in .ckpt is a MindSpore checkpoint (model/mindspore_ckpt.ts, names mapped by
 // model/mindspore_names.ts): read into the same Checkpoint (no training record), and written from one.
 import { Tensor, fmt, fromHalfBits } from '../engine/index.ts';
-import { readSafetensorsFile, writeSafetensorsFile, type StTensor } from './safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, type StTensor } from './safetensors.ts';
 import { resolveConfig, type Group, type ModelConfig, type ModelSize, type Stem } from './architecture.ts';
 import { ShuffleNetV1 } from './shufflenet.ts';
 import type { HostTensor } from './module.ts';
-import { msText, msTextOf, readMindsporeCkptFile, writeMindsporeCkptFile } from './mindspore_ckpt.ts';
+import { decodeMindsporeCkpt, encodeMindsporeCkpt, msText, msTextOf } from './mindspore_ckpt.ts';
 import { MS_CONFIG_TAG, checkLayout, fromMindspore, inferMindsporeConfig, toMindspore } from './mindspore_names.ts';
 
 export const CHECKPOINT_FORMAT = 'shufflenet-webgpu-v1';
@@ -75,8 +76,8 @@ export function configFromMetadata(meta: Record<string, string>, source: string)
   }
 }
 
-/** Write `model` (and optionally optimizer state) to `path` atomically. */
-export async function saveCheckpoint(path: string, model: ShuffleNetV1, opts: SaveOptions = {}): Promise<void> {
+/** `model` (and optionally optimizer state) as a safetensors checkpoint's bytes. */
+export async function encodeCheckpoint(model: ShuffleNetV1, opts: SaveOptions = {}): Promise<Uint8Array> {
   const params = new Map(model.parameters().map((p) => [p.name, p.tensor]));
   const tensors: Record<string, StTensor> = {};
   for (const [k, v] of await model.readStateDict()) tensors[k] = { dtype: 'F32', shape: v.shape, data: v.data };
@@ -90,7 +91,7 @@ export async function saveCheckpoint(path: string, model: ShuffleNetV1, opts: Sa
   }
   const metadata = configMetadata(model.config);
   if (opts.training) metadata.training = JSON.stringify(opts.training);
-  await writeSafetensorsFile(path, tensors, metadata);
+  return encodeSafetensors(tensors, metadata);
 }
 
 function toHost(name: string, t: StTensor, source: string): HostTensor {
@@ -132,9 +133,12 @@ function unravel(i: number, shape: readonly number[]): number[] {
   return out;
 }
 
-/** Read and validate a checkpoint file (format, metadata, finite values; not yet against a model). */
-export async function readCheckpoint(path: string, opts: ReadOptions = {}): Promise<Checkpoint> {
-  const ck = isMindsporePath(path) ? await readMindspore(path, opts.mindspore ?? {}) : await readSafetensors(path);
+/**
+ * Decode and validate a checkpoint's bytes (format, metadata, finite values; not yet against a model).
+ * `path` (a file name or URL) names it in errors, and its extension picks the format: .ckpt MindSpore, else safetensors.
+ */
+export function decodeCheckpoint(bytes: Uint8Array, path: string, opts: ReadOptions = {}): Checkpoint {
+  const ck = isMindsporePath(path) ? fromMindsporeBytes(bytes, path, opts.mindspore ?? {}) : fromSafetensorsBytes(bytes, path);
   if (!opts.allowNonfinite) {
     const bad = findNonFinite([...ck.state, ...[...ck.momenta].map(([k, v]) => [MOMENTUM_PREFIX + k, v] as [string, HostTensor])]);
     if (bad) {
@@ -146,8 +150,8 @@ export async function readCheckpoint(path: string, opts: ReadOptions = {}): Prom
   return ck;
 }
 
-async function readSafetensors(path: string): Promise<Checkpoint> {
-  const file = await readSafetensorsFile(path);
+function fromSafetensorsBytes(bytes: Uint8Array, path: string): Checkpoint {
+  const file = decodeSafetensors(bytes, path);
   const metadata = file.metadata;
   const config = configFromMetadata(metadata, path);
   let training: TrainingRecord | null = null;
@@ -167,8 +171,8 @@ async function readSafetensors(path: string): Promise<Checkpoint> {
 }
 
 /** A .ckpt: its configuration as recorded by us (MS_CONFIG_TAG), else inferred from shapes and `hints`. */
-async function readMindspore(path: string, hints: MindsporeHints): Promise<Checkpoint> {
-  const file = await readMindsporeCkptFile(path);
+function fromMindsporeBytes(bytes: Uint8Array, path: string, hints: MindsporeHints): Checkpoint {
+  const file = decodeMindsporeCkpt(bytes, path);
   const recorded = file.entries.find((e) => e.tag === MS_CONFIG_TAG);
   const notes: string[] = [];
   let config: ModelConfig;
@@ -200,17 +204,16 @@ async function readMindspore(path: string, hints: MindsporeHints): Promise<Check
 }
 
 /**
- * Write host tensors (a read checkpoint's, or a model's) as a checkpoint file, atomically: MindSpore
- * .ckpt by extension (weights, momenta as moments.*, the configuration as a str value; `crc` adds
- * MindSpore's CRC trailer), else safetensors (with the training record, if any). The tensors must be
- * exactly the model's state dict (and momenta of its parameters), else nothing is written.
+ * Host tensors (a read checkpoint's, or a model's) as a checkpoint's bytes, in the format `path`'s
+ * extension picks: MindSpore .ckpt (weights, momenta as moments.*, the configuration as a str value;
+ * `crc` adds MindSpore's CRC trailer), else safetensors (with the training record, if any). The
+ * tensors must be exactly the model's state dict (and momenta of its parameters).
  */
-export async function writeCheckpointFile(path: string, ck: Pick<Checkpoint, 'config' | 'state' | 'momenta' | 'training'>, opts: { crc?: boolean } = {}): Promise<void> {
+export function encodeCheckpointAs(path: string, ck: Pick<Checkpoint, 'config' | 'state' | 'momenta' | 'training'>, opts: { crc?: boolean } = {}): Uint8Array {
   if (isMindsporePath(path)) {
     const entries = toMindspore(ck.config, ck.state, ck.momenta, path);
     entries.push(msText(MS_CONFIG_TAG, JSON.stringify(configMetadata(ck.config))));
-    await writeMindsporeCkptFile(path, entries, { crc: opts.crc ?? false });
-    return;
+    return encodeMindsporeCkpt(entries, { crc: opts.crc ?? false });
   }
   checkLayout(ck.config, ck.state, ck.momenta, path);
   const f32 = (t: HostTensor) => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
@@ -219,20 +222,10 @@ export async function writeCheckpointFile(path: string, ck: Pick<Checkpoint, 'co
   for (const [k, t] of ck.momenta) tensors[MOMENTUM_PREFIX + k] = { dtype: 'F32', shape: [...t.shape], data: f32(t) };
   const metadata = configMetadata(ck.config);
   if (ck.training) metadata.training = JSON.stringify(ck.training);
-  await writeSafetensorsFile(path, tensors, metadata);
+  return encodeSafetensors(tensors, metadata);
 }
 
-/**
- * Load a checkpoint into `model` (built from the file's metadata if not given). The file's size, group,
- * classes and stem must equal the model's; strict (default): its tensors must match the state dict
- * exactly; momentum buffers must always name parameters and have their shapes.
- */
-export async function loadCheckpoint(path: string, model?: ShuffleNetV1, opts: { strict?: boolean } & ReadOptions = {}): Promise<{ model: ShuffleNetV1; checkpoint: Checkpoint }> {
-  const ck = await readCheckpoint(path, opts);
-  return { model: applyCheckpoint(ck, path, model, opts.strict ?? true), checkpoint: ck };
-}
-
-/** loadCheckpoint's second half: a checkpoint already read, put into `model` (or a new one). */
+/** A checkpoint already decoded, put into `model` (or a new one): loadCheckpoint's second half (train/checkpoint_io.ts). */
 export function applyCheckpoint(ck: Checkpoint, path: string, model?: ShuffleNetV1, strict = true): ShuffleNetV1 {
   if (model) {
     const a = model.config, b = ck.config;

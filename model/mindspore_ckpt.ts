@@ -17,8 +17,7 @@
 // would outweigh this file, and a hand parser can name the tag and byte offset of every fault. Written
 // as protobuf serializes (fields in number order, proto2's repeated dims unpacked), so an encoding is
 // byte-identical to MindSpore's (tests compare against files written by Python's protobuf).
-import { readFile } from 'node:fs/promises';
-import { otherFormat, writeFileAtomic } from './safetensors.ts';
+import { otherFormat } from './safetensors.ts';
 
 export class MindsporeCkptError extends Error {
   override name = 'MindsporeCkptError';
@@ -386,25 +385,4 @@ export function msToFloat32(e: MsEntry): Float32Array {
     default: throw new MindsporeCkptError(`'${e.tag}' is ${e.type}; model tensors must be Float32, Float16, BFloat16 or Float64`);
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// Files
-
-export async function readMindsporeCkptFile(path: string): Promise<MsFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new MindsporeCkptError(`checkpoint not found: ${path}`);
-    if (err.code === 'EISDIR') throw new MindsporeCkptError(`${path}: cannot read checkpoint: it is a directory, not a file`);
-    throw new MindsporeCkptError(`${path}: cannot read checkpoint: ${err.message}`);
-  }
-  return decodeMindsporeCkpt(bytes, path);
-}
-
-/** Encode and write atomically (temp file + fsync + rename): a failure leaves any previous file intact. */
-export async function writeMindsporeCkptFile(path: string, entries: readonly MsEntry[], opts: { crc?: boolean; sliceBytes?: number } = {}): Promise<void> {
-  await writeFileAtomic(path, encodeMindsporeCkpt(entries, opts));
 }

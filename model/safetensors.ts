@@ -3,13 +3,8 @@
 // Layout: u64 little-endian header length N, N bytes of UTF-8 JSON header, then the raw
 // little-endian data section. The decoder treats the file as untrusted input: every
 // header field is validated, and the tensors must tile the data section exactly.
-// Files are written atomically (temp file + fsync + rename) so a crash mid-save never
-// leaves a half-written checkpoint where a good one used to be.
-
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// Bytes only, so a page can use it too: files are read and written (atomically) by
+// train/checkpoint_io.ts.
 
 type DtypeArrays = {
   F64: Float64Array;
@@ -297,78 +292,6 @@ function looksLikeMindsporeCkpt(b: Uint8Array): boolean {
   let i = 1;
   while (i < 11 && i < b.length && b[i]! & 0x80) i++;
   return b[i + 1] === 0x0a;
-}
-
-// ---------------------------------------------------------------------------------------
-// Files
-
-/**
- * Atomically write a checkpoint: the bytes go to a temp file in the target directory,
- * are fsynced, then renamed over `path`, so readers see either the old or the new file.
- */
-export async function writeSafetensorsFile(
-  path: string,
-  tensors: Record<string, StTensor>,
-  metadata?: Record<string, string>,
-): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-}
-
-/** Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename), creating the directory. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  let created = false;
-  try {
-    const fh = await open(tmp, 'wx');
-    created = true;
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    created = false;
-  } catch (e) {
-    if (created) await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  // Persist the rename itself; not every platform can fsync a directory, and the data
-  // is already safe, so failure here is not an error.
-  try {
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    /* best effort */
-  }
-}
-
-/** Read and validate a checkpoint file; errors are prefixed with `path`. */
-export async function readSafetensorsFile(path: string): Promise<StFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new SafetensorsError(`checkpoint not found: ${path}`);
-    if (err.code === 'EISDIR') throw new SafetensorsError(`${path}: cannot read checkpoint: it is a directory, not a file; ${filesIn(path)}`);
-    throw new SafetensorsError(`${path}: cannot read checkpoint: ${err.message}`);
-  }
-  return decodeSafetensors(bytes, path);
-}
-
-/** A hint naming the .safetensors files in `dir` (the last three in name order, numbers compared as numbers). */
-function filesIn(dir: string): string {
-  let names: string[] = [];
-  try { names = readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })); } catch { /* unreadable */ }
-  if (!names.length) return 'it holds no .safetensors file';
-  return `pass one of its ${names.length} .safetensors files, e.g. ${names.slice(-3).map((n) => join(dir, n)).join(', ')}`;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 // atomically.
 import * as path from 'node:path';
 import { STEMS, type Stem } from '../model/architecture.ts';
-import { isMindsporePath, readCheckpoint, writeCheckpointFile } from '../model/checkpoint.ts';
+import { isMindsporePath } from '../model/checkpoint.ts';
+import { readCheckpoint, writeCheckpointFile } from '../train/checkpoint_io.ts';
 import { FlagError, programFlags, runMain } from '../train/flags.ts';
 
 const FLAGS = {

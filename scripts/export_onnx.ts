@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readCheckpoint } from '../model/checkpoint.ts';
+import { readCheckpoint } from '../train/checkpoint_io.ts';
 import { ONNX_OPSET, INPUT_NAME, OUTPUT_NAME, exportOnnx, type Normalization } from '../model/onnx_export.ts';
 import { CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD } from '../train/data/cifar10.ts';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD } from '../train/data/fashion_mnist.ts';

@@ -33,8 +33,15 @@ if [ ! -f "$ROOT/.stamp" ] || [ "$(cat "$ROOT/.stamp")" != "$STAMP" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq debootstrap
   }
+  # another run's bind mounts (the work tree, /dev) may be inside the old root: removing it then would
+  # delete through them, so a rebuild waits until no mount is left under it
+  if awk -v r="$ROOT" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    echo "scripts/vulkan_root.sh: the root needs rebuilding, but another run still has mounts in $ROOT;" >&2
+    echo "  let it finish (or unmount: grep $ROOT /proc/mounts) and run again" >&2
+    exit 1
+  fi
   echo "building the Debian 13 root in $ROOT (about 2 minutes)" >&2
-  $SUDO rm -rf "$ROOT" "$ROOT.new"
+  $SUDO rm -rf --one-file-system "$ROOT" "$ROOT.new"
   $SUDO debootstrap --variant=minbase --include="$PACKAGES" trixie "$ROOT.new" "$MIRROR" >"$TREE/.cache/debootstrap.log" 2>&1 \
     || { echo "debootstrap failed; its log: .cache/debootstrap.log" >&2; tail -5 "$TREE/.cache/debootstrap.log" >&2; exit 1; }
   echo "$STAMP" | $SUDO tee "$ROOT.new/.stamp" >/dev/null
@@ -60,6 +67,20 @@ bind /proc /proc -t proc
 bind /dev /dev --bind
 bind /sys /sys --bind
 bind "$TREE" "$TREE" --bind
+
+# tests/web drives Chromium from in here too: installed into the root in place, once (a longer package
+# list would rebuild the root, which other runs may have mounted). Not fatal: without it the browser
+# test fails by itself, saying what to install.
+if [ ! -x "$ROOT/usr/bin/chromium" ]; then
+  flock 9
+  if [ ! -x "$ROOT/usr/bin/chromium" ]; then
+    echo "installing chromium into $ROOT for tests/web (once, about a minute)" >&2
+    $SUDO chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+      sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium' >"$TREE/.cache/chromium-root.log" 2>&1 \
+      || { echo "installing chromium into the root failed (log: .cache/chromium-root.log); tests/web will fail" >&2; tail -3 "$TREE/.cache/chromium-root.log" >&2; }
+  fi
+  flock -u 9
+fi
 
 # plain environment inside: the host's PATH entries and library paths may not exist there
 quoted=$(printf '%q ' "$@")

@@ -4,7 +4,8 @@
 // with Inf/NaN weights is refused unless --allow-nonfinite (inspection only: a non-finite result still
 // exits 1). A MindSpore .ckpt records no configuration of ours unless we wrote it: its size, group and
 // classes come from the tensor shapes, its stem from --stem (the seed's imagenet if not given).
-import { findNonFinite, isMindsporePath, loadCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
+import { findNonFinite, isMindsporePath, type Checkpoint } from '../model/checkpoint.ts';
+import { loadCheckpoint } from './checkpoint_io.ts';
 import { STEMS, type Stem } from '../model/architecture.ts';
 import { foldBatchNorm } from '../model/fold_bn.ts';
 import type { InferenceModel } from './evaluate.ts';

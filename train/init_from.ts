@@ -5,7 +5,8 @@
 // has them all (our training checkpoints; MindSpore's moments.*), else they start at zero. Everything
 // else is new: the lr schedule from its warm-up, step 0, a fresh sampler; our training record and a
 // MindSpore file's learning_rate and global_step are not used (--resume continues a run instead).
-import { applyCheckpoint, readCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
+import { applyCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
+import { readCheckpoint } from './checkpoint_io.ts';
 import { FlagError } from './flags.ts';
 import type { Session } from './session.ts';
 import type { TrainConfig } from './config.ts';

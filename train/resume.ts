@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RngState } from '../engine/index.ts';
-import { loadCheckpoint, readCheckpoint, saveCheckpoint } from '../model/checkpoint.ts';
+import { loadCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoint_io.ts';
 import type { SamplerState } from './data/dataset.ts';
 import type { EpochRecord } from './pictures/plot.ts';
 import type { LossScaleState } from './sgd.ts';

@@ -13,7 +13,8 @@ import { globalAvgPool } from '../../kernels/global_avg_pool.ts';
 import { softmaxCrossEntropy } from '../../kernels/softmax_xent.ts';
 import { f16Storage } from '../../kernels/kernel.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
-import { writeSafetensorsFile, type StTensor } from '../../model/safetensors.ts';
+import { type StTensor } from '../../model/safetensors.ts';
+import { writeSafetensorsFile } from '../../train/checkpoint_io.ts';
 import type { Group, ModelSize } from '../../model/architecture.ts';
 
 const args = new Map<string, string>();

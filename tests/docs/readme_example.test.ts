@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import '../util/gpu.ts';
-import { loadCheckpoint } from '../../model/checkpoint.ts';
+import { loadCheckpoint } from '../../train/checkpoint_io.ts';
 import { Tensor, backward, roundToHalf } from '../../engine/index.ts';
 import { sum } from '../../kernels/reduce.ts';
 

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { Rng, Tensor } from '../../engine/index.ts';
 import '../util/gpu.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
-import { saveCheckpoint, loadCheckpoint, readCheckpoint, MOMENTUM_PREFIX } from '../../model/checkpoint.ts';
-import { encodeSafetensors, readSafetensorsFile, writeSafetensorsFile, type StTensor } from '../../model/safetensors.ts';
+import { MOMENTUM_PREFIX } from '../../model/checkpoint.ts';
+import { encodeSafetensors, type StTensor } from '../../model/safetensors.ts';
+import { saveCheckpoint, loadCheckpoint, readCheckpoint, readSafetensorsFile, writeSafetensorsFile } from '../../train/checkpoint_io.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ckpt-test-'));
 const cfg = { size: '0.5x', group: 3, classes: 10, imageSize: 32 } as const;

@@ -1,7 +1,8 @@
 // The PyTorch twin's fixtures (scripts/torch_twin/README.md): config from the metadata, `param.*` as a
 // state dict, and every other tensor by name as float64-able host arrays.
-import { readSafetensorsFile, type StTensor } from '../../model/safetensors.ts';
+import { type StTensor } from '../../model/safetensors.ts';
 import { configFromMetadata } from '../../model/checkpoint.ts';
+import { readSafetensorsFile } from '../../train/checkpoint_io.ts';
 import type { ModelConfig } from '../../model/architecture.ts';
 import type { HostTensor } from '../../model/module.ts';
 

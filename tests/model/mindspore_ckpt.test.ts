@@ -12,10 +12,8 @@ import '../util/gpu.ts';
 import { expectClose } from '../util/check.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
 import { GROUPS, type Group, type ModelSize } from '../../model/architecture.ts';
-import { loadCheckpoint, readCheckpoint, writeCheckpointFile } from '../../model/checkpoint.ts';
-import {
-  crc32, decodeMindsporeCkpt, encodeMindsporeCkpt, msFloat32, msTextOf, msToFloat32, readMindsporeCkptFile, writeMindsporeCkptFile, type MsEntry,
-} from '../../model/mindspore_ckpt.ts';
+import { loadCheckpoint, readCheckpoint, writeCheckpointFile, readMindsporeCkptFile, writeMindsporeCkptFile } from '../../train/checkpoint_io.ts';
+import { crc32, decodeMindsporeCkpt, encodeMindsporeCkpt, msFloat32, msTextOf, msToFloat32, type MsEntry } from '../../model/mindspore_ckpt.ts';
 import { MS_CONFIG_TAG, fromMindspore, mindsporeLayout } from '../../model/mindspore_names.ts';
 import { readCheckpointTensors } from './fixture.ts';
 

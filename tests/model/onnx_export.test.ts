@@ -18,7 +18,7 @@ import { expectClose, expectFailure } from '../util/check.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
 import { BN_EPS, ONNX_IR_VERSION, ONNX_OPSET, exportOnnx, type OnnxExportOptions } from '../../model/onnx_export.ts';
 import { ProtoWriter } from '../../model/onnx_proto.ts';
-import { writeSafetensorsFile } from '../../model/safetensors.ts';
+import { writeSafetensorsFile } from '../../train/checkpoint_io.ts';
 import { configMetadata } from '../../model/checkpoint.ts';
 import type { ModelConfig } from '../../model/architecture.ts';
 import type { HostTensor } from '../../model/module.ts';

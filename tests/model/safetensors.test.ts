@@ -6,15 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  MAX_HEADER_BYTES,
-  checkTensorSet,
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensorsFile,
-  writeSafetensorsFile,
-  type StTensor,
-} from '../../model/safetensors.ts';
+import { MAX_HEADER_BYTES, checkTensorSet, decodeSafetensors, encodeSafetensors, type StTensor } from '../../model/safetensors.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../../train/checkpoint_io.ts';
 
 /** Assemble a file byte by byte, independently of the encoder: u64 LE length, header, data. */
 function rawFile(header: string, data: number[] | Uint8Array, headerLen?: number): Uint8Array {

@@ -9,7 +9,7 @@ import { expectClose, relL2 } from '../util/check.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
-import { readSafetensorsFile } from '../../model/safetensors.ts';
+import { readSafetensorsFile } from '../../train/checkpoint_io.ts';
 import { fans } from '../../model/init.ts';
 
 const small = { size: '0.5x', group: 3, classes: 10, imageSize: 32 } as const;

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
-import { readCheckpoint, saveCheckpoint, writeCheckpointFile } from '../../model/checkpoint.ts';
+import { readCheckpoint, saveCheckpoint, writeCheckpointFile } from '../../train/checkpoint_io.ts';
 import { parseTrainArgs } from '../../train/config.ts';
 import { applyInit, readInit } from '../../train/init_from.ts';
 import { Session } from '../../train/session.ts';

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
 import { train } from '../../train/trainer.ts';
-import { readCheckpoint } from '../../model/checkpoint.ts';
+import { readCheckpoint } from '../../train/checkpoint_io.ts';
 import { tinyConfigFor } from './tiny_config.ts';
 import { syntheticDataset } from './synthetic_data.ts';
 

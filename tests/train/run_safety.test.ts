@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
 import { train, type TrainHooks } from '../../train/trainer.ts';
-import { readCheckpoint } from '../../model/checkpoint.ts';
+import { readCheckpoint } from '../../train/checkpoint_io.ts';
 import { listCheckpoints } from '../../train/checkpoint_files.ts';
 import { LOCK_NAME } from '../../train/run_lock.ts';
 import { fsErrorMessage } from '../../train/fs_errors.ts';

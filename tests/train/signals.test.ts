@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { readCheckpoint } from '../../model/checkpoint.ts';
+import { readCheckpoint } from '../../train/checkpoint_io.ts';
 import { listCheckpoints } from '../../train/checkpoint_files.ts';
 import { LOCK_NAME } from '../../train/run_lock.ts';
 import { startCli } from './spawn_cli.ts';

@@ -14,7 +14,7 @@ import { checkBatchFits } from '../../train/adapter.ts';
 import { parseTrainArgs } from '../../train/config.ts';
 import { listCheckpoints } from '../../train/checkpoint_files.ts';
 import { evaluate } from '../../train/evaluate.ts';
-import { loadCheckpoint } from '../../model/checkpoint.ts';
+import { loadCheckpoint } from '../../train/checkpoint_io.ts';
 import { foldBatchNorm } from '../../model/fold_bn.ts';
 import { syntheticDataset } from './synthetic_data.ts';
 import { tinyConfigFor } from './tiny_config.ts';
