@@ -5,6 +5,8 @@ import { configFromMetadata } from '../../model/checkpoint.ts';
 import { readSafetensorsFile } from '../../train/checkpoint_io.ts';
 import type { ModelConfig } from '../../model/architecture.ts';
 import type { HostTensor } from '../../model/module.ts';
+import type { ShuffleNetV1 } from '../../model/shufflenet.ts';
+import { Rng } from '../../engine/index.ts';
 
 export interface Fixture {
   config: ModelConfig;
@@ -33,4 +35,15 @@ export async function readCheckpointTensors(path: string): Promise<Fixture> {
       return { shape: t[name].shape, data: numbers(t[name]) };
     },
   };
+}
+
+/** Non-trivial BN affine and statistics everywhere (as the PyTorch fixtures draw them), so folding has something to fold. */
+export function randomBn(m: ShuffleNetV1, seed: number): void {
+  const rng = new Rng(seed);
+  for (const [k, t] of m.stateDict()) {
+    if (k.endsWith('running_mean')) t.write(rng.normals(t.size, 0.1));
+    else if (k.endsWith('running_var')) t.write(rng.uniforms(t.size, 0.5, 1.5));
+    else if (t.shape.length === 1 && k.endsWith('.weight')) t.write(rng.uniforms(t.size, 0.5, 1.5));
+    else if (t.shape.length === 1 && !k.startsWith('classifier')) t.write(rng.uniforms(t.size, -0.2, 0.2));
+  }
 }

@@ -6,18 +6,7 @@ import { upload, download, quantize } from '../util/gpu.ts';
 import { expectClose } from '../util/check.ts';
 import { foldBatchNorm } from '../../model/fold_bn.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
-import { readCheckpointTensors } from './fixture.ts';
-
-/** Non-trivial BN affine and statistics everywhere (as the PyTorch fixtures draw them). */
-function randomBn(m: ShuffleNetV1, seed: number): void {
-  const rng = new Rng(seed);
-  for (const [k, t] of m.stateDict()) {
-    if (k.endsWith('running_mean')) t.write(rng.normals(t.size, 0.1));
-    else if (k.endsWith('running_var')) t.write(rng.uniforms(t.size, 0.5, 1.5));
-    else if (t.shape.length === 1 && k.endsWith('.weight')) t.write(rng.uniforms(t.size, 0.5, 1.5));
-    else if (t.shape.length === 1 && !k.startsWith('classifier')) t.write(rng.uniforms(t.size, -0.2, 0.2));
-  }
-}
+import { randomBn, readCheckpointTensors } from './fixture.ts';
 
 const cases: [string, ConstructorParameters<typeof ShuffleNetV1>[0], DType][] = [
   ['0.5x g=3 imagenet stem', { size: '0.5x', group: 3, classes: 10, imageSize: 32 }, 'f32'],

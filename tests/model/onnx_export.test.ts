@@ -23,7 +23,7 @@ import { configMetadata } from '../../model/checkpoint.ts';
 import type { ModelConfig } from '../../model/architecture.ts';
 import type { HostTensor } from '../../model/module.ts';
 import { CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD } from '../../train/data/cifar10.ts';
-import { readCheckpointTensors } from './fixture.ts';
+import { randomBn, readCheckpointTensors } from './fixture.ts';
 import { readOnnx } from './onnx_read.ts';
 import { startCli } from '../train/spawn_cli.ts';
 
@@ -38,17 +38,6 @@ async function runOnnx(session: ort.InferenceSession, x: Float32Array, shape: nu
 async function engineLogits(m: ShuffleNetV1, x: Float32Array, shape: number[]): Promise<Float32Array> {
   const t = upload(x, shape);
   try { return await download(noGrad(() => m.eval().forward(t))); } finally { t.dispose(); }
-}
-
-/** Non-trivial BN affine and statistics everywhere, so folding has something to fold. */
-function randomBn(m: ShuffleNetV1, seed: number): void {
-  const rng = new Rng(seed);
-  for (const [k, t] of m.stateDict()) {
-    if (k.endsWith('running_mean')) t.write(rng.normals(t.size, 0.1));
-    else if (k.endsWith('running_var')) t.write(rng.uniforms(t.size, 0.5, 1.5));
-    else if (t.shape.length === 1 && k.endsWith('.weight')) t.write(rng.uniforms(t.size, 0.5, 1.5));
-    else if (t.shape.length === 1 && !k.startsWith('classifier')) t.write(rng.uniforms(t.size, -0.2, 0.2));
-  }
 }
 
 const fixtureModel = async (file: string) => {
