@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   const r = await train(parsed.config, { explicit: parsed.explicit });
   const s = (performance.now() - t0) / 1000;
   console.log(`total time:${hms(s)}`);
-  if (r.reason === 'nan') { console.error(r.message ?? 'loss became NaN'); return 1; }
+  if (r.reason === 'nan') { console.error(`error: ${r.message ?? 'the loss became non-finite'}`); return 1; } // as runMain prints errors
   console.log(r.reason === 'interrupted' ? '============== Train Interrupted ==============' : '============== Train Success ==============');
   if (r.checkpoint) console.log(`checkpoint: ${r.checkpoint}`);
   return r.signal ? signalExitCode(r.signal) : 0;

@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
 import { train } from '../../train/trainer.ts';
-import { readCheckpoint } from '../../train/checkpoint_io.ts';
+import { readCheckpoint, saveCheckpoint } from '../../train/checkpoint_io.ts';
+import { ShuffleNetV1 } from '../../model/shufflenet.ts';
 import { tinyConfigFor } from './tiny_config.ts';
 import { syntheticDataset } from './synthetic_data.ts';
 
@@ -62,6 +63,15 @@ test('--resume without a checkpoint, or with a weights-only one, fails clearly',
   let msg = '';
   try { await train({ ...tinyConfigFor(dir), resume: true }, { ...quiet, datasets: data }); } catch (e) { msg = (e as Error).message; }
   assert.match(msg, /--resume: no checkpoint .* in .*empty/);
+  // a checkpoint without a training record (saved from a bare model): catches a resume that would
+  // silently start over from step 0 with zero momenta
+  const weights = path.join(root, 'weights-only.safetensors');
+  const model = new ShuffleNetV1({ size: '0.5x', group: 3, classes: 10, imageSize: 32, stem: 'cifar', seed: 1 });
+  await saveCheckpoint(weights, model);
+  model.dispose();
+  msg = '';
+  try { await train({ ...tinyConfigFor(path.join(root, 'weights')), resume: weights }, { ...quiet, datasets: data }); } catch (e) { msg = (e as Error).message; }
+  assert.is(msg, `--resume: ${weights} has no training record (it is a weights-only checkpoint); nothing to resume`);
 });
 
 test.run();

@@ -1,6 +1,8 @@
 // A CLI (train/cli_*.ts) run as a child process for tests: its output so far, waiting for a line, its
 // exit status. The output is stdout and stderr together, in arrival order.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
 
 export interface Cli {
   child: ChildProcess;
@@ -11,8 +13,11 @@ export interface Cli {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function startCli(script: string, args: string[]): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `cwd`: run there (to see where a program writes its default files); tsx and `script` still come from here. */
+export function startCli(script: string, args: string[], opts: { cwd?: string } = {}): Cli {
+  // `--import tsx` resolves from the working directory, which need not hold node_modules
+  const argv = opts.cwd ? ['--import', createRequire(import.meta.url).resolve('tsx'), path.resolve(script)] : ['--import', 'tsx', script];
+  const child = spawn(process.execPath, [...argv, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   let out = '';
   const listeners = new Set<() => void>();
   const add = (b: Buffer) => { out += b.toString(); for (const l of listeners) l(); };
