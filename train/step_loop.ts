@@ -51,6 +51,7 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean):
       if (runner.runs === 2) { await sync(); estimate.start(s.step); window.restart(); } // time replayed steps only
       await new Promise<void>((r) => setImmediate(r)); // lets a signal be noticed between steps
       stop.poll();
+      await stop.parkIfExiting();
       const stopping = stop.requested || s.step === s.stopAt;
       const periodic = !epochDone && !stopping && clock.due(s.step);
 
@@ -88,6 +89,7 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean):
       }
       if (stop.requested) {
         closeBar();
+        await stop.parkIfExiting();
         if (!epochDone) await saveSession(s, pending, b.epoch + 1, b.batch);
         s.log(`stopped at step ${s.step}; saved ${s.lastCheckpoint}. Continue with --resume ${s.lastCheckpoint}`);
         end = { reason: 'interrupted' };
