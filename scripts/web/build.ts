@@ -17,7 +17,7 @@ export const BUNDLE = 'shufflenet-webgpu.js';
 export interface BuildResult { dir: string; bundle: string; bytes: number; gzipBytes: number }
 
 // the page's imports of the browser entry become imports of the built bundle
-const entryAsBundle: Plugin = {
+export const entryAsBundle: Plugin = {
   name: 'entry-as-bundle',
   setup(b) {
     b.onResolve({ filter: /index\.web\.ts$/ }, () => ({ path: `./${BUNDLE}`, external: true }));
