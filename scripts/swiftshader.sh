@@ -3,8 +3,8 @@
 # subgroups, timestamp-query, no shader-f16), the copy that ships with the chromium package:
 #   scripts/swiftshader.sh node --import tsx scripts/run_tests.ts [PATTERN]
 # Points the Vulkan loader at SwiftShader alone (VK_ICD_FILENAMES). Chromium's folder also holds its
-# own libvulkan.so.1 loader; it is put on LD_LIBRARY_PATH only when the system has none, so a system
-# loader is never shadowed.
+# own libvulkan.so.1 loader; it is used only when the system has none (so a system loader is never
+# shadowed), through a folder that holds nothing else.
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: scripts/swiftshader.sh COMMAND [ARGS...]" >&2; exit 2; }
 
@@ -21,6 +21,11 @@ fi
 export VK_ICD_FILENAMES=$dir/vk_swiftshader_icd.json
 export WG_BACKEND=vulkan
 if ! PATH=$PATH:/sbin:/usr/sbin ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
-  export LD_LIBRARY_PATH=$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  # that loader alone: Chromium's folder also holds its own libEGL.so (ANGLE), which would shadow
+  # Mesa's for Dawn's OpenGL backend in the same process
+  loader=$(cd "$(dirname "$0")/.." && pwd)/.cache/swiftshader-loader
+  mkdir -p "$loader"
+  ln -sf "$dir/libvulkan.so.1" "$loader/libvulkan.so.1"
+  export LD_LIBRARY_PATH=$loader${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 exec "$@"
