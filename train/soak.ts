@@ -34,11 +34,14 @@ export interface SoakGrowth {
   /** RSS from the first sample after the warm-up to the last. */
   rssBytes: number;
   /**
-   * Medians over the sampling intervals after the warm-up of each interval's growth per step. Memory kept
-   * every step grows every interval; a one-off jump (an allocator arena, a JIT or shader cache, a heap
-   * resize) lands in one interval and leaves the median. RSS shows native memory only once the
-   * allocator's free chunks are used up (tens of MiB after shader compiles), so a short soak sees only
-   * large native leaks; ArrayBuffer bytes show typed arrays kept per step exactly, at once.
+   * Growth per step after the warm-up, as the smaller of two estimates that memory kept every step
+   * raises alike: the median over sampling intervals of each interval's growth (a one-off jump, such as
+   * an allocator arena or a JIT cache, lands in one interval and leaves the median) and the rise of the
+   * floor, the lowest sample of the second half against the lowest of the first (a driver that takes
+   * and returns hundreds of MiB per step, as SwiftShader does, swings every interval but not its floor).
+   * RSS shows native memory only once the allocator's free chunks are used up (tens of MiB after shader
+   * compiles), so a short soak sees only large native leaks; ArrayBuffer bytes show typed arrays kept
+   * per step exactly, at once.
    */
   rssBytesPerStep: number;
   arrayBytesPerStep: number;
@@ -54,9 +57,14 @@ export function growth(samples: readonly SoakSample[], warm: number): SoakGrowth
     const mid = rates.length >> 1;
     return rates.length % 2 ? rates[mid]! : (rates[mid - 1]! + rates[mid]!) / 2;
   };
+  const floorRate = (bytes: (s: SoakSample) => number) => {
+    const half = Math.ceil(after.length / 2), low = (xs: SoakSample[]) => Math.min(...xs.map(bytes));
+    return (low(after.slice(half)) - low(after.slice(0, half))) / ((to.step - from.step) / 2);
+  };
+  const rate = (bytes: (s: SoakSample) => number) => Math.min(medianRate(bytes), floorRate(bytes));
   return {
     poolBytes: to.poolBytes - from.poolBytes, rssBytes: to.rssBytes - from.rssBytes,
-    rssBytesPerStep: medianRate((s) => s.rssBytes), arrayBytesPerStep: medianRate((s) => s.arrayBytes),
+    rssBytesPerStep: rate((s) => s.rssBytes), arrayBytesPerStep: rate((s) => s.arrayBytes),
   };
 }
 
