@@ -18,8 +18,8 @@ async function main(argv: string[]): Promise<number> {
   console.log(`adapter: ${describeDevice()}`);
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   const samples = await soak(soakCase(), steps, every);
-  console.log('  step  pool MiB  live MiB   RSS MiB  arrays MiB  ms/step');
-  for (const s of samples) console.log(`${String(s.step).padStart(6)}  ${mib(s.poolBytes).padStart(8)}  ${mib(s.liveBytes).padStart(8)}  ${mib(s.rssBytes).padStart(8)}  ${mib(s.arrayBytes).padStart(10)}  ${s.ms.toFixed(1).padStart(7)}`);
+  console.log('  step  pool MiB  live MiB   RSS MiB  arrays MiB  V8 heap MiB  ms/step');
+  for (const s of samples) console.log(`${String(s.step).padStart(6)}  ${mib(s.poolBytes).padStart(8)}  ${mib(s.liveBytes).padStart(8)}  ${mib(s.rssBytes).padStart(8)}  ${mib(s.arrayBytes).padStart(10)}  ${mib(s.heapBytes).padStart(11)}  ${s.ms.toFixed(1).padStart(7)}`);
   const g = growth(samples, Math.ceil(steps / 10));
   console.log(`growth after step ${Math.ceil(steps / 10)}: pool ${mib(g.poolBytes)} MiB, RSS ${mib(g.rssBytes)} MiB (median per step: RSS ${(g.rssBytesPerStep / 1024).toFixed(1)} KiB, ArrayBuffers ${(g.arrayBytesPerStep / 1024).toFixed(1)} KiB)`);
   return 0;

@@ -31,5 +31,4 @@ child.on('close', (code, signal) => {
   if (!signal) process.exit(code ?? 1);
   process.kill(process.pid, signal); // end the same way
   setTimeout(() => process.exit(1), 1000).unref(); // a signal whose default is not to end
-
 });
