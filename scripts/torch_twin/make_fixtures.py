@@ -1,8 +1,9 @@
 """Write PyTorch reference fixtures for the TypeScript ShuffleNetV1.
 
-Run from the repo root:  /usr/bin/python3 scripts/torch_twin/make_fixtures.py
-Writes tests/fixtures/shufflenet_<size>_g<g>.safetensors (deterministic: fixed seeds,
-one CPU thread). See scripts/torch_twin/README.md for the key layout.
+Run from the repo root:  /usr/bin/python3 scripts/torch_twin/make_fixtures.py [TAG ...]
+Writes tests/fixtures/shufflenet_<TAG>.safetensors, TAG = <size>_g<g>[_cifar], for the given tags
+or all of CONFIGS (deterministic: fixed seeds, one CPU thread). See scripts/torch_twin/README.md for
+the key layout.
 """
 
 import copy
@@ -24,9 +25,21 @@ from shufflenet import ShuffleNetV1, avgpool_same, maxpool_same, same_pad  # noq
 REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
 OUT_DIR = os.path.join(REPO, 'tests', 'fixtures')
 
-CONFIGS = [('0.5x', 3), ('0.5x', 8)]  # small enough to commit (a few MB each)
-TWO_STEPS = {('0.5x', 3)}  # also two optimizer steps (momentum.*, grad2.*): one config is enough for the optimizer
-BATCH, IMAGE, N_CLASS, STEM = 4, 64, 10, 'imagenet'  # 64: stage 4 is 2x2, so its train-mode BNs see 16 values, not 4
+# (size, group, stem, image size); small enough to commit (a few MB each). Image size: every
+# train-mode BN must see enough values per channel. Imagenet stem at 64 or 48: stage 4 is 2x2, so its
+# BNs see 16 values (at 32 it is 1x1: 4 values). Cifar stem (stride 1, no max pool) at 32, the size the
+# fast preset trains at: stage 4 is 4x4, 64 values.
+CONFIGS = [('0.5x', 3, 'imagenet', 64), ('0.5x', 8, 'imagenet', 64),
+           ('0.5x', 3, 'cifar', 32),     # the fast preset's model
+           # a group of the paper's Table 1 (1/2/4; g=4 gives the smaller file). 48, not 64: at 64 its
+           # 24-channel stem has so many max-pool windows that sample_input finds no tie-free image.
+           ('1.0x', 4, 'imagenet', 48)]
+TWO_STEPS = {('0.5x', 3, 'imagenet')}  # also two optimizer steps (momentum.*, grad2.*): one config is enough for the optimizer
+BATCH, N_CLASS = 4, 10
+STEM_DESC = {
+    'imagenet': 'conv3x3 stride 2 pad 1 + BN + ReLU + maxpool3x3 stride 2 same (-inf pad, top/left gets total//2)',
+    'cifar': 'conv3x3 stride 1 pad 1 + BN + ReLU (no max pool)',
+}
 LR, MOMENTUM, WD, LABEL_SMOOTHING = 0.05, 0.9, 4e-5, 0.1
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1
 MARGIN = 1e-4          # required: no |ReLU input| and no max-pool top-2 gap below this
@@ -366,18 +379,22 @@ def rel_l2(a, b):
     return d / n if n > 0 else d
 
 
-def sample_input(model, attempt):
+def sample_input(model, attempt, image):
     """Draw the BATCH images one at a time (N(0,1) pixels), redrawing an image until every
     3x3/s2 max-pool window of its stem-conv output has its top two candidates >= STEM_GAP
     apart. BN (train or eval) is a per-channel increasing affine map and ReLU keeps the
     order of positive values, so this bounds every live max-pool gap in both modes by
-    STEM_GAP * gamma / sigma, independent of the other images."""
+    STEM_GAP * gamma / sigma, independent of the other images. The cifar stem has no max
+    pool: each image's first draw is kept."""
     imgs = []
     conv = model.first_conv[0]
     for i in range(BATCH):
         for k in range(MAX_IMAGE_TRIES):
             g = torch.Generator().manual_seed(SEED + 1_000_000 * (attempt + 1) + 10_000 * i + k)
-            img = torch.randn(1, 3, IMAGE, IMAGE, generator=g)
+            img = torch.randn(1, 3, image, image, generator=g)
+            if model.stem != 'imagenet':
+                imgs.append(img)
+                break
             with torch.no_grad():
                 y = conv(img)
             pt, pb = same_pad(y.shape[2])
@@ -392,18 +409,22 @@ def sample_input(model, attempt):
     return torch.cat(imgs)
 
 
-def make_one(size, group):
-    tag = f'shufflenet_{size}_g{group}'
-    print(f'=== {tag}')
+def config_tag(size, group, stem):
+    return f'{size}_g{group}' + ('' if stem == 'imagenet' else f'_{stem}')
+
+
+def make_one(size, group, stem, image):
+    tag = 'shufflenet_' + config_tag(size, group, stem)
+    print(f'=== {tag} ({stem} stem, {image}x{image})')
     torch.manual_seed(SEED)
-    base = ShuffleNetV1(n_class=N_CLASS, model_size=size, group=group, stem=STEM)
+    base = ShuffleNetV1(n_class=N_CLASS, model_size=size, group=group, stem=stem)
     init_model(base, torch.Generator().manual_seed(SEED + 1))
     labels = torch.randint(0, N_CLASS, (BATCH,), generator=torch.Generator().manual_seed(SEED + 2))
 
     model = x = None
     for attempt in range(MAX_INPUT_TRIES):
         cand = copy.deepcopy(base)
-        xc = sample_input(cand, attempt)
+        xc = sample_input(cand, attempt, image)
         if not pick_betas(cand, xc, torch.Generator().manual_seed(SEED + 5000 + attempt)):
             print(f'  attempt {attempt}: beta pick failed, retrying')
             continue
@@ -432,11 +453,11 @@ def make_one(size, group):
               f'max |f32-f64| at ReLU inputs {e["max_abs_err"]:.2e}; min |v64|/|v32-v64| {e["ratio"]:.1f}')
 
     init_state = {k: v.clone() for k, v in model.state_dict().items()}
-    two_steps = (size, group) in TWO_STEPS
+    two_steps = (size, group, stem) in TWO_STEPS
     res = run_reference(model, x, labels, two_steps)
 
     # float64 twin from the same float32 initial values
-    m64 = ShuffleNetV1(n_class=N_CLASS, model_size=size, group=group, stem=STEM).double()
+    m64 = ShuffleNetV1(n_class=N_CLASS, model_size=size, group=group, stem=stem).double()
     m64.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in init_state.items()})
     x64 = x.double()
     res64 = run_reference(m64, x64, labels, two_steps)
@@ -484,8 +505,8 @@ def make_one(size, group):
         'generator': 'scripts/torch_twin/make_fixtures.py',
         'torch_version': torch.__version__,
         'model_size': size, 'group': str(group), 'n_class': str(N_CLASS),
-        'image_size': str(IMAGE), 'batch': str(BATCH), 'stem': STEM,
-        'stem_desc': 'conv3x3 stride 2 pad 1 + BN + ReLU + maxpool3x3 stride 2 same (-inf pad, top/left gets total//2)',
+        'image_size': str(image), 'batch': str(BATCH), 'stem': stem,
+        'stem_desc': STEM_DESC[stem],
         'shortcut_pool': 'avgpool3x3 stride 2 same, divides by count of real pixels',
         'channel_shuffle': 'reshape(N,C/g,g,H,W).transpose(1,2): out[j*(C/g)+i] = in[i*g+j]',
         'lr': repr(LR), 'momentum': repr(MOMENTUM), 'weight_decay': repr(WD),
@@ -500,10 +521,11 @@ def make_one(size, group):
         'analytically_zero_grads': 'grad.*.branch_main_2.1.bias (rounding noise only; compare with atol)',
         'seed': str(SEED), 'input_attempt': str(attempt),
         'min_relu_margin_train': f'{mt["relu"]:.6e}', 'min_relu_margin_eval': f'{me["relu"]:.6e}',
-        'min_maxpool_gap_train': f'{mt["maxpool"]:.6e}', 'min_maxpool_gap_eval': f'{me["maxpool"]:.6e}',
         'rel_l2_f32_vs_f64_train_logits': f'{sanity["train.logits"]:.3e}',
         'rel_l2_f32_vs_f64_grads': f'{sanity["grad.*"][0]:.3e}',
     }
+    if stem == 'imagenet':  # the cifar stem has no max pool
+        meta['min_maxpool_gap_train'], meta['min_maxpool_gap_eval'] = f'{mt["maxpool"]:.6e}', f'{me["maxpool"]:.6e}'
     if two_steps:
         meta['two_steps'] = ('momentum.1.*, momentum.2.*: v after steps 1 and 2 (from zero); grad2.*: train-mode '
                              'gradient at the weights after step 1; the update of step k is -lr * momentum.k.*')
@@ -521,9 +543,14 @@ def make_one(size, group):
 
 
 def main():
+    known = {config_tag(size, group, stem): (size, group, stem, image) for size, group, stem, image in CONFIGS}
+    tags = sys.argv[1:] or list(known)
+    bad = [t for t in tags if t not in known]
+    if bad:
+        sys.exit(f'make_fixtures.py: unknown fixture tag(s) {", ".join(bad)}; valid: {", ".join(known)}')
     _check_pools()
-    for size, group in CONFIGS:
-        make_one(size, group)
+    for t in tags:
+        make_one(*known[t])
 
 
 if __name__ == '__main__':
