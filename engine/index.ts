@@ -5,7 +5,7 @@ export { OpError, GpuError, expect, type Expect } from './errors.ts';
 export { type Shape, numel, fmt, sameShape, strides, convOut, samePadding } from './shape.ts';
 export { Tensor, type TensorOptions } from './tensor.ts';
 export { scope, scopeAsync, currentScope } from './scope.ts';
-export { poolStats, trim as trimPool, sizeClass, type PoolStats } from './pool.ts';
+export { poolStats, resetPeak as resetPoolPeak, trim as trimPool, sizeClass, type PoolStats } from './pool.ts';
 export { uniforms, type Uniforms, type UniformType } from './uniforms.ts';
 export { launch, grid1d, pipeline, pipelineCount, pipelineCosts, withOp, type PipelineCost, type Kernel, type Binding, type LaunchArgs } from './launch.ts';
 export { flush, sync, counters, hasPendingWork, throwGpuErrors, writeBuffer } from './queue.ts';

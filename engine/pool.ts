@@ -88,3 +88,6 @@ export function trim(): void {
 }
 
 export const poolStats = (): PoolStats => ({ ...stats });
+
+/** Measure peakBytes afresh from the bytes live now (e.g. to see one training step's peak). */
+export function resetPeak(): void { stats.peakBytes = stats.liveBytes; }

@@ -1,12 +1,13 @@
 // What this adapter can run and what a run costs on it: the activation dtype, whether it is a CPU
-// (software) adapter, the largest batch its storage binding limit holds, and on a CPU adapter the
-// seed preset's cost (estimated before refusing a batch that does not fit, or measured in the first
-// steps of a run).
-import { deviceInfo, type DType } from '../engine/index.ts';
+// (software) adapter, the largest batch its storage binding limit holds and the micro-batch a step
+// runs in (train/micro_batch.ts), and on a CPU adapter the seed preset's cost (timed before the run
+// when its batch runs in micro-batches, else measured in the first steps of the run).
+import { deviceInfo, fmt, numel, type DType } from '../engine/index.ts';
 import { summary } from '../model/summary.ts';
 import { TRAIN_IMAGES } from './data_source.ts';
 import { timeSteps } from './step_timing.ts';
 import { duration } from './format.ts';
+import { autoChoiceLine, chooseMicroBatch, type LargestActivation, type MicroBatchChoice, type TensorLimits } from './micro_batch.ts';
 import type { Precision, TrainConfig } from './config.ts';
 
 /**
@@ -25,41 +26,42 @@ export function precisionReason(info: { shaderF16: boolean; software: boolean } 
   return info.software ? 'a CPU adapter: native f16 measured no faster than f32 there' : 'shader-f16 on a GPU: native f16 halves the memory traffic';
 }
 
-/** Bytes per image of the model's biggest activation (the stem's output at 224x224). */
-function largestActivation(cfg: TrainConfig, dtype: DType): number {
+/** The model's biggest activation for one image (the stem's output at 224x224): which, and its bytes. */
+export function largestActivation(cfg: TrainConfig, dtype: DType): LargestActivation {
   const s = summary({ size: cfg.modelSize, group: cfg.group, classes: 10, stem: cfg.stem, imageSize: cfg.imageSize });
-  return Math.max(...s.rows.map((r) => r.out.reduce((a, b) => a * b, 1))) * (dtype === 'f32' ? 4 : 2);
+  const row = s.rows.reduce((a, r) => (numel(r.out) > numel(a.out) ? r : a));
+  return { name: `${row.name} output ${fmt(row.out)} ${dtype}`, bytes: numel(row.out) * (dtype === 'f32' ? 4 : 2) };
 }
+
+const limitsHere = (): TensorLimits => ({ binding: deviceInfo().limits.maxStorageBufferBindingSize, buffer: deviceInfo().limits.maxBufferSize });
 
 /** The largest batch whose biggest activation fits the adapter's storage binding limit. */
 export const largestBatch = (cfg: TrainConfig, dtype: DType): number =>
-  Math.floor(deviceInfo().limits.maxStorageBufferBindingSize / largestActivation(cfg, dtype));
+  Math.floor(deviceInfo().limits.maxStorageBufferBindingSize / largestActivation(cfg, dtype).bytes);
 
 /**
- * Every activation is bound whole, so the largest one must fit the adapter's storage binding limit:
- * fail before loading data, naming the batch that would fit.
+ * Images per forward/backward pass on this adapter (train/micro_batch.ts): --micro-batch, or the whole
+ * batch, or (said in one line) the largest divisor of it that fits. Refuses, before any data is loaded,
+ * a --micro-batch that does not divide the batch or fit, and a model of which not even one image fits.
+ * The seed preset on a CPU adapter whose batch does not fit whole also gets its cost, timed here.
  */
-export function checkBatchFits(cfg: TrainConfig, dtype: DType): void {
-  const fits = largestBatch(cfg, dtype);
-  if (cfg.batchSize <= fits) return;
-  const limit = deviceInfo().limits.maxStorageBufferBindingSize;
-  const mib = (largestActivation(cfg, dtype) * cfg.batchSize) / 2 ** 20;
-  throw new Error(`--batch-size ${cfg.batchSize}: the largest activation (${cfg.modelSize} g=${cfg.group} at ${cfg.imageSize}x${cfg.imageSize}, ${dtype}) would be ` +
-    `${mib.toFixed(0)} MiB, over this adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage binding limit; ` +
-    `use --batch-size ${fits} or less${deviceInfo().software ? ', or --preset fast (sized for a CPU adapter)' : ''}`);
+export async function chooseMicroBatchHere(cfg: TrainConfig, dtype: DType, log: (s: string) => void): Promise<number> {
+  const largest = largestActivation(cfg, dtype), limits = limitsHere();
+  const choice = chooseMicroBatch(cfg.batchSize, cfg.microBatch, largest, limits);
+  if (choice.auto) log(autoChoiceLine(cfg.batchSize, choice, largest, limits));
+  if (wantsCpuEstimate(cfg, deviceInfo().software, choice)) {
+    log(await cpuEstimate(cfg, dtype, choice.micro, log).catch((t: Error) => `(could not time steps for an estimate of the seed preset's cost here: ${t.message})`));
+  }
+  return choice.micro;
 }
 
-/** checkBatchFits; when the seed preset is refused on a CPU adapter, the refusal also says what it would cost here. */
-export async function checkBatchFitsOrEstimate(cfg: TrainConfig, dtype: DType, log: (s: string) => void): Promise<void> {
-  try {
-    checkBatchFits(cfg, dtype);
-  } catch (e) {
-    const fits = largestBatch(cfg, dtype);
-    if (cfg.preset !== 'seed' || !deviceInfo().software || fits < 1) throw e;
-    const estimate = await cpuEstimate(cfg, dtype, fits, log).catch((t: Error) => `(could not time steps for an estimate: ${t.message})`);
-    throw new Error(`${(e as Error).message}\n${estimate}`);
-  }
-}
+/**
+ * Whether to time the seed preset before it runs: on a CPU adapter when its batch does not fit in one
+ * pass (it then runs in micro-batches, for weeks: say so up front). A batch that fits whole gets the
+ * estimate measured in its first steps instead (RunEstimate).
+ */
+export const wantsCpuEstimate = (cfg: TrainConfig, software: boolean, c: MicroBatchChoice): boolean =>
+  cfg.preset === 'seed' && software && cfg.batchSize > c.fits;
 
 /**
  * Seconds per step of `cfg` here, timed on synthetic data with `batch` images (a few steps, after an
@@ -71,17 +73,19 @@ export async function secondsPerStep(cfg: TrainConfig, dtype: DType, batch: numb
 }
 
 /**
- * What the seed preset would cost on this CPU adapter, when its batch cannot even run here: steps of
- * a batch that fits (at most 8 images; `fits`, at least 1, is the largest) are timed and scaled.
+ * What the seed preset will cost on this CPU adapter, when its batch does not fit in one pass: steps of
+ * at most 8 images (and at most one micro-batch, `micro`) are timed and scaled to the batch.
  */
-async function cpuEstimate(cfg: TrainConfig, dtype: DType, fits: number, log: (s: string) => void): Promise<string> {
-  const b = Math.min(8, fits);
+async function cpuEstimate(cfg: TrainConfig, dtype: DType, micro: number, log: (s: string) => void): Promise<string> {
+  const b = Math.min(8, micro);
   log(`timing a few ${b}-image steps to estimate the seed preset's cost on this CPU adapter...`);
   const perStep = await secondsPerStep(cfg, dtype, b);
   const S = Math.floor(TRAIN_IMAGES[cfg.dataset] / cfg.batchSize);
-  return `On this CPU adapter (${deviceInfo().description}) a step of ${cfg.batchSize} images would take about ${duration(perStep)} ` +
-    `(timed at batch ${b}, scaled): about ${duration(perStep * S)} per epoch of ${S} step${S === 1 ? '' : 's'}, ${duration(perStep * S * cfg.epochs)} for ${cfg.epochs} epochs. ` +
-    'For a run sized for a CPU, use --preset fast.';
+  const steps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, S * cfg.epochs) : S * cfg.epochs;
+  return `On this CPU adapter (${deviceInfo().description}) a step of ${cfg.batchSize} images will take about ${duration(perStep)} ` +
+    `(timed at batch ${b}, scaled): about ${duration(perStep * S)} per epoch of ${S} step${S === 1 ? '' : 's'}, ${duration(perStep * S * cfg.epochs)} for ${cfg.epochs} epochs` +
+    `${steps < S * cfg.epochs ? ` (${duration(perStep * steps)} for the ${steps} step${steps === 1 ? '' : 's'} of --max-steps)` : ''}. ` +
+    'Training goes on; for a run sized for a CPU, use --preset fast.';
 }
 
 /**

@@ -8,6 +8,7 @@ import { GROUPS, SIZES, STEMS, type Group, type ModelSize, type Stem } from '../
 import { FlagError, formatHelp, parseFlags, type FlagTable, type FlagValues } from './flags.ts';
 import { KEEP_PERIODIC } from './checkpoint_files.ts';
 import { parseCheckpointEvery } from './periodic_checkpoint.ts';
+import { microBatchError } from './micro_batch.ts';
 
 const listed = (xs: readonly unknown[]) => `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)}`;
 
@@ -19,6 +20,7 @@ export const TRAIN_FLAGS = {
   epochs: { type: 'int', min: 1, default: 250, help: 'epochs (the lr schedule spans them all)' },
   'max-steps': { type: 'int', min: 0, default: 0, help: 'stop after this many steps in total (0: no limit)' },
   'batch-size': { type: 'int', min: 1, default: 128, help: 'images per step (the last partial batch is dropped)' },
+  'micro-batch': { type: 'int', min: 0, default: 0, metavar: 'M', help: "images per forward/backward pass: a step's --batch-size images run as batch/M passes whose gradients add up to one update (batch-norm statistics per pass); M must divide the batch. 0: the whole batch, or the largest divisor that fits the adapter's storage binding limit" },
   'model-size': { type: 'choice', choices: SIZES, default: '2.0x', help: 'ShuffleNetV1 width' },
   group: { type: 'int', min: Math.min(...GROUPS), max: Math.max(...GROUPS), default: 3, help: `group count of the pointwise convolutions: ${listed(GROUPS)}` },
   'image-size': { type: 'int', min: 32, max: 1024, default: 224, help: 'model input size (images are resized on the GPU)' },
@@ -32,7 +34,8 @@ export const TRAIN_FLAGS = {
   'weight-decay': { type: 'number', min: 0, default: 4e-5, help: 'L2 weight decay (not on batch-norm gamma/beta)' },
   'label-smoothing': { type: 'number', min: 0, max: 1, default: 0.1, help: 'cross-entropy label smoothing' },
   'loss-scale': { type: 'number', min: 0, exclusiveMin: true, default: 1024, help: 'loss scale (fixed, or the initial one with --dynamic-loss-scale)' },
-  'dynamic-loss-scale': { type: 'bool', default: false, help: 'halve the scale and skip the step on Inf/NaN gradients, double it after 2000 good steps' },
+  'dynamic-loss-scale': { type: 'bool', default: false, help: 'halve the scale and skip the step on Inf/NaN gradients, double it after --loss-scale-window clean steps' },
+  'loss-scale-window': { type: 'int', min: 1, default: 2000, help: "with --dynamic-loss-scale: clean steps in a row before the scale doubles (PyTorch GradScaler's growth_interval, MindSpore's scale_window); an error without it" },
   flip: { type: 'bool', default: true, help: 'random horizontal flip (as the original notebook)' },
   seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of weights, shuffling and augmentation' },
   'out-dir': { type: 'string', default: 'runs/shufflenet', metavar: 'DIR', help: 'checkpoints, metrics.jsonl and training.png' },
@@ -70,6 +73,8 @@ export type TrainConfig = {
   epochs: number;
   maxSteps: number;
   batchSize: number;
+  /** Images per forward/backward pass (train/micro_batch.ts); 0: chosen from the adapter's limits. */
+  microBatch: number;
   modelSize: ModelSize;
   group: Group;
   imageSize: number;
@@ -84,6 +89,8 @@ export type TrainConfig = {
   labelSmoothing: number;
   lossScale: number;
   dynamicLossScale: boolean;
+  /** Clean steps before a dynamic loss scale doubles (unused with a fixed scale). */
+  lossScaleWindow: number;
   flip: boolean;
   seed: number;
   outDir: string;
@@ -119,7 +126,17 @@ export function resumedConfig(saved: TrainConfig, now: TrainConfig, explicit: Re
     if (k in now) take(k as keyof TrainConfig);
   }
   // where to write and what to resume are always this invocation's
-  return { ...out, outDir: now.outDir, resume: now.resume, overwrite: now.overwrite };
+  const cfg = { ...out, outDir: now.outDir, resume: now.resume, overwrite: now.overwrite };
+  // checked here, not at parsing: the checkpoint may be the one that makes the scale dynamic
+  checkLossScaleWindow(cfg, explicit, explicit.has('dynamic-loss-scale') ? '' : ' (the checkpoint\'s run uses a fixed loss scale)');
+  return cfg;
+}
+
+/** An explicit --loss-scale-window needs a dynamic scale: a fixed one never grows, so the value would be silently ignored. */
+function checkLossScaleWindow(cfg: TrainConfig, explicit: ReadonlySet<string>, why = ''): void {
+  if (explicit.has('loss-scale-window') && !cfg.dynamicLossScale) {
+    throw new FlagError(`--loss-scale-window: only applies with --dynamic-loss-scale${why}; add --dynamic-loss-scale, or drop --loss-scale-window`);
+  }
 }
 
 export const TRAIN_USAGE = 'Usage: npm run train -- [flags]\n\nTrains ShuffleNetV1 on CIFAR-10 (or Fashion-MNIST) on the WebGPU engine.';
@@ -166,6 +183,11 @@ export function parseTrainArgs(argv: readonly string[], adapter?: { software: bo
   if (v.overwrite && v.resume !== null) throw new FlagError('--overwrite: cannot be combined with --resume (one continues the run in --out-dir, the other deletes it)');
   if (v.init !== null && v.resume !== null) throw new FlagError('--init: cannot be combined with --resume (--resume continues a run with its own weights and schedule; --init starts a new run from a checkpoint\'s weights)');
   parseCheckpointEvery(v['checkpoint-every'] ?? '0');
+  // a resumed run's batch may come from its checkpoint: the trainer checks that case
+  const micro = v.resume === null ? microBatchError(v['batch-size'], v['micro-batch']) : null;
+  if (micro) throw new FlagError(micro);
   const config = Object.fromEntries(Object.entries(values).map(([f, x]) => [configKey(f), x])) as TrainConfig;
+  // a resumed run may take --dynamic-loss-scale from its checkpoint: resumedConfig checks that case
+  if (v.resume === null) checkLossScaleWindow(config, first.explicit);
   return { config, help: first.help, explicit: first.explicit as Set<string>, preset: choice };
 }

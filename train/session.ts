@@ -2,7 +2,9 @@
 // augmentation RNG, the model and its optimizer, the per-step tensors the host rewrites before every
 // step, the output files, and the progress a checkpoint records (step, epoch history, the unfinished
 // epoch's metrics). Everything that changes per step lives in tensors created here, before the
-// capture, so a replayed step sees it (train/step.ts).
+// capture, so a replayed step sees it (train/step.ts): the batch's pixels, crop parameters and labels
+// in one set of tensors per micro-batch, each written from its slice of the batch the host prepared
+// (the sampler and the RNG draw whole batches, whatever the micro-batch).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng, Tensor, type DType, type RngState } from '../engine/index.ts';
@@ -13,7 +15,7 @@ import { BatchSampler, copyBatch, sampleSize, type ImageDataset, type SamplerSta
 import { trainGeometry, trainTransforms, type TrainOpts } from './data/transforms.ts';
 import type { EpochRecord } from './pictures/plot.ts';
 import type { Schedule } from './schedule.ts';
-import type { StepShape, StepTensors } from './step.ts';
+import type { MicroBatchInputs, StepShape, StepTensors } from './step.ts';
 import { Sgd } from './sgd.ts';
 import { withPath } from './fs_errors.ts';
 import { precisionReason } from './adapter.ts';
@@ -25,6 +27,8 @@ export interface Batch { params: Float32Array; epoch: number; batch: number; sam
 export class Session {
   /** Images per step. */
   readonly N: number;
+  /** Images per forward/backward pass (a divisor of N; N: one pass per step). */
+  readonly M: number;
   /** Steps per epoch. */
   readonly S: number;
   readonly totalSteps: number;
@@ -51,10 +55,11 @@ export class Session {
   private readonly geometry: TrainOpts;
   private readonly host: { images: Uint8Array; labels: Uint8Array; labelsF: Float32Array };
 
-  /** `fresh`: a new run (not a resume) starts metrics.jsonl empty. */
+  /** `fresh`: a new run (not a resume) starts metrics.jsonl empty. `micro`: images per pass (train/adapter.ts chooseMicroBatchHere). */
   constructor(readonly cfg: TrainConfig, readonly dtype: DType, readonly trainSet: ImageDataset, readonly testSet: ImageDataset | null,
-    readonly log: (line: string) => void, fresh: boolean) {
-    const N = (this.N = cfg.batchSize);
+    readonly log: (line: string) => void, fresh: boolean, micro = cfg.microBatch || cfg.batchSize) {
+    const N = (this.N = cfg.batchSize), M = (this.M = micro);
+    if (N % M !== 0) throw new Error(`--batch-size ${N} is not a multiple of the micro-batch ${M}`);
     this.sampler = new BatchSampler({ count: trainSet.count, batchSize: N, seed: cfg.seed });
     const S = (this.S = this.sampler.batchesPerEpoch);
     if (S === 0) throw new Error(`--batch-size ${N} is larger than the ${trainSet.count} training images`);
@@ -65,12 +70,13 @@ export class Session {
     this.augRng = new Rng((cfg.seed ^ 0x5eed_a06) >>> 0);
 
     this.model = new ShuffleNetV1({ size: cfg.modelSize, group: cfg.group, classes: trainSet.classes.length, imageSize: cfg.imageSize, stem: cfg.stem, seed: cfg.seed });
-    this.opt = new Sgd(this.model.parameters(), { lossScale: cfg.lossScale, dynamic: cfg.dynamicLossScale });
+    this.opt = new Sgd(this.model.parameters(), { lossScale: cfg.lossScale, dynamic: cfg.dynamicLossScale && { interval: cfg.lossScaleWindow } });
 
     const size = sampleSize(trainSet);
-    this.t = { src: byteTensor(N * size), params: Tensor.empty([N, PARAMS]), labels: Tensor.empty([N]), scale: this.opt.scale, stats: Tensor.zeros([STATS]) };
+    const passes: MicroBatchInputs[] = Array.from({ length: N / M }, () => ({ src: byteTensor(M * size), params: Tensor.empty([M, PARAMS]), labels: Tensor.empty([M]) }));
+    this.t = { ...passes[0]!, more: passes.slice(1), scale: this.opt.scale, stats: Tensor.zeros([STATS]) };
     this.shape = {
-      dims: { N, C: trainSet.channels, H: trainSet.height, W: trainSet.width },
+      dims: { N: M, C: trainSet.channels, H: trainSet.height, W: trainSet.width },
       imageSize: cfg.imageSize, dtype, mean: trainSet.mean, std: trainSet.std, smoothing: cfg.labelSmoothing,
     };
     this.host = { images: new Uint8Array(N * size), labels: new Uint8Array(N), labelsF: new Float32Array(N) };
@@ -91,10 +97,13 @@ export class Session {
 
   /** Write a prepared batch and this step's hyper-parameters into the step's tensors (ordered before its GPU work). */
   upload(b: Batch, lr: number): void {
-    writeBytes(this.t.src, this.host.images);
+    const { M } = this, size = this.host.images.length / this.N;
     this.host.labelsF.set(this.host.labels);
-    this.t.labels.write(this.host.labelsF);
-    this.t.params.write(b.params);
+    this.passes().forEach((m, k) => {
+      writeBytes(m.src, this.host.images.subarray(k * M * size, (k + 1) * M * size));
+      m.labels.write(this.host.labelsF.subarray(k * M, (k + 1) * M));
+      m.params.write(b.params.subarray(k * M * PARAMS, (k + 1) * M * PARAMS));
+    });
     this.opt.setHyper(lr, this.cfg.momentum, this.cfg.weightDecay);
   }
 
@@ -108,13 +117,19 @@ export class Session {
     const { cfg, dtype, trainSet, N, S } = this;
     return `model ShuffleNetV1 ${cfg.modelSize} g=${cfg.group} ${cfg.stem} stem, ${cfg.imageSize}x${cfg.imageSize}, ${dtype} activations` +
       `${cfg.precision === 'auto' ? ` (auto: ${precisionReason()})` : ''}; ` +
-      `${trainSet.name}: ${trainSet.count} images, ${S} steps of ${N} per epoch, ${cfg.epochs} epochs` +
+      `${trainSet.name}: ${trainSet.count} images, ${S} steps of ${N}` +
+      `${this.M < N ? ` (each ${N / this.M} micro-batches of ${this.M}: gradients accumulated into one update, batch-norm statistics per micro-batch)` : ''}` +
+      ` per epoch, ${cfg.epochs} epochs` +
       `${this.stopAt < this.totalSteps ? ` (stopping after step ${this.stopAt})` : ''}; lr ${cfg.lr} -> ${cfg.minLr}, ${cfg.warmupEpochs} warm-up epochs; ` +
-      `loss scale ${cfg.lossScale}${cfg.dynamicLossScale ? ' (dynamic)' : ''}`;
+      `loss scale ${cfg.lossScale}${cfg.dynamicLossScale ? ` (dynamic: halved on Inf/NaN gradients, doubled after ${cfg.lossScaleWindow} clean steps)` : ''}`;
   }
 
+  /** Every micro-batch's input tensors, in order. */
+  private passes(): MicroBatchInputs[] { return [this.t, ...(this.t.more ?? [])]; }
+
   dispose(): void {
-    for (const x of [this.t.src, this.t.params, this.t.labels, this.t.stats]) x.dispose();
+    for (const m of this.passes()) for (const x of [m.src, m.params, m.labels]) x.dispose();
+    this.t.stats.dispose();
     this.opt.dispose();
     this.model.dispose();
   }

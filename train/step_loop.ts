@@ -6,7 +6,9 @@
 // (its ETA runs to the epoch's end or --max-steps, whichever comes first, at the rate of replayed steps)
 // and metrics.jsonl and applies the NaN policy; epoch ends go to train/epoch_end.ts; a stop signal and
 // --max-steps save and stop; --checkpoint-every saves inside an epoch (train/periodic_checkpoint.ts).
-import { capture, sync, type CapturedStep } from '../engine/index.ts';
+// The first read-back also logs the pool's measured peak of live memory beside the memory plan's.
+import { capture, poolStats, resetPoolPeak, sync, type CapturedStep } from '../engine/index.ts';
+import { sessionPlan } from './memory_plan.ts';
 import { STATS } from '../kernels/step_metrics.ts';
 import { progressBar, type ProgressBar } from './data/progress.ts';
 import { lrAt } from './schedule.ts';
@@ -26,6 +28,7 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean):
   const { cfg, S } = s;
   const runner = new StepRunner(s);
   const window = new MetricsWindow(s);
+  const memory = new MemoryReport(s);
   const estimate = new RunEstimate();
   const clock = new CheckpointClock(parseCheckpointEvery(cfg.checkpointEvery), s.step);
   let bar: ProgressBar | null = null;
@@ -72,6 +75,8 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean):
           }
           s.log(v.note);
         }
+        const mem = memory.line(runner.runs);
+        if (mem) { closeBar(); s.log(mem); }
         const line = estimate.line(s.step, cfg, S, s.stopAt);
         if (line) { closeBar(); s.log(line); }
       }
@@ -127,6 +132,21 @@ class StepRunner {
   }
 
   dispose(): void { this.captured?.dispose(); }
+}
+
+/** The pool's peak of live bytes over this process's first steps, once, beside the plan's estimate. */
+class MemoryReport {
+  private done = false;
+
+  constructor(private readonly s: Session) { resetPoolPeak(); } // from what the session holds before its first step
+
+  line(steps: number): string | null {
+    if (this.done) return null;
+    this.done = true;
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`, p = poolStats();
+    return `memory: peak ${mib(p.peakBytes)} of live tensors in the first ${steps} step${steps === 1 ? '' : 's'} (the plan said ${mib(sessionPlan(this.s).peak)}); ` +
+      `${mib(p.totalBytes)} of buffers held by the pool`;
+  }
 }
 
 /** The metrics since the last read-back and the images per second over them. */

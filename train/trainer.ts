@@ -4,8 +4,10 @@
 //   resume.ts      find the checkpoint to resume and its configuration (--resume); otherwise
 //   init_from.ts   the checkpoint a new run starts from and its architecture (--init), and
 //   out_dir.ts     refuse another run's outputs unless --overwrite
-//   adapter.ts     the activation dtype; refuse a batch the adapter cannot bind (with a cost estimate)
+//   adapter.ts     the activation dtype; the micro-batch (micro_batch.ts: the whole batch, or passes that
+//                  fit the binding limit); on a CPU adapter the seed preset's cost
 //   session.ts     data, sampler, model, optimizer, per-step tensors, output files
+//   memory_plan.ts the step's estimated peak device memory, logged beside the adapter's limits
 //   resume.ts      restore weights, momenta, loss scale, sampler, RNG and progress from the checkpoint
 //   init_from.ts   or (--init) load its weights and any momenta into the new run
 //   step_loop.ts   the steps (eager, captured, replayed), metrics read-backs, progress bar, NaN policy
@@ -14,7 +16,9 @@
 // Outputs in --out-dir: checkpoints (the seed's names, newest 5 kept, and periodic ones inside an
 // epoch, --checkpoint-every), metrics.jsonl, training.png, and train.lock while the run lasts.
 import { loadDataset } from './data_source.ts';
-import { checkBatchFitsOrEstimate, resolvePrecision } from './adapter.ts';
+import { chooseMicroBatchHere, resolvePrecision } from './adapter.ts';
+import { memoryLine, sessionPlan } from './memory_plan.ts';
+import { deviceInfo } from '../engine/index.ts';
 import { findResume, restoreSession } from './resume.ts';
 import { applyInit, readInit } from './init_from.ts';
 import { Session } from './session.ts';
@@ -65,17 +69,18 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
       const cfg = resume?.config ?? init?.config ?? cfgIn;
       if (!resume) claimOutDir(cfg, log);
       const dtype = resolvePrecision(cfg.precision);
-      await checkBatchFitsOrEstimate(cfg, dtype, log);
+      const micro = await chooseMicroBatchHere(cfg, dtype, log);
       const data = hooks.datasets ?? {
         train: await loadDataset(cfg.dataset, 'train', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }),
         test: cfg.evalEvery > 0 ? await loadDataset(cfg.dataset, 'test', { dataDir: cfg.dataDir, downloadUrl: cfg.downloadUrl }) : null,
       };
-      const s = new Session(cfg, dtype, data.train, data.test, log, !resume);
+      const s = new Session(cfg, dtype, data.train, data.test, log, !resume, micro);
       try {
         if (resume) await restoreSession(s, resume);
         else if (init) applyInit(s, init);
         stop.startSteps();
         log(s.describe());
+        log(memoryLine(sessionPlan(s), dtype, { binding: deviceInfo().limits.maxStorageBufferBindingSize, buffer: deviceInfo().limits.maxBufferSize }));
         const { reason, message } = await runSteps(s, stop, hooks.progress !== false);
         return {
           reason, steps: s.step, history: s.history, checkpoint: s.lastCheckpoint, config: cfg,

@@ -1,17 +1,15 @@
 // End-to-end: the trainer on a small synthetic set (64 images, 10 classes; ShuffleNetV1 0.5x g=3,
 // cifar stem, 32x32) until the loss is well below chance (ln 10 = 2.30), with its outputs (metrics
 // JSON lines, plot, checkpoints rotated to the newest 5, evaluation); and a run whose loss goes
-// non-finite stops with a clear message and writes no checkpoint.
+// non-finite stops with a clear message and writes no checkpoint. A batch over the adapter's binding
+// limit runs in micro-batches: tests/train/micro_batch.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
-import { deviceInfo } from '../../engine/index.ts';
 import { train } from '../../train/trainer.ts';
-import { checkBatchFits } from '../../train/adapter.ts';
-import { parseTrainArgs } from '../../train/config.ts';
 import { listCheckpoints } from '../../train/checkpoint_files.ts';
 import { evaluate } from '../../train/evaluate.ts';
 import { loadCheckpoint } from '../../train/checkpoint_io.ts';
@@ -72,30 +70,6 @@ test('a non-finite loss stops training with a clear message and no new checkpoin
   assert.is(r.steps, 2);
   assert.match(r.message!, /non-finite \(.*\) by step 2 \(epoch 1\); stopping without saving.*last good checkpoint is \(none yet\).*--dynamic-loss-scale/);
   assert.is(listCheckpoints(out).length, 0);
-});
-
-test('a batch whose largest activation exceeds the binding limit is refused up front, naming a batch that fits', () => {
-  const seed = parseTrainArgs([]).config; // 2.0x g=3 at 224x224
-  checkBatchFits({ ...seed, batchSize: 1 }, 'f32');
-  assert.throws(() => checkBatchFits({ ...seed, batchSize: 100_000 }, 'f32'),
-    (e: Error) => /^--batch-size 100000: the largest activation \(2\.0x g=3 at 224x224, f32\) would be \d+ MiB, over this adapter's \d+ MiB storage binding limit; use --batch-size \d+ or less/.test(e.message));
-});
-
-test('the seed preset with a batch the adapter cannot hold is refused; on a CPU adapter with a timed estimate per epoch', async () => {
-  const seed = parseTrainArgs([]).config;
-  // 49,000 images of 0.5x at 64x64: ~4.7 GB of stem output, over any adapter's binding limit; one step per epoch
-  const cfg = { ...seed, modelSize: '0.5x' as const, imageSize: 64, batchSize: 49_000, outDir: path.join(root, 'estimate') };
-  const lines: string[] = [];
-  const err = await train(cfg, { ...quiet, log: (s) => lines.push(s) }).then(() => null, (e: Error) => e);
-  assert.ok(err, 'refused');
-  assert.match(err!.message, /^--batch-size 49000: the largest activation .* storage binding limit; use --batch-size \d+ or less/);
-  assert.not.ok(fs.existsSync(path.join(cfg.outDir, 'metrics.jsonl')), 'nothing written');
-  if (deviceInfo().software) {
-    assert.match(err!.message, /\nOn this CPU adapter \(.*\) a step of 49000 images would take about .+ \(timed at batch 8, scaled\): about .+ per epoch of 1 step, .+ for 250 epochs\. For a run sized for a CPU, use --preset fast\.$/);
-    assert.ok(lines.some((l) => l.startsWith('timing a few 8-image steps')), lines.join('\n'));
-  } else {
-    assert.not.match(err!.message, /CPU adapter/);
-  }
 });
 
 test.run();
