@@ -2,11 +2,13 @@
 // child Node process and passes its output through, less the native start-up noise that
 // scripts/dawn_noise.ts lists (WG_VERBOSE=1 passes everything). The child runs in its own process group
 // and each stop signal is forwarded to it once, so Ctrl-C reaches it once (the terminal signals only
-// the launcher's group), as the trainer's first-signal-saves rule needs. The launcher exits as the
-// child did: with its code, or by its signal.
+// the launcher's group; a copy npm forwards as well is dropped: scripts/signal_forwarding.ts), as the
+// trainer's first-signal-saves rule needs. The launcher exits as the child did: with its code, or by
+// its signal.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { DawnNoiseFilter } from './dawn_noise.ts';
+import { onceForwarder } from './signal_forwarding.ts';
 
 const [script, ...args] = process.argv.slice(2);
 if (!script) { console.error('usage: node --import tsx scripts/run_cli.ts SCRIPT [ARGS...]'); process.exit(2); }
@@ -23,7 +25,7 @@ if (child.stderr) {
   child.stderr.on('end', () => { const out = filter.end(); if (out) process.stderr.write(out); });
 }
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const forward = (sig: NodeJS.Signals) => { child.kill(sig); };
+const forward = onceForwarder((sig) => { child.kill(sig); });
 for (const s of SIGNALS) process.on(s, forward);
 child.on('error', (e) => { console.error(`error: could not start ${script}: ${e.message}`); process.exit(1); });
 child.on('close', (code, signal) => {

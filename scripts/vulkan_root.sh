@@ -65,6 +65,7 @@ trap 'exit 143' TERM
 bind() { $SUDO mkdir -p "$ROOT$2"; $SUDO mount "${@:3}" "$1" "$ROOT$2"; mounted+=("$ROOT$2"); }
 bind /proc /proc -t proc
 bind /dev /dev --bind
+bind /dev/pts /dev/pts --bind # pseudo-terminals (tests/train/terminal_ctrl_c.test.ts)
 bind /sys /sys --bind
 bind "$TREE" "$TREE" --bind
 

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { DawnNoiseFilter } from '../../scripts/dawn_noise.ts';
+import { REPEAT_MS, onceForwarder } from '../../scripts/signal_forwarding.ts';
 
 const VULKAN = "Warning: Couldn't load Vulkan: libvulkan.so.1: cannot open shared object file: No such file or directory\n" +
   '    at operator() (/home/runner/work/node-webgpu/node-webgpu/third_party/dawn/src/dawn/native/vulkan/BackendVk.cpp:368)\n\n';
@@ -34,6 +35,18 @@ test('a line that cannot be noise goes out before its newline (progress); a nois
   assert.is(f.push('] 50%\n'), '] 50%\n');
   assert.is(f.push('Warning: max'), '');
   assert.is(f.push('Bindings: a real warning\n'), 'Warning: maxBindings: a real warning\n');
+});
+
+test('a repeat of the same signal within REPEAT_MS is one keypress (npm\'s copy); later, or another signal, is forwarded', () => {
+  let t = 0;
+  const sent: string[] = [];
+  const forward = onceForwarder((sig) => sent.push(`${sig}@${t}`), () => t);
+  forward('SIGINT');
+  t = 1; forward('SIGINT'); // the terminal's and npm's copies of one Ctrl-C
+  t = 2; forward('SIGHUP'); // a different signal always goes
+  t = REPEAT_MS + 1; forward('SIGINT'); // a second Ctrl-C, pressed later
+  t = REPEAT_MS + 2; forward('SIGINT');
+  assert.equal(sent, ['SIGINT@0', 'SIGHUP@2', `SIGINT@${REPEAT_MS + 1}`]);
 });
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'run-cli-test-'));
