@@ -1,10 +1,14 @@
-// `npm run bench:train [-- --filter S --json FILE --iters N --warmup N]`
+// `npm run bench:train [-- --filter S --json FILE --iters N --warmup N --torch]`
 // Times whole training steps on synthetic CIFAR-shaped data: host batch -> upload -> GPU augment ->
 // forward -> loss -> backward -> SGD update (and a forward-only inference case), exactly the
 // trainer's step (train/step.ts) replayed from a capture as the trainer does. Check before timing:
 // the warm-up steps must give a finite loss. Reported: median wall time per step (host work,
-// upload and GPU work until the queue is idle) and images/s.
+// upload and GPU work until the queue is idle) and images/s. With --torch, each case is then timed
+// in PyTorch on the CPU (the twin, scripts/torch_twin/bench_step.py, 2 threads) right after ours, in
+// the same sitting, and the ratio printed: the peer a CPU adapter competes with on the same cores.
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describeDevice, initDevice, type CapturedStep } from '../engine/index.ts';
 import { timeSteps } from '../train/step_timing.ts';
 import { programFlags, runMain } from '../train/flags.ts';
@@ -29,9 +33,32 @@ const FLAGS = {
   warmup: { type: 'int', min: 2, default: 3, help: 'untimed steps first (eager, capture, replay)' },
   precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations' },
   profile: { type: 'int', min: 0, default: 0, metavar: 'N', help: 'after timing, run one step a kernel at a time and print the N costliest kernels' },
+  torch: { type: 'bool', default: false, help: 'also time each case in PyTorch on the CPU (2 threads, /usr/bin/python3 with python3-torch) and print ours / PyTorch' },
 } as const;
 
-interface Row { config: string; ms: number; images_per_s: number; min_ms: number }
+interface Row { config: string; ms: number; images_per_s: number; min_ms: number; torch_ms?: number; ratio?: number }
+
+const PYTHON = process.env.PYTHON ?? '/usr/bin/python3';
+
+const TORCH_HINT = '--torch needs Python 3 with PyTorch (Debian: apt-get install python3-torch; another interpreter: PYTHON=...)';
+
+/** Fails before any timing when --torch cannot run PyTorch here. */
+function checkTorch(): void {
+  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`${PYTHON} cannot import torch (${r.error ? r.error.message : r.stderr.trim().split('\n').at(-1)}); ${TORCH_HINT}`);
+}
+
+/** Median ms per step of the same case in PyTorch CPU (scripts/torch_twin/bench_step.py). */
+function torchMs(c: Case, iters: number, warmup: number): number {
+  const args = [fileURLToPath(new URL('./torch_twin/bench_step.py', import.meta.url)), '--size', c.size, '--group', String(c.group), '--image', String(c.image), '--batch', String(c.batch),
+    '--stem', c.stem, c.train ? '--train' : '--forward', '--iters', String(iters), '--warmup', String(warmup), '--threads', '2'];
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : r.stderr.trim().split('\n').slice(-3).join('\n');
+    throw new Error(`${c.name}: PyTorch timing failed (${PYTHON} ${args.join(' ')}): ${why}\n${TORCH_HINT}`);
+  }
+  return median((JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ms: number[] }).ms);
+}
 
 const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
@@ -65,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
   const p = programFlags('bench:train', 'Usage: npm run bench:train -- [flags]\n\nTimes whole training steps on synthetic data.', FLAGS, argv);
   if (typeof p === 'number') return p;
   const v = p.values;
+  if (v.torch) checkTorch();
   await initDevice();
   const adapter = describeDevice();
   console.log(`adapter: ${adapter}`);
@@ -72,14 +100,16 @@ async function main(argv: string[]): Promise<number> {
   if (!cases.length) { console.error(`bench:train: --filter '${v.filter}' matches no case`); return 2; }
   const rows: Row[] = [];
   const w = Math.max(...cases.map((c) => c.name.length));
-  console.log(`${'config'.padEnd(w)}  ${'ms/step'.padStart(10)}  ${'min ms'.padStart(10)}  ${'images/s'.padStart(9)}`);
+  console.log(`${'config'.padEnd(w)}  ${'ms/step'.padStart(10)}  ${'min ms'.padStart(10)}  ${'images/s'.padStart(9)}${v.torch ? `  ${'PyTorch ms'.padStart(10)}  ${'ours/PyTorch'.padStart(12)}` : ''}`);
   for (const c of cases) {
     const r = await bench(c, v.iters, v.warmup, v.precision as 'auto' | 'fp16' | 'fp32', v.profile);
+    if (v.torch) { r.torch_ms = torchMs(c, v.iters, v.warmup); r.ratio = r.ms / r.torch_ms; }
     rows.push(r);
-    console.log(`${r.config.padEnd(w)}  ${r.ms.toFixed(1).padStart(10)}  ${r.min_ms.toFixed(1).padStart(10)}  ${r.images_per_s.toFixed(1).padStart(9)}`);
+    console.log(`${r.config.padEnd(w)}  ${r.ms.toFixed(1).padStart(10)}  ${r.min_ms.toFixed(1).padStart(10)}  ${r.images_per_s.toFixed(1).padStart(9)}` +
+      (r.torch_ms !== undefined ? `  ${r.torch_ms.toFixed(1).padStart(10)}  ${r.ratio!.toFixed(2).padStart(12)}` : ''));
   }
   if (v.json) {
-    fs.writeFileSync(v.json, JSON.stringify({ adapter, precision: resolvePrecision(v.precision as 'auto'), rows: rows.map(({ config, ms, images_per_s }) => ({ config, ms, images_per_s })) }, null, 2) + '\n');
+    fs.writeFileSync(v.json, JSON.stringify({ adapter, precision: resolvePrecision(v.precision as 'auto'), rows: rows.map(({ config, ms, images_per_s, torch_ms, ratio }) => ({ config, ms, images_per_s, ...(torch_ms !== undefined ? { torch_ms, ratio } : {}) })) }, null, 2) + '\n');
     console.log(`wrote ${v.json}`);
   }
   return 0;
