@@ -33,7 +33,8 @@ export function largestActivation(cfg: TrainConfig, dtype: DType): LargestActiva
   return { name: `${row.name} output ${fmt(row.out)} ${dtype}`, bytes: numel(row.out) * (dtype === 'f32' ? 4 : 2) };
 }
 
-const limitsHere = (): TensorLimits => ({ binding: deviceInfo().limits.maxStorageBufferBindingSize, buffer: deviceInfo().limits.maxBufferSize });
+/** This adapter's limits on one tensor. */
+export const limitsHere = (): TensorLimits => ({ binding: deviceInfo().limits.maxStorageBufferBindingSize, buffer: deviceInfo().limits.maxBufferSize });
 
 /** The largest batch whose biggest activation fits the adapter's storage binding limit. */
 export const largestBatch = (cfg: TrainConfig, dtype: DType): number =>

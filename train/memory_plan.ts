@@ -18,7 +18,7 @@
 // those roundings is reported as slack. Kernel scratch (BN partial sums, the GEMMs' split-K partials,
 // the augmentation's intermediate rows) is not modelled: tests/train/memory_plan.test.ts measures
 // the gap against the pool's peak after real steps.
-import { sizeClass, type DType } from '../engine/index.ts';
+import { numel, sizeClass, type DType } from '../engine/index.ts';
 import { summary } from '../model/summary.ts';
 import type { ModelConfig } from '../model/architecture.ts';
 import { PARAMS } from '../kernels/augment.ts';
@@ -42,8 +42,6 @@ export interface MemoryPlan {
 
 /** One tensor of the forward pass, per image: its elements, whether backward keeps it, its dtype's bytes per element. */
 interface Act { elems: number; kept: boolean; bytes: number; unitInput?: number }
-
-const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** The forward pass's tensors in order (per image), with what backward keeps (see the header). */
 function activations(config: ModelConfig, imageSize: number, dtype: DType): Act[] {

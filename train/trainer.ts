@@ -16,9 +16,8 @@
 // Outputs in --out-dir: checkpoints (the seed's names, newest 5 kept, and periodic ones inside an
 // epoch, --checkpoint-every), metrics.jsonl, training.png, and train.lock while the run lasts.
 import { loadDataset } from './data_source.ts';
-import { chooseMicroBatchHere, resolvePrecision } from './adapter.ts';
+import { chooseMicroBatchHere, limitsHere, resolvePrecision } from './adapter.ts';
 import { memoryLine, sessionPlan } from './memory_plan.ts';
-import { deviceInfo } from '../engine/index.ts';
 import { findResume, restoreSession } from './resume.ts';
 import { applyInit, readInit } from './init_from.ts';
 import { Session } from './session.ts';
@@ -80,7 +79,7 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
         else if (init) applyInit(s, init);
         stop.startSteps();
         log(s.describe());
-        log(memoryLine(sessionPlan(s), dtype, { binding: deviceInfo().limits.maxStorageBufferBindingSize, buffer: deviceInfo().limits.maxBufferSize }));
+        log(memoryLine(sessionPlan(s), dtype, limitsHere()));
         const { reason, message } = await runSteps(s, stop, hooks.progress !== false);
         return {
           reason, steps: s.step, history: s.history, checkpoint: s.lastCheckpoint, config: cfg,
