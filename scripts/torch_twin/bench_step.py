@@ -23,22 +23,17 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shufflenet import ShuffleNetV1  # noqa: E402
+from train import CIFAR10_MEAN, CIFAR10_STD, CROP_PAD, Normalize, transform  # noqa: E402
 
-MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
-STD = torch.tensor([0.2023, 0.1994, 0.2010]).view(1, 3, 1, 1)
+NORMALIZE = Normalize(CIFAR10_MEAN, CIFAR10_STD)
 
 
 def augment(images, size, gen):
-    """Pad-4 random crop of each 32x32 image, random flip, bilinear resize to size, normalize."""
+    """Pad-4 random crop of each 32x32 image, random flip, bilinear resize to size, normalize (train.py's transform)."""
     n = images.shape[0]
-    x = F.pad(images.float() / 255, (4, 4, 4, 4))
-    offsets = torch.randint(0, 9, (n, 2), generator=gen)
+    crops = [tuple(c) for c in torch.randint(0, 2 * CROP_PAD + 1, (n, 2), generator=gen).tolist()]
     flips = torch.rand(n, generator=gen) < 0.5
-    crops = torch.stack([x[i, :, oy:oy + 32, ox:ox + 32] for i, (oy, ox) in enumerate(offsets.tolist())])
-    crops = torch.where(flips.view(n, 1, 1, 1), crops.flip(3), crops)
-    if size != 32:
-        crops = F.interpolate(crops, size=(size, size), mode='bilinear', align_corners=False)
-    return (crops - MEAN) / STD
+    return transform(images, CROP_PAD, crops, flips, size, NORMALIZE)
 
 
 def main():
@@ -60,7 +55,7 @@ def main():
     gen = torch.Generator().manual_seed(7)
     torch.manual_seed(1)
     model = ShuffleNetV1(n_class=10, model_size=a.size, group=a.group, stem=a.stem)
-    images = torch.randint(0, 256, (a.batch, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    images = torch.randint(0, 256, (a.batch, 3, 32, 32), generator=gen, dtype=torch.uint8).numpy()
     labels = torch.randint(0, 10, (a.batch,), generator=gen)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=4e-5)
     if a.forward:
