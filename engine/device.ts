@@ -32,6 +32,8 @@ export interface DeviceInfo {
     maxBufferSize: number;
     maxComputeWorkgroupsPerDimension: number;
     maxStorageBuffersPerShaderStage: number;
+    /** Byte alignment of a storage binding's offset (binding windows start on it). */
+    minStorageBufferOffsetAlignment: number;
   };
 }
 
@@ -202,6 +204,7 @@ async function open(opts: InitOptions): Promise<DeviceInfo> {
       maxBufferSize: lim.maxBufferSize,
       maxComputeWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
       maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+      minStorageBufferOffsetAlignment: lim.minStorageBufferOffsetAlignment,
     },
   };
   dev = d;

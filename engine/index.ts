@@ -7,7 +7,7 @@ export { Tensor, type TensorOptions } from './tensor.ts';
 export { scope, scopeAsync, currentScope } from './scope.ts';
 export { poolStats, resetPeak as resetPoolPeak, trim as trimPool, sizeClass, type PoolStats } from './pool.ts';
 export { uniforms, type Uniforms, type UniformType } from './uniforms.ts';
-export { launch, grid1d, pipeline, pipelineCount, pipelineCosts, withOp, type PipelineCost, type Kernel, type Binding, type LaunchArgs } from './launch.ts';
+export { launch, grid1d, bindingLimit, setBindingLimit, pipeline, pipelineCount, pipelineCosts, withOp, type PipelineCost, type Kernel, type Binding, type LaunchArgs } from './launch.ts';
 export { flush, sync, counters, hasPendingWork, throwGpuErrors, writeBuffer } from './queue.ts';
 export { defineOp, type OpDef } from './op.ts';
 export { backward, noGrad, gradEnabled, clearTape, tapeLength, setGradientSum } from './autograd.ts';

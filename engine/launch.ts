@@ -76,13 +76,32 @@ export function pipeline<S>(k: Kernel<S>, spec: S): GPUComputePipeline {
 
 export const pipelineCount = (): number => pipelines.size;
 
+let bindingLimitOverride: number | null = null;
+
+/**
+ * The largest byte range one storage binding may cover: the adapter's maxStorageBufferBindingSize, or
+ * a lower limit set with setBindingLimit (tests run the windowed paths on small tensors with it).
+ */
+export function bindingLimit(): number {
+  const adapter = device().limits.maxStorageBufferBindingSize;
+  return bindingLimitOverride === null ? adapter : Math.min(adapter, bindingLimitOverride);
+}
+
+/** Lower the storage binding limit kernels see to `bytes` (a multiple of 16); null restores the adapter's. */
+export function setBindingLimit(bytes: number | null): void {
+  if (bytes !== null && !(Number.isSafeInteger(bytes) && bytes >= 256 && bytes % 16 === 0)) {
+    throw new OpError('setBindingLimit', `the limit must be a whole number of 16-byte vectors, at least 256 bytes, got ${bytes}`);
+  }
+  bindingLimitOverride = bytes;
+}
+
 export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
   const p = pipeline(k, spec);
   const entries: GPUBindGroupEntry[] = [];
   const buffers: GPUBuffer[] = [];
   if (args.uniforms) entries.push({ binding: 0, resource: uniformSlot(args.uniforms) });
   let binding = 1;
-  const limit = device().limits.maxStorageBufferBindingSize;
+  const limit = bindingLimit();
   for (const b of args.buffers) {
     const resource: GPUBufferBinding = 'tensor' in b
       ? { buffer: b.tensor.buffer, offset: b.offset, size: b.size }
@@ -90,7 +109,7 @@ export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
     // caught here, by name, rather than as an opaque validation error at the next sync
     if (resource.size! > limit) {
       const what = 'tensor' in b ? `a ${resource.size}-byte range of ${b.tensor.dtype}${fmt(b.tensor.shape)}` : `${b.dtype}${fmt(b.shape)} (${b.byteLength} bytes)`;
-      throw new OpError(currentOp, `${what} is over this adapter's ${limit}-byte (${(limit / 2 ** 20).toFixed(0)} MiB) storage binding limit: use a smaller batch or image size`);
+      throw new OpError(currentOp, `${what} is over this adapter's ${limit}-byte (${(limit / 2 ** 20).toFixed(0)} MiB) storage binding limit and this kernel does not window it: use a smaller batch or image size`);
     }
     buffers.push(resource.buffer);
     entries.push({ binding: binding++, resource });

@@ -8,6 +8,7 @@ import { readBytes, writeBuffer, clearBuffer } from './queue.ts';
 import { currentScope } from './scope.ts';
 import { type Shape, numel, fmt } from './shape.ts';
 import { env } from './env.ts';
+import { device } from './device.ts';
 
 /** A pooled buffer shared by a tensor and its views. */
 class Storage {
@@ -57,6 +58,11 @@ export class Tensor {
   static empty(shape: Shape, dtype: DType = 'f32', opts: TensorOptions = {}): Tensor {
     checkShape('Tensor.empty', shape);
     const bytes = storageBytes(numel(shape), dtype);
+    const max = device().limits.maxBufferSize;
+    if (bytes > max) {
+      throw new OpError('Tensor', `${dtype}${fmt(shape)} would be ${bytes} bytes (${(bytes / 2 ** 20).toFixed(0)} MiB), over this adapter's largest buffer ` +
+        `(maxBufferSize ${max} bytes, ${(max / 2 ** 20).toFixed(0)} MiB): use a smaller batch or image size (training: --micro-batch)`);
+    }
     const t = new Tensor(shape, dtype, new Storage(acquire(bytes), bytes));
     t.requiresGrad = !!opts.requiresGrad;
     return t;

@@ -9,6 +9,7 @@
 import { Tensor, defineOp, grid1d, setGradientSum, type DType } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 type Fn = 'add' | 'mul' | 'scale' | 'relu' | 'addRelu' | 'reluBackward';
 const ARITY: Record<Fn, 1 | 2> = { add: 2, mul: 2, scale: 1, relu: 1, addRelu: 2, reluBackward: 2 };
@@ -46,9 +47,25 @@ fn main(${builtins}) {
 
 function run(fn: Fn, a: Tensor, b: Tensor | null, s = 0): Tensor {
   const y = Tensor.empty(a.shape, a.dtype);
-  const vecs = Math.ceil(a.byteLength / 16);
-  kernel.run({ fn, dtype: a.dtype }, { uniforms: { vecs, s }, buffers: b ? { A: a, B: b, Y: y } : { A: a, Y: y }, grid: grid1d(vecs, WG) });
+  const operands = b ? [a, b, y] : [a, y];
+  // flat: windowed by elements when a tensor is over the binding limit
+  for (const w of batchWindows(`elementwise.${fn}`, a.size, operands)) {
+    const [A, B, Y] = operands.map((t) => rowsOf(t, a.size, w));
+    const vecs = Math.ceil((w.count * (a.dtype === 'f32' ? 4 : 2)) / 16);
+    kernel.run({ fn, dtype: a.dtype }, { uniforms: { vecs, s }, buffers: b ? { A, B, Y: Y! } : { A, Y: B }, grid: grid1d(vecs, WG) });
+  }
   return y;
+}
+
+/** The sum of `parts` (all one shape): how kernels combine the per-window partials of a sum over a batch. */
+export function sumOf(parts: readonly Tensor[]): Tensor {
+  let total = parts[0]!.share();
+  for (const p of parts.slice(1)) {
+    const next = addForward(total, p);
+    total.dispose();
+    total = next;
+  }
+  return total;
 }
 
 // Launchers without autograd (for backward rules and optimizers), named <op><Pass>.

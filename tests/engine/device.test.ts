@@ -45,16 +45,20 @@ test('a tensor over the storage binding limit is refused by name, with what to d
   if (sizeClass(over * 4) <= maxBufferSize) {
     const big = Tensor.empty([over]);
     assert.throws(() => withOp('bigOp', () => launch(k, {}, { buffers: [big], grid: [1, 1, 1] })),
-      (e: Error) => /^bigOp: f32\[\d+\] \(\d+ bytes\) is over this adapter's \d+-byte .* binding limit: use a smaller batch/.test(e.message));
+      (e: Error) => /^bigOp: f32\[\d+\] \(\d+ bytes\) is over this adapter's \d+-byte .* binding limit and this kernel does not window it: use a smaller batch/.test(e.message));
     big.dispose();
   } else {
     // buffers no larger than a binding (SwiftShader: 1 GiB each): such a tensor is refused at allocation
     assert.throws(() => Tensor.empty([over]), /^cannot allocate \d+ bytes: this adapter's largest buffer is \d+ bytes; use a smaller batch/);
   }
+  // over the largest buffer: refused when the tensor is made, naming it, its size and the limit
+  const huge = Math.floor(maxBufferSize / 4) + 1;
+  assert.throws(() => Tensor.empty([2, huge]), (e: Error) => e.message === `Tensor: f32[2, ${huge}] would be ${8 * huge} bytes (${(8 * huge / 2 ** 20).toFixed(0)} MiB), over this adapter's largest buffer ` +
+    `(maxBufferSize ${maxBufferSize} bytes, ${(maxBufferSize / 2 ** 20).toFixed(0)} MiB): use a smaller batch or image size (training: --micro-batch)`);
   // a byte range over the limit, on any adapter
   const small = Tensor.empty([64]);
   assert.throws(() => withOp('bigOp', () => launch(k, {}, { buffers: [{ tensor: small, offset: 0, size: limit + 256 }], grid: [1, 1, 1] })),
-    (e: Error) => /^bigOp: a \d+-byte range of f32\[64\] is over this adapter's \d+-byte .* binding limit: use a smaller batch/.test(e.message));
+    (e: Error) => /^bigOp: a \d+-byte range of f32\[64\] is over this adapter's \d+-byte .* binding limit and this kernel does not window it: use a smaller batch/.test(e.message));
   small.dispose();
 });
 
