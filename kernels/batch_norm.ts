@@ -18,10 +18,16 @@
 //   training: dx = gamma·invstd/n · (n·dy' - Σdy' - xhat·Σ(dy'·xhat))     eval: dx = gamma·invstd·dy'
 // is written as dx = k1·dy' + k2·(x - K - m) + k3. Shapes follow llvmpipe (a CPU): see the notes on
 // the reductions and the elementwise passes.
+// Binding windows (kernels/windows.ts): when x is over the storage binding limit every pass runs over
+// windows of whole images. Each reduction window writes its chunks' partials into one shared partial
+// buffer at its own chunk offset, all about image 0's pivot, and the one finalize merges them all.
 import { Tensor, defineOp, grid1d, type DType, type Expect } from '../engine/index.ts';
 import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
 import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
+import { batchWindows, rowsOf, type Window } from './windows.ts';
+
+const OP = 'batchNorm';
 
 // The ReLU mask as forward stored y (y has x's dtype): round_x rounds as x's storage does, so a tiny
 // positive f32 that an f16 store made 0 is masked as the stored y says.
@@ -47,6 +53,9 @@ fn affine(c: u32) -> vec3f {
 // reading 8 consecutive units per step, unrolled 4 times, the unit index stepped by additions (di,
 // and dwrap into the channel's next plane) with no division in the loop. The RW partials are combined
 // by invocation 0 from workgroup memory, or (sg) with subgroup operations (workgroup_reduce.ts).
+// Windowed, a dispatch sees only its window's images: u.units and u.L are the window's, u.P is the
+// chunks per channel over all windows (the partial buffer's stride) and u.p0 the window's first chunk;
+// the pivot comes from its own binding of image 0, so every window subtracts the same K.
 type Width = 1 | 4;
 type Spec = { dtype: DType; E: Width };
 type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean; sg: boolean };
@@ -91,9 +100,9 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
 const reduceKernel = defineKernel({
   name: 'batch_norm.reduce',
   variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}${s.relu ? '/relu' : ''}${s.sg ? '/sg' : ''}`,
-  uniforms: { C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32' },
+  uniforms: { C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32', p0: 'u32' },
   buffers: (s) => s.kind === 'stats'
-    ? [input('x', s.dtype, s.E), output('partial', 'f32', 4)]
+    ? [input('x', s.dtype, s.E), input('pivot', s.dtype, s.E), output('partial', 'f32', 4)]
     : [input('x', s.dtype, s.E), input('dy', s.dtype, s.E), input('stats', 'f32', 4), ...(s.relu ? affineInputs : []), output('partial', 'f32', 4)],
   subgroups: (s) => s.sg,
   body: (s) => {
@@ -115,7 +124,7 @@ const reduceKernel = defineKernel({
     ${s.relu ? `g = select(${V(s)}(0.0), g, ${positive(`fma(xc, ${V(s)}(ab.y), ${V(s)}(ab.z))`, `${V(s)}(0.0)`)});` : ''}
     s1 += g;
     s2 += g * (xc - m);`;
-    const store = `partial[wid.x * u.P + wid.y] = vec4f(a, ${stats ? 'K' : '0.0'});`;
+    const store = `partial[wid.x * u.P + u.p0 + wid.y] = vec4f(a, ${stats ? 'K' : '0.0'});`;
     const combine = s.sg
       ? `let a = wg_combine(mine, t, sid, nsg);
   if (t == 0u) { ${store} }`
@@ -133,7 +142,7 @@ ${s.sg ? workgroupReduce('wg_combine', 'vec3f', RW, stats ? 'welford' : 'add') :
 // one workgroup per (channel, chunk); invocation t takes units t, t + ${RW}, ... of the chunk
 @compute @workgroup_size(${RW})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32${s.sg ? `, ${SUBGROUP_BUILTINS}` : ''}) {
-  ${stats ? `let K = ld_x(wid.x * u.HWu)${s.E === 4 ? '.x' : ''};   // the pivot: x[0, c, 0, 0]
+  ${stats ? `let K = ld_pivot(wid.x * u.HWu)${s.E === 4 ? '.x' : ''};   // the pivot: x[0, c, 0, 0]
   var acc = vec3f(0.0);
   ${walk(welford)}
   let mine = acc;` : `${s.relu ? 'let ab = affine(wid.x);' : 'let ab = vec3f(stats[wid.x].x, 0.0, 0.0);'}
@@ -291,15 +300,28 @@ fn main(${builtins}) {
   },
 });
 
-function elementwise(kind: 'normalize' | 'dx', x: Tensor, inputs: Record<string, Tensor>, relu: boolean): Tensor {
-  const [, C, H, W] = x.shape;
+/**
+ * One elementwise pass over windows of whole images: `batched` ([N, C, H, W] like x, x among them)
+ * and the output are bound per window, `perChannel` whole. A window starts on an image, so chan()'s
+ * channel of a window-relative index is the image's channel.
+ */
+function elementwise(kind: 'normalize' | 'dx', x: Tensor, batched: Record<string, Tensor>, perChannel: Record<string, Tensor>, relu: boolean): Tensor {
+  const [N, C, H, W] = x.shape;
   const layout = layoutOf(H * W);
-  const quads = Math.ceil(x.size / 4), vecs = Math.ceil(x.byteLength / 16);
   const HWu = layout === 'aligned' ? (H * W) / 4 : H * W;  // chan() divides quad indices when aligned, else elements
+  const imageBytes = (x.size / N) * (x.dtype === 'f32' ? 4 : 2);
   const y = Tensor.empty(x.shape, x.dtype);
-  ewKernel.run({ dtype: x.dtype, layout, kind, relu, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG }, {
-    uniforms: { C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }, buffers: { ...inputs, [kind === 'dx' ? 'dx' : 'y']: y }, grid: grid1d(vecs, WG),
-  });
+  const bound = { ...batched, [kind === 'dx' ? 'dx' : 'y']: y };
+  // big from the whole tensor: one pipeline for every window (the correction is exact for any size)
+  const quads = Math.ceil(x.size / 4);
+  const spec: Ew = { dtype: x.dtype, layout, kind, relu, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG };
+  for (const w of batchWindows(OP, N, Object.values(bound))) {
+    const vecs = Math.ceil((w.count * imageBytes) / 16);
+    const windowed = Object.fromEntries(Object.entries(bound).map(([k, t]) => [k, rowsOf(t, N, w)]));
+    ewKernel.run(spec, {
+      uniforms: { C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }, buffers: { ...windowed, ...perChannel }, grid: grid1d(vecs, WG),
+    });
+  }
   return y;
 }
 
@@ -313,10 +335,11 @@ const dimsOf = (x: Tensor): Dims => {
   return { N, C, HW: H * W, spec, HWu: (H * W) / spec.E };
 };
 
-// Chunks per channel: enough workgroups to keep every core busy, at least 64 units per invocation.
+// Chunks per channel of `images` images: enough workgroups to keep every core busy, at least 64 units
+// per invocation.
 const TARGET_GROUPS = 64;
-function chunking(d: Dims) {
-  const perChannel = d.N * d.HWu;
+function chunking(d: Dims, images: number) {
+  const perChannel = images * d.HWu;
   const P = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / d.C), Math.floor(perChannel / (RW * 64))));
   const stepN = Math.floor(RW / d.HWu), stepS = RW % d.HWu;
   return {
@@ -326,17 +349,36 @@ function chunking(d: Dims) {
 }
 
 /**
+ * The reduction dispatches over `windows`: each chunks its own images (grid [C, chunks, 1]) and writes
+ * its partials from chunk p0 on, into partials [C, P, 4] shared by all (P = every window's chunks).
+ */
+function reductions(d: Dims, windows: readonly Window[]) {
+  const each = windows.map((w) => chunking(d, w.count));
+  const P = each.reduce((sum, c) => sum + c.P, 0);
+  let p0 = 0;
+  const runs = windows.map((w, k) => {
+    const c = each[k]!;
+    const run = { w, grid: [d.C, c.P, 1] as [number, number, number], uniforms: { ...c, P, p0 } };
+    p0 += c.P;
+    return run;
+  });
+  return { P, runs };
+}
+
+/**
  * Training statistics of x [N, C, H, W]: returns stats f32 [C, 4] = (K, mean - K, invstd, n) and
  * updates runningMean / runningVar (f32 [C]) in place with PyTorch's rule.
  */
 export function batchNormStats(x: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: number, eps: number): Tensor {
   const d = dimsOf(x);
-  const chunks = chunking(d);
-  const partial = Tensor.empty([d.C, chunks.P, 4], 'f32');
-  reduceKernel.run({ ...d.spec, kind: 'stats', relu: false, sg: subgroupsEnabled() }, { uniforms: chunks, buffers: { x, partial }, grid: [d.C, chunks.P, 1] });
+  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x]));
+  const partial = Tensor.empty([d.C, P, 4], 'f32');
+  const pivot = rowsOf(x, d.N, { first: 0, count: 1 }); // image 0, whichever window is reduced
+  const spec: Red = { ...d.spec, kind: 'stats', relu: false, sg: subgroupsEnabled() };
+  for (const r of runs) reduceKernel.run(spec, { uniforms: r.uniforms, buffers: { x: rowsOf(x, d.N, r.w), pivot, partial }, grid: r.grid });
   const stats = Tensor.empty([d.C, 4], 'f32');
   finalizeKernel.run({ kind: 'train' }, {
-    uniforms: { C: d.C, P: chunks.P, n: d.N * d.HW, momentum, eps },
+    uniforms: { C: d.C, P, n: d.N * d.HW, momentum, eps },
     buffers: { partial, stats, runningMean, runningVar }, grid: grid1d(d.C, 64),
   });
   partial.dispose();
@@ -355,7 +397,7 @@ export function batchNormEvalStats(runningMean: Tensor, runningVar: Tensor, eps:
 
 /** y = gamma·(x - mean)·invstd + beta (then ReLU if `relu`), with mean/invstd from `stats`; y has x's dtype. */
 export function batchNormNormalize(x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor, relu: boolean): Tensor {
-  return elementwise('normalize', x, { x, stats, gamma, beta }, relu);
+  return elementwise('normalize', x, { x }, { stats, gamma, beta }, relu);
 }
 
 export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tensor }
@@ -367,22 +409,25 @@ export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tens
 export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor,
   opts: { training: boolean; relu: boolean; needDx?: boolean }): BatchNormGrads {
   const d = dimsOf(x);
-  const chunks = chunking(d);
   const relu = opts.relu;
   const affine: Record<string, Tensor> = relu ? { gamma, beta } : {};
-  const partial = Tensor.empty([d.C, chunks.P, 4], 'f32');
-  reduceKernel.run({ ...d.spec, kind: 'grad', relu, sg: subgroupsEnabled() }, {
-    uniforms: chunks, buffers: { x, dy, stats, ...affine, partial }, grid: [d.C, chunks.P, 1],
-  });
+  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x, dy]));
+  const partial = Tensor.empty([d.C, P, 4], 'f32');
+  const spec: Red = { ...d.spec, kind: 'grad', relu, sg: subgroupsEnabled() };
+  for (const r of runs) {
+    reduceKernel.run(spec, {
+      uniforms: r.uniforms, buffers: { x: rowsOf(x, d.N, r.w), dy: rowsOf(dy, d.N, r.w), stats, ...affine, partial }, grid: r.grid,
+    });
+  }
   const dgamma = Tensor.empty([d.C], 'f32');
   const dbeta = Tensor.empty([d.C], 'f32');
   const coef = Tensor.empty([d.C, 4], 'f32');
   finalizeKernel.run({ kind: opts.training ? 'grad-train' : 'grad-eval' }, {
-    uniforms: { C: d.C, P: chunks.P, n: d.N * d.HW, momentum: 0, eps: 0 },
+    uniforms: { C: d.C, P, n: d.N * d.HW, momentum: 0, eps: 0 },
     buffers: { partial, stats, gamma, dgamma, dbeta, coef }, grid: grid1d(d.C, 64),
   });
   partial.dispose();
-  const dx = opts.needDx ?? true ? elementwise('dx', x, { x, dy, stats, coef, ...affine }, relu) : null;
+  const dx = opts.needDx ?? true ? elementwise('dx', x, { x, dy }, { stats, coef, ...affine }, relu) : null;
   coef.dispose();
   return { dx, dgamma, dbeta };
 }

@@ -1,13 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, noGrad, type DType } from '../../engine/index.ts';
-import { batchNorm, batchNormStats, batchNormBackward, type BatchNormOptions } from '../../kernels/batch_norm.ts';
+import { batchNorm, batchNormStats, batchNormEvalStats, batchNormNormalize, batchNormBackward, type BatchNormOptions } from '../../kernels/batch_norm.ts';
+import { batchWindows } from '../../kernels/windows.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { batchNormRef, batchNormBackwardRef, type BatchNormRefOptions } from '../ref/batch_norm.ts';
+import { withBindingLimit, expectWindowedSame } from '../util/windows.ts';
 
 // f16 bounds: y is computed in f32 and rounded to a half once (2^-11 relative: TOL_ROUND; with the
 // worst-element gate one element of the 98k in [2, 3, 128, 128] off by over 4e-3·max|y| ~ 0.03 fails);
@@ -187,6 +189,79 @@ test('batchNorm: only the tensors that require grad get one', async () => {
   expectClose(await t.gamma.grad!.read(), batchNormBackwardRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, f.r, { training: true }).dgamma, TOL.f32, 'dgamma');
   for (const v of Object.values(t)) v.dispose();
 });
+
+// Binding windows: under a lowered storage binding limit every pass runs over windows of whole images,
+// and must give the whole-tensor results. Catches: a window reducing about its own first image's pivot
+// instead of image 0's (its mean and M2 then merge about the wrong K: errors of the size of x's
+// spread), partials written over another window's chunks or left unwritten, a chunking or vector
+// count computed for the whole batch instead of the window, an elementwise window starting off an
+// image. Exact equality cannot hold: a window's chunks split each channel's values differently, so
+// Chan's merges and the gradient sums add in another order and f32 results move by a few roundings
+// (bound 1e-6; rel-L2 up to 2e-7 seen: f32's 6e-8 rounding times the sums' cancellation); y or dx
+// stored in f16 may then round to the neighbouring half (2^-11 relative: TOL_ROUND.f16). Eval mode
+// sums nothing for y and dx, so those must be bit-identical.
+const WINDOWED = { f32: 1e-6, f16: TOL_ROUND.f16 };
+// f32 shapes; f16 doubles C so an image keeps its bytes. Images per window: as many as the limit holds
+// with windows starting on the 256-byte offset alignment (every image of 256 bytes, every 2 of 32 KiB,
+// every 4 of 1600 or 192 bytes). [4, 2, 64, 64]'s windows happen to cut each channel at the whole
+// run's chunk boundaries, so it comes out bit-identical: p0's placement of the partials is exact.
+const WINDOW_CASES = [
+  { shape: [6, 4, 4, 4], perWindow: 2, windows: 3, what: 'E=4' },
+  { shape: [4, 2, 64, 64], perWindow: 2, windows: 2, what: 'E=4, 4 chunks per channel in each window' },
+  { shape: [12, 16, 5, 5], perWindow: 4, windows: 3, what: 'E=1, quads straddling planes' },
+  { shape: [12, 16, 1, 3], perWindow: 8, windows: 2, what: 'E=1, tiny planes, a short last window' },
+];
+const shapeIn = (shape: number[], dtype: DType) => [shape[0]!, shape[1]! * (dtype === 'f16' ? 2 : 1), shape[2]!, shape[3]!];
+const imageBytes = (shape: number[]) => shape[1]! * shape[2]! * shape[3]! * 4; // f32's C·H·W·4 = f16's 2C·H·W·2
+
+for (const dtype of DTYPES_UNDER_TEST) for (const c of WINDOW_CASES) for (const relu of [false, true]) {
+  const shape = shapeIn(c.shape, dtype), limit = c.perWindow * imageBytes(c.shape);
+  test(`batchNorm training in ${c.windows} binding windows ${dtype} [${shape}] (${c.what})${relu ? ' + relu' : ''} equals the whole-tensor run`, async () => {
+    const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 31));
+    const t = gpuInputs(f, shape, dtype);
+    const dy = upload(f.r, shape, dtype), C = shape[1]!;
+    await withBindingLimit(limit, () => assert.is(batchWindows('batchNorm', shape[0]!, [t.x]).length, c.windows, 'windows'));
+    const Y = WINDOWED[dtype], F = WINDOWED.f32;
+    await expectWindowedSame('forward: y, stats, runningMean, runningVar', {
+      limit, tol: [Y, F, F, F],
+      run: () => {
+        const rm = upload(f.rm, [C]), rv = upload(f.rv, [C]); // fresh running statistics: updated in place
+        const stats = batchNormStats(t.x, rm, rv, 0.1, 1e-5);
+        return [batchNormNormalize(t.x, stats, t.gamma, t.beta, relu), stats, rm, rv];
+      },
+    });
+    // backward from one set of statistics (computed whole), so only its own reduction is windowed
+    const stats = batchNormStats(t.x, t.rm, t.rv, 0.1, 1e-5);
+    await expectWindowedSame('backward: dx, dgamma, dbeta', {
+      limit, tol: [Y, F, F],
+      run: () => {
+        const g = batchNormBackward(dy, t.x, stats, t.gamma, t.beta, { training: true, relu });
+        return [g.dx!, g.dgamma, g.dbeta];
+      },
+    });
+    for (const v of [...Object.values(t), dy, stats]) v.dispose();
+  });
+}
+
+for (const dtype of DTYPES_UNDER_TEST) {
+  test(`batchNorm eval in binding windows ${dtype} (+ relu): y and dx bit-identical to the whole-tensor run`, async () => {
+    const c = WINDOW_CASES[2]!, shape = shapeIn(c.shape, dtype), limit = c.perWindow * imageBytes(c.shape);
+    const f = fixture(shape, dtype, 41);
+    const t = gpuInputs(f, shape, dtype);
+    const dy = upload(f.r, shape, dtype);
+    const o = { training: false, relu: true };
+    await expectWindowedSame('eval forward: y', { limit, run: () => [noGrad(() => batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o))] });
+    const stats = batchNormEvalStats(t.rm, t.rv, 1e-5, shape[0]! * shape[2]! * shape[3]!);
+    await expectWindowedSame('eval backward: dx, dgamma, dbeta', {
+      limit, tol: [0, WINDOWED.f32, WINDOWED.f32],
+      run: () => {
+        const g = batchNormBackward(dy, t.x, stats, t.gamma, t.beta, o);
+        return [g.dx!, g.dgamma, g.dbeta];
+      },
+    });
+    for (const v of [...Object.values(t), dy, stats]) v.dispose();
+  });
+}
 
 test('batchNorm: wrong shapes and options name the op and the shapes', () => {
   const x = Tensor.zeros([2, 3, 4, 4]), c3 = Tensor.zeros([3]), c4 = Tensor.zeros([4]);
