@@ -5,11 +5,14 @@
 //   y[n, c, oh, ow] = Σ x[n, c, ih, iw] / cnt(oh, ow),  cnt = rows(oh) · cols(ow) inside the input.
 // Backward is a gather (no atomics where windows overlap): dx[n, c, ih, iw] = Σ over the windows
 // (at most ceil(k/s)²) that contain the pixel of dy[n, c, oh, ow] / cnt(oh, ow).
+// Images are independent, so a batch over the storage binding limit runs in binding windows of whole
+// images (windows.ts), each dispatch the pool of its images alone.
 import { Tensor, defineOp, type Shape } from '../engine/index.ts';
 import {
   type PoolOptions, type Reducer, checkPool, poolGeometry, forwardPlan, backwardPlan,
   forwardKernel, backwardKernel, uniformsOf, gridOf,
 } from './pool2d.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 const cnt = (oh: string, ow: string) => `(span(${oh}, u.H, u.pt) * span(${ow}, u.W, u.pl))`;
 const avg: Reducer = {
@@ -27,10 +30,13 @@ const backward = backwardKernel(avg);
 export function avgPoolForward(x: Tensor, opts: PoolOptions = {}): Tensor {
   const g = poolGeometry(x.shape, opts);
   const y = Tensor.empty([g.N, g.C, g.Ho, g.Wo], x.dtype);
-  const total = g.N * g.C * g.Ho * g.Wo, plan = forwardPlan(g, x.dtype, false);
-  forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: false }, {
-    uniforms: uniformsOf(g, total), buffers: { x, y }, grid: gridOf(plan, x.dtype, total),
-  });
+  const plan = forwardPlan(g, x.dtype, false);
+  for (const w of batchWindows('avgPool2d', g.N, [x, y])) {
+    const total = w.count * g.C * g.Ho * g.Wo;
+    forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: false }, {
+      uniforms: uniformsOf(g, total), buffers: { x: rowsOf(x, g.N, w), y: rowsOf(y, g.N, w) }, grid: gridOf(plan, x.dtype, total),
+    });
+  }
   return y;
 }
 
@@ -38,10 +44,13 @@ export function avgPoolForward(x: Tensor, opts: PoolOptions = {}): Tensor {
 export function avgPoolBackward(dy: Tensor, xShape: Shape, opts: PoolOptions = {}): Tensor {
   const g = poolGeometry(xShape, opts);
   const dx = Tensor.empty(xShape, dy.dtype);
-  const total = g.N * g.C * g.H * g.W, plan = backwardPlan(g, dy.dtype, false);
-  backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: false }, {
-    uniforms: uniformsOf(g, total), buffers: { dy, dx }, grid: gridOf(plan, dy.dtype, total),
-  });
+  const plan = backwardPlan(g, dy.dtype, false);
+  for (const w of batchWindows('avgPool2d.backward', g.N, [dy, dx])) {
+    const total = w.count * g.C * g.H * g.W;
+    backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: false }, {
+      uniforms: uniformsOf(g, total), buffers: { dy: rowsOf(dy, g.N, w), dx: rowsOf(dx, g.N, w) }, grid: gridOf(plan, dy.dtype, total),
+    });
+  }
   return dx;
 }
 

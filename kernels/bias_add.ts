@@ -4,11 +4,14 @@
 // x, y: NCHW, f32 or packed f16 (y has x's dtype); b: f32 [C]. f16 is computed in f32, rounded on store.
 // Backward: dx = dy (relu: dy where y > 0), db[c] = Σ_{n,h,w} dx[n, c, h, w] in f32, summed by
 // reduce.ts over h·w, then over n.
+// A batch over the storage binding limit runs in binding windows of whole images (windows.ts), b bound
+// whole; reduce.ts windows the sums of the backward.
 import { Tensor, defineOp, grid1d, type DType } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
 import { reluBackward } from './elementwise.ts';
 import { sumColumns, sumRows } from './reduce.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 const kernel = defineKernel({
   name: 'bias_add',
@@ -30,12 +33,16 @@ fn main(${builtins}) {
 }`,
 });
 
-/** x [N, C, H, W] + b [C] per channel, then ReLU if `relu`; no checks, no autograd. */
+/** x [N, C, H, W] (or [N, C]) + b [C] per channel, then ReLU if `relu`; no checks, no autograd. */
 export function biasAddForward(x: Tensor, b: Tensor, relu = false): Tensor {
-  const [N, C, H, W] = x.shape;
-  const total = N * C * H * W, pairs = Math.ceil(total / 2);
+  const [N, C] = x.shape, HW = x.shape.slice(2).reduce((p, q) => p * q, 1);
   const y = Tensor.empty(x.shape, x.dtype);
-  kernel.run({ dtype: x.dtype, relu }, { uniforms: { pairs, total, C, HW: H * W }, buffers: { x, b, y }, grid: grid1d(pairs, WG) });
+  for (const w of batchWindows('biasAdd', N, [x, y])) {
+    const total = w.count * C * HW, pairs = Math.ceil(total / 2);
+    kernel.run({ dtype: x.dtype, relu }, {
+      uniforms: { pairs, total, C, HW }, buffers: { x: rowsOf(x, N, w), b, y: rowsOf(y, N, w) }, grid: grid1d(pairs, WG),
+    });
+  }
   return y;
 }
 

@@ -6,9 +6,11 @@
 // Each invocation handles 4 elements (one vec4f or two packed words); lanes past the end are zeroed
 // on store, since the padded tail of a binding holds garbage.
 // Backward of cast is the cast of dy back to x's dtype.
+// A tensor over the storage binding limit is cast in binding windows of its elements (windows.ts).
 import { Tensor, defineOp, grid1d, type DType } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 type Lanes = 1 | 2 | 4;
 /** `mask` and `op` applied to the bits of the f32 value v (`lanes` wide), against `ref`, lane by lane. */
@@ -63,8 +65,13 @@ fn main(${builtins}) {
 /** x converted to `dtype` (a copy when it already is), no autograd. */
 export function castForward(x: Tensor, dtype: DType): Tensor {
   const y = Tensor.empty(x.shape, dtype);
-  const quads = Math.ceil(x.size / 4);
-  castKernel.run({ from: x.dtype, to: dtype }, { uniforms: { n: x.size, quads }, buffers: { x, y }, grid: grid1d(quads, WG) });
+  // flat: the windows' rows are single elements
+  for (const w of batchWindows('cast', x.size, [x, y])) {
+    const quads = Math.ceil(w.count / 4);
+    castKernel.run({ from: x.dtype, to: dtype }, {
+      uniforms: { n: w.count, quads }, buffers: { x: rowsOf(x, x.size, w), y: rowsOf(y, x.size, w) }, grid: grid1d(quads, WG),
+    });
+  }
   return y;
 }
 

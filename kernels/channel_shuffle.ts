@@ -7,9 +7,12 @@
 // only f16 planes of odd length (a pair straddling two channels) need per-element gathers.
 // Backward: the inverse permutation, which is the same shuffle with C/G groups.
 // The depthwise conv can fuse this into its input indexing (kernels/conv2d_depthwise.ts, shuffleGroups).
+// The permutation stays within each image, so a batch over the storage binding limit runs in binding
+// windows of whole images (windows.ts).
 import { Tensor, defineOp, grid1d } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex, pairMain } from './wgsl.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 /** vec4: copy 16-byte units; word: copy 4-byte units; pair: f16 with odd H·W, gather per element. */
 type Mode = 'vec4' | 'word' | 'pair';
@@ -53,11 +56,13 @@ export function channelShuffleForward(x: Tensor, G: number): Tensor {
   const planeBytes = H * W * (x.dtype === 'f32' ? 4 : 2);
   const mode: Mode = planeBytes % 16 === 0 ? 'vec4' : planeBytes % 4 === 0 ? 'word' : 'pair';
   const unit = mode === 'vec4' ? 16 : 4;
-  // pair mode counts elements (one invocation per two); the others count units
-  const units = mode === 'pair' ? N * C * H * W : (N * C * planeBytes) / unit;
   const plane = mode === 'pair' ? H * W : planeBytes / unit;
-  const threads = mode === 'pair' ? Math.ceil(units / 2) : units;
-  kernel.run({ mode }, { uniforms: { units, C, G, plane }, buffers: { x, y }, grid: grid1d(threads, WG) });
+  for (const w of batchWindows('channelShuffle', N, [x, y])) {
+    // pair mode counts elements (one invocation per two); the others count units
+    const units = mode === 'pair' ? w.count * C * H * W : (w.count * C * planeBytes) / unit;
+    const threads = mode === 'pair' ? Math.ceil(units / 2) : units;
+    kernel.run({ mode }, { uniforms: { units, C, G, plane }, buffers: { x: rowsOf(x, N, w), y: rowsOf(y, N, w) }, grid: grid1d(threads, WG) });
+  }
   return y;
 }
 

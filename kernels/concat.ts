@@ -6,9 +6,12 @@
 // Layout: where every per-sample block (Ca·H·W, Cb·H·W, and the slice offsets) is a whole number of
 // 16-byte vectors (4 f32 or 8 halves), one invocation copies one vector; otherwise one invocation
 // handles one pair of output elements (packed halves are stored a word at a time), read one by one.
+// Samples are independent, so a batch over the storage binding limit runs in binding windows of whole
+// samples (windows.ts) of every operand.
 import { Tensor, defineOp, grid1d, type DType, type Expect } from '../engine/index.ts';
 import { defineKernel, input, output, type BufferType, type Vec } from './kernel.ts';
 import { WG, builtins, flatIndex, pairMain } from './wgsl.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 /** 'vec': 16-byte vectors; 'pair': element pairs, for blocks that are not whole vectors. */
 type Unit = 'vec' | 'pair';
@@ -110,8 +113,13 @@ export function concatForward(a: Tensor, b: Tensor, relu = false): Tensor {
   const y = Tensor.empty([N, Ca + Cb, H, W], a.dtype);
   const E = vecLen(a.dtype);
   const unit: Unit = (Ca * HW) % E === 0 && (Cb * HW) % E === 0 ? 'vec' : 'pair';
-  const [A, B, total] = unit === 'vec' ? [(Ca * HW) / E, (Cb * HW) / E, (N * (Ca + Cb) * HW) / E] : [Ca * HW, Cb * HW, Math.ceil(y.size / 2)];
-  joinKernel.run({ dtype: a.dtype, unit, relu }, { uniforms: { total, A, B, count: y.size }, buffers: { a, b, y }, grid: grid1d(total, WG) });
+  for (const w of batchWindows(relu ? 'concatRelu' : 'concat', N, [a, b, y])) {
+    const count = w.count * (Ca + Cb) * HW;
+    const [A, B, total] = unit === 'vec' ? [(Ca * HW) / E, (Cb * HW) / E, count / E] : [Ca * HW, Cb * HW, Math.ceil(count / 2)];
+    joinKernel.run({ dtype: a.dtype, unit, relu }, {
+      uniforms: { total, A, B, count }, buffers: { a: rowsOf(a, N, w), b: rowsOf(b, N, w), y: rowsOf(y, N, w) }, grid: grid1d(total, WG),
+    });
+  }
   return y;
 }
 
@@ -125,11 +133,15 @@ export function concatBackward(dy: Tensor, c0: number, C: number, y?: Tensor): T
   const E = vecLen(dy.dtype);
   const unit: Unit = (C * HW) % E === 0 && (Ct * HW) % E === 0 && (c0 * HW) % E === 0 ? 'vec' : 'pair';
   const k = unit === 'vec' ? E : 1;
-  const total = unit === 'vec' ? dx.size / E : Math.ceil(dx.size / 2);
-  sliceKernel.run({ dtype: dy.dtype, unit, relu: !!y }, {
-    uniforms: { total, len: (C * HW) / k, S: (Ct * HW) / k, off: (c0 * HW) / k, count: dx.size },
-    buffers: y ? { dy, y, dx } : { dy, dx }, grid: grid1d(total, WG),
-  });
+  const batched = y ? [dy, y, dx] : [dy, dx];
+  for (const w of batchWindows(y ? 'concatRelu.backward' : 'concat.backward', N, batched)) {
+    const DY = rowsOf(dy, N, w), DX = rowsOf(dx, N, w);
+    const count = w.count * C * HW, total = unit === 'vec' ? count / E : Math.ceil(count / 2);
+    sliceKernel.run({ dtype: dy.dtype, unit, relu: !!y }, {
+      uniforms: { total, len: (C * HW) / k, S: (Ct * HW) / k, off: (c0 * HW) / k, count },
+      buffers: y ? { dy: DY, y: rowsOf(y, N, w), dx: DX } : { dy: DY, dx: DX }, grid: grid1d(total, WG),
+    });
+  }
   return dx;
 }
 

@@ -7,10 +7,13 @@
 // when H·W is odd. Small H·W (7x7, 1x1): one invocation per pair. Large H·W (56x56): one workgroup per
 // pair, a strided partial sum per invocation, then a tree in workgroup memory, or (sg) subgroup sums
 // (workgroup_reduce.ts).
+// Images are independent, so a batch over the storage binding limit runs in binding windows of whole
+// images (windows.ts) of x and y alike, each dispatch the pool of its images alone.
 import { Tensor, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
 import { WG, builtins, flatIndex } from './wgsl.ts';
 import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 type Mode = 'workgroup' | 'thread';
 /** sg: the workgroup mode's combine by subgroup operations. */
@@ -112,12 +115,16 @@ fn main(${builtins}) {
 /** Raw forward (no autograd): [N, C, H, W] -> [N, C]. */
 export function globalAvgPoolForward(x: Tensor): Tensor {
   const [N, C, H, W] = x.shape;
-  const NC = N * C, HW = H * W, pairs = Math.ceil(NC / 2);
+  const HW = H * W;
   const y = Tensor.empty([N, C], x.dtype);
   const mode: Mode = HW >= TREE_FROM ? 'workgroup' : 'thread';
-  forwardKernel.run({ dtype: x.dtype, mode, sg: mode === 'workgroup' && subgroupsEnabled() }, {
-    uniforms: { pairs, NC, HW, k: 1 / HW }, buffers: { x, y }, grid: mode === 'workgroup' ? grid1d(pairs, 1) : grid1d(pairs, WG),
-  });
+  for (const w of batchWindows('globalAvgPool', N, [x, y])) {
+    const NC = w.count * C, pairs = Math.ceil(NC / 2);
+    forwardKernel.run({ dtype: x.dtype, mode, sg: mode === 'workgroup' && subgroupsEnabled() }, {
+      uniforms: { pairs, NC, HW, k: 1 / HW }, buffers: { x: rowsOf(x, N, w), y: rowsOf(y, N, w) },
+      grid: mode === 'workgroup' ? grid1d(pairs, 1) : grid1d(pairs, WG),
+    });
+  }
   return y;
 }
 
@@ -125,10 +132,13 @@ export function globalAvgPoolForward(x: Tensor): Tensor {
 export function globalAvgPoolBackward(dy: Tensor, xShape: Shape): Tensor {
   const [N, C, H, W] = xShape;
   const dx = Tensor.empty(xShape, dy.dtype);
-  const total = N * C * H * W;
-  backwardKernel.run({ dtype: dy.dtype }, {
-    uniforms: { total, NC: N * C, HW: H * W, k: 1 / (H * W) }, buffers: { dy, dx }, grid: grid1d(Math.ceil(total / vecLen(dy.dtype)), WG),
-  });
+  for (const w of batchWindows('globalAvgPool.backward', N, [dy, dx])) {
+    const total = w.count * C * H * W;
+    backwardKernel.run({ dtype: dy.dtype }, {
+      uniforms: { total, NC: w.count * C, HW: H * W, k: 1 / (H * W) }, buffers: { dy: rowsOf(dy, N, w), dx: rowsOf(dx, N, w) },
+      grid: grid1d(Math.ceil(total / vecLen(dy.dtype)), WG),
+    });
+  }
   return dx;
 }
 

@@ -9,11 +9,14 @@
 // like y and costs no more memory. Only maxPoolBackward reads it.
 // Backward is a gather (no atomics where windows overlap): each pixel sums dy over the windows
 // (at most ceil(k/s)²) that contain it and whose arg points at it.
+// Images are independent, so a batch over the storage binding limit runs in binding windows of whole
+// images (windows.ts), each dispatch the pool of its images alone.
 import { Tensor, defineOp, gradEnabled, type Shape } from '../engine/index.ts';
 import {
   type PoolOptions, type Reducer, checkPool, poolGeometry, forwardPlan, backwardPlan,
   forwardKernel, backwardKernel, uniformsOf, gridOf,
 } from './pool2d.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 const max: Reducer = {
   name: 'max_pool',
@@ -32,10 +35,15 @@ export function maxPoolForward(x: Tensor, opts: PoolOptions = {}, withArg = true
   const shape = [g.N, g.C, g.Ho, g.Wo];
   const y = Tensor.empty(shape, x.dtype);
   const arg = withArg ? Tensor.empty(shape, x.dtype) : null;
-  const total = g.N * g.C * g.Ho * g.Wo, plan = forwardPlan(g, x.dtype, withArg);
-  forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: withArg }, {
-    uniforms: uniformsOf(g, total), buffers: arg ? { x, y, arg_out: arg } : { x, y }, grid: gridOf(plan, x.dtype, total),
-  });
+  const plan = forwardPlan(g, x.dtype, withArg);
+  const batched = arg ? [x, y, arg] : [x, y];
+  for (const w of batchWindows('maxPool2d', g.N, batched)) {
+    const [X, Y, A] = batched.map((t) => rowsOf(t, g.N, w));
+    const total = w.count * g.C * g.Ho * g.Wo;
+    forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: withArg }, {
+      uniforms: uniformsOf(g, total), buffers: A ? { x: X, y: Y, arg_out: A } : { x: X, y: Y }, grid: gridOf(plan, x.dtype, total),
+    });
+  }
   return { y, arg };
 }
 
@@ -43,10 +51,13 @@ export function maxPoolForward(x: Tensor, opts: PoolOptions = {}, withArg = true
 export function maxPoolBackward(dy: Tensor, arg: Tensor, xShape: Shape, opts: PoolOptions = {}): Tensor {
   const g = poolGeometry(xShape, opts);
   const dx = Tensor.empty(xShape, dy.dtype);
-  const total = g.N * g.C * g.H * g.W, plan = backwardPlan(g, dy.dtype, true);
-  backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: true }, {
-    uniforms: uniformsOf(g, total), buffers: { dy, arg, dx }, grid: gridOf(plan, dy.dtype, total),
-  });
+  const plan = backwardPlan(g, dy.dtype, true);
+  for (const w of batchWindows('maxPool2d.backward', g.N, [dy, arg, dx])) {
+    const total = w.count * g.C * g.H * g.W;
+    backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: true }, {
+      uniforms: uniformsOf(g, total), buffers: { dy: rowsOf(dy, g.N, w), arg: rowsOf(arg, g.N, w), dx: rowsOf(dx, g.N, w) }, grid: gridOf(plan, dy.dtype, total),
+    });
+  }
   return dx;
 }
 

@@ -9,10 +9,17 @@
 // sumRows (the depthwise and direct conv wgrads' second pass), which add partial sums into one
 // value per weight: many outputs, so they run in thread mode.
 // Backward of sum / mean spreads dy (times k) back over R: dx[o, r, i] = k * dy[o, i], in x's dtype.
-import { OpError, Tensor, defineOp, grid1d, fmt, numel, type DType, type Expect, type Shape } from '../engine/index.ts';
+// Binding windows (windows.ts), where x (or dx) is over the storage binding limit: over the outer rows,
+// whole [R, inner] slices, so every window's outputs are the whole run's; or, where nothing precedes
+// the summed axis (outer = 1: sum over axis 0 or everything, sumColumns), over rows of R, each window
+// summing its rows into its own f32 partial, the partials then added (sumOf). A view whose one
+// [R, inner] slice is itself over the limit cannot be windowed, and says so.
+import { OpError, Tensor, bindingLimit, defineOp, grid1d, fmt, numel, type Binding, type DType, type Expect, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, subgroupsEnabled, type UniformFields } from './kernel.ts';
 import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
 import { WG, builtins, flatIndex, pairMain } from './wgsl.ts';
+import { batchWindows, rowsOf } from './windows.ts';
+import { sumOf } from './elementwise.ts';
 
 type Mode = 'workgroup' | 'thread';
 /** The [outer, R, inner] view and the factor k, shared by the sum and its backward. */
@@ -78,18 +85,66 @@ ${pairMain('dx', 'at', 'u.outer * u.R * u.inner')}`,
 
 interface View { outer: number; R: number; inner: number }
 
-/** y [shape] (f32) = k · Σ_r x[o, r, i] over the view d. */
-function sumForward(x: Tensor, d: View, k: number, shape: Shape, mode: Mode): Tensor {
-  const y = Tensor.empty(shape, 'f32');
-  const outs = d.outer * d.inner;
-  sumKernel.run({ dtype: x.dtype, mode, sg: mode === 'workgroup' && subgroupsEnabled() }, { uniforms: { ...d, k }, buffers: { x, y }, grid: grid1d(outs, mode === 'workgroup' ? 1 : WG) });
-  return y;
+/** A tensor, or one about to be made, as far as binding sizes go. */
+type Sized = { dtype: DType; shape: Shape; byteLength: number };
+const sized = (shape: Shape, dtype: DType): Sized => ({ dtype, shape, byteLength: numel(shape) * (dtype === 'f32' ? 4 : 2) });
+
+/**
+ * Throws, saying why, where `big` (x or dx, [outer, R, inner]) cannot be windowed: windows split only
+ * the outer rows, so one [R, inner] slice must fit by itself; and where outer = 1 they split R, binding
+ * `whole` (the sum's f32 [inner], or the spread's dy) whole, so it must fit.
+ */
+function checkWindowable(op: string, big: Sized, d: View, whole: Sized): void {
+  const limit = bindingLimit();
+  if (d.outer > 1 && big.byteLength / d.outer > limit) {
+    throw new OpError(op, `${big.dtype}${fmt(big.shape)} (${big.byteLength} bytes) is over the ${limit}-byte storage binding limit and cannot be windowed: ` +
+      `windows split only the ${d.outer} slices before the summed axis, and one slice [${d.R}, ${d.inner}] (${big.byteLength / d.outer} bytes) ` +
+      'is over the limit by itself: sum over the leading axis, or use a smaller tensor');
+  }
+  if (d.outer === 1 && whole.byteLength > limit) {
+    throw new OpError(op, `${big.dtype}${fmt(big.shape)} cannot be windowed: windows split the summed (leading) axis, but ${whole.dtype}${fmt(whole.shape)} ` +
+      `(${whole.byteLength} bytes), bound whole, is over the ${limit}-byte storage binding limit by itself: use a smaller tensor`);
+  }
 }
 
-/** dx [shape] (dtype) = k · dy spread over R. */
-function sumBackward(dy: Tensor, d: View, k: number, shape: Shape, dtype: DType): Tensor {
+/** y [shape] (f32) = k · Σ_r x[o, r, i] over the view d; windowed as the header says. */
+function sumForward(op: string, x: Tensor, d: View, k: number, shape: Shape, mode: Mode): Tensor {
+  const spec = { dtype: x.dtype, mode, sg: mode === 'workgroup' && subgroupsEnabled() };
+  const dispatch = (X: Binding, Y: Binding, v: View) => sumKernel.run(spec, {
+    uniforms: { ...v, k }, buffers: { x: X, y: Y }, grid: grid1d(v.outer * v.inner, mode === 'workgroup' ? 1 : WG),
+  });
+  checkWindowable(op, x, d, sized(shape, 'f32'));
+  const y = Tensor.empty(shape, 'f32');
+  if (d.outer > 1) {
+    for (const w of batchWindows(op, d.outer, [x, y])) dispatch(rowsOf(x, d.outer, w), rowsOf(y, d.outer, w), { ...d, outer: w.count });
+    return y;
+  }
+  const windows = batchWindows(op, d.R, [x]);
+  if (windows.length === 1) { dispatch(x, y, d); return y; }
+  // the summed axis leads: one partial per window (each times k), then one combine
+  y.dispose();
+  const parts = windows.map((w) => {
+    const part = Tensor.empty(shape, 'f32');
+    dispatch(rowsOf(x, d.R, w), part, { ...d, R: w.count });
+    return part;
+  });
+  const total = sumOf(parts);
+  parts.forEach((p) => p.dispose());
+  return total;
+}
+
+/** dx [shape] (dtype) = k · dy spread over R; windowed as the header says (dy whole where outer = 1). */
+function sumBackward(op: string, dy: Tensor, d: View, k: number, shape: Shape, dtype: DType): Tensor {
+  const dispatch = (DY: Binding, DX: Binding, v: View) => spreadKernel.run({ dtype }, {
+    uniforms: { ...v, k }, buffers: { dy: DY, dx: DX }, grid: grid1d(Math.ceil((v.outer * v.R * v.inner) / 2), WG),
+  });
+  checkWindowable(op, sized(shape, dtype), d, dy);
   const dx = Tensor.empty(shape, dtype);
-  spreadKernel.run({ dtype }, { uniforms: { ...d, k }, buffers: { dy, dx }, grid: grid1d(Math.ceil((d.outer * d.R * d.inner) / 2), WG) });
+  if (d.outer > 1) {
+    for (const w of batchWindows(op, d.outer, [dy, dx])) dispatch(rowsOf(dy, d.outer, w), rowsOf(dx, d.outer, w), { ...d, outer: w.count });
+  } else {
+    for (const w of batchWindows(op, d.R, [dx])) dispatch(dy, rowsOf(dx, d.R, w), { ...d, R: w.count });
+  }
   return dx;
 }
 
@@ -98,7 +153,7 @@ function sumAlong(x: Tensor, along: 'columns' | 'rows', shape: Shape): Tensor {
   const N = x.shape[x.shape.length - 1], rows = x.size / N, outs = along === 'columns' ? N : rows;
   if (numel(shape) !== outs) throw new OpError('sum', `result shape ${fmt(shape)} does not hold the ${outs} ${along === 'columns' ? 'column' : 'row'} sums of ${fmt(x.shape)}`);
   const view = along === 'columns' ? { outer: 1, R: rows, inner: N } : { outer: rows, R: N, inner: 1 };
-  return sumForward(x, view, 1, shape, 'thread');
+  return sumForward(along === 'columns' ? 'sumColumns' : 'sumRows', x, view, 1, shape, 'thread');
 }
 
 /**
@@ -130,10 +185,10 @@ function reduceOp(name: string, mean: boolean) {
     forward: (x: Tensor, axis?: number) => {
       const d = view(x.shape, axis);
       const k = mean ? 1 / d.R : 1;
-      const y = sumForward(x, d, k, outShape(x, axis), d.R >= 64 ? 'workgroup' : 'thread');
+      const y = sumForward(name, x, d, k, outShape(x, axis), d.R >= 64 ? 'workgroup' : 'thread');
       return { y, saved: { d, k, shape: x.shape, dtype: x.dtype } };
     },
-    backward: (dy, { d, k, shape, dtype }) => [sumBackward(dy, d, k, shape, dtype)],
+    backward: (dy, { d, k, shape, dtype }) => [sumBackward(`${name}.backward`, dy, d, k, shape, dtype)],
   });
 }
 

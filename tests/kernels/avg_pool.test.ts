@@ -9,6 +9,7 @@ import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { avgPoolRef, avgPoolBackwardRef, poolOutShape, type Shape4 } from '../ref/pool.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 
 // Odd and tiny inputs hit every 'same' case: odd sizes pad 1 before and 1 after, even sizes 0 and 1,
 // 1x1 pads 1/1 and 2x2 0/1 (so windows count 1, 2, 4, 6 or 9 real pixels). Odd W takes the flat plans,
@@ -77,5 +78,24 @@ test('avgPool2d: bad arguments name the op and the shapes', () => {
   assert.throws(() => avgPool2d(x, { kernel: 17 }), /avgPool2d: kernel must be an integer in \[1, 16\], got 17/);
   x3.dispose(); x.dispose();
 });
+
+// Binding windows: under a lowered limit the batch runs a few images per dispatch. Catches a window's
+// image count or grid taken from the whole batch, and a window bound at the wrong image. Per-image
+// bytes of x and y are multiples of the 256-byte offset alignment, or allow windows of 2 or 4 images;
+// odd 7x7 takes the flat plans, 5x16 and 4x6 the strips (two-row strips with odd Wo = 3 among them).
+const WINDOWED: [Shape4, number][] = [[[8, 32, 7, 7], 2], [[8, 32, 5, 16], 4], [[8, 64, 4, 6], 4]];
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [shape, parts] of WINDOWED) {
+    test(`avgPool2d ${dtype} [${shape}] in binding windows: y and dx equal the whole batch's bit for bit`, async () => {
+      const n = size(shape), out = poolOutShape(shape), rng = new Rng(n);
+      const X = upload(quantize(rng.normals(n), dtype), shape, dtype), R = upload(quantize(rng.uniforms(size(out)), dtype), out, dtype);
+      await expectWindowedSame('avgPool2d', {
+        limit: X.byteLength / parts, // windows of N / parts images (f16 [8, 32, 7, 7]: 4, the alignment's least)
+        run: () => [avgPoolForward(X), avgPoolBackward(R, shape)],
+      });
+      X.dispose(); R.dispose();
+    });
+  }
+}
 
 test.run();

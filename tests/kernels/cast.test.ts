@@ -6,6 +6,7 @@ import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize } from '../util/gpu.ts';
 import { expectClose } from '../util/check.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 
 const SIZES = [1, 2, 7, 37, 3 * 5 * 7];
 // values around f16's limits: max 65504, smallest normal 2^-14, subnormals, ties
@@ -71,6 +72,17 @@ test('castForward keeps the shape; a bad dtype names the op', () => {
   assert.equal(y.shape, [2, 3, 5]);
   assert.throws(() => cast(x, 'f64' as DType), /cast: dtype must be f32 or f16, got f64/);
   x.dispose(); y.dispose();
+});
+
+// Binding windows: a tensor over a lowered limit is cast in windows of elements (starts on multiples of
+// 128, the offset alignment in halves). Catches a window's element count or grid taken from the whole
+// tensor, and a last window's odd tail (3219 elements: windows of 1024, the last 147) zeroed or lost.
+test('cast in binding windows: f32 -> f16, f16 -> f32 and a copy equal the whole tensor\'s bit for bit', async () => {
+  const shape = [3, 37, 29], n = 3 * 37 * 29;
+  const x = quantize(new Rng(n).normals(n, 100), 'f32');
+  const X = upload(x, shape), H = upload(x, shape, 'f16');
+  await expectWindowedSame('cast', { limit: 4096, run: () => [castForward(X, 'f16'), castForward(H, 'f32'), castForward(X, 'f32'), castForward(H, 'f16')] });
+  X.dispose(); H.dispose();
 });
 
 test.run();

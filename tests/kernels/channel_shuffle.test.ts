@@ -8,6 +8,7 @@ import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { channelShuffleRef, channelShuffleBackwardRef, shuffleSource } from '../ref/channel_shuffle.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 
 // Shapes cover every copy mode of the kernel: planes of 16-byte vectors, of 4-byte words, and f16
 // planes of odd length (pairs straddle channels); every group count ShuffleNetV1 uses.
@@ -51,5 +52,24 @@ test('channelShuffle: bad arguments name the op and the shapes', () => {
   assert.throws(() => channelShuffle(v, 2), /channelShuffle: x must be rank 4, got \[10, 3\]/);
   x.dispose(); v.dispose();
 });
+
+// Binding windows: under a lowered limit the batch runs a few images per dispatch. Catches a window's
+// unit count or grid taken from the whole batch, and x and y bound at different images. 4x4 planes
+// copy 16-byte vectors; 5x5 planes copy words (f32) or gather pairs (f16, odd planes); images of
+// 24·16 or 96·25 elements allow windows of 1, 2 or 4 images. The backward is the shuffle with C/G groups.
+const WINDOWED: [number[], number][] = [[[8, 24, 4, 4], 3], [[8, 96, 5, 5], 3], [[8, 96, 5, 5], 8]];
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [shape, G] of WINDOWED) {
+    test(`channelShuffle ${dtype} [${shape}] G=${G} in binding windows: forward and backward equal the whole batch's bit for bit`, async () => {
+      const n = shape.reduce((p, q) => p * q, 1), rng = new Rng(n + G);
+      const X = upload(quantize(rng.normals(n), dtype), shape, dtype), R = upload(quantize(rng.normals(n), dtype), shape, dtype);
+      await expectWindowedSame('channelShuffle', {
+        limit: X.byteLength / 2, // windows of half the batch
+        run: () => [channelShuffleForward(X, G), channelShuffleForward(R, shape[1] / G)],
+      });
+      X.dispose(); R.dispose();
+    });
+  }
+}
 
 test.run();

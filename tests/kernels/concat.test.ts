@@ -8,6 +8,7 @@ import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { concatRef, concatBackwardRef } from '../ref/concat.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 
 // [N, Ca, Cb, H, W]: per-sample blocks of whole 16-byte vectors for both dtypes (7x7 with Ca, Cb
 // multiples of 8, like ShuffleNet's joins; 24 + 216 as its first stride-2 unit), for f32 only
@@ -77,5 +78,27 @@ test('concat: bad arguments name the op and the shapes', () => {
   assert.throws(() => concat(Tensor.zeros([2, 3]), a), /concat: a must be rank 4, got \[2, 3\]/);
   a.dispose(); b.dispose(); c.dispose(); h.dispose();
 });
+
+// Binding windows: under a lowered limit the batch runs a few samples per dispatch, a, b and y (dy, y
+// and dx backward) windowed alike. Catches a window's count or grid taken from the whole batch, and
+// operands bound at different samples. [N, Ca, Cb, H, W, limit]: odd 7x7 blocks of whole vectors as
+// ShuffleNet's joins (windows of 1 sample for f32, 2 for f16); blocks of 6 and 10 elements take the
+// pair path, whose 32 or 64-sample steps make the batch 128 (4 or 2 windows).
+const WINDOWED = [[4, 64, 192, 7, 7, 50176], [128, 3, 5, 1, 2, 2048]];
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [N, Ca, Cb, H, W, limit] of WINDOWED) {
+    test(`concat ${dtype} a [${N},${Ca},${H},${W}] b [${N},${Cb},${H},${W}] in binding windows: join and slices, with and without relu, equal the whole batch's bit for bit`, async () => {
+      const rng = new Rng(N * Ca + Cb), aShape = [N, Ca, H, W], bShape = [N, Cb, H, W], yShape = [N, Ca + Cb, H, W];
+      const up = (shape: number[]) => upload(quantize(rng.uniforms(shape.reduce((p, q) => p * q, 1), -1, 1), dtype), shape, dtype);
+      const A = up(aShape), B = up(bShape), DY = up(yShape), Y = up(yShape);
+      await expectWindowedSame('concat', {
+        limit,
+        run: () => [concatForward(A, B), concatForward(A, B, true), concatBackward(DY, 0, Ca), concatBackward(DY, Ca, Cb),
+          concatBackward(DY, 0, Ca, Y), concatBackward(DY, Ca, Cb, Y)],
+      });
+      [A, B, DY, Y].forEach((t) => t.dispose());
+    });
+  }
+}
 
 test.run();

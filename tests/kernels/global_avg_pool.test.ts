@@ -8,6 +8,7 @@ import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, 
 import { expectClose, dot, TOL } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { globalAvgPoolRef, globalAvgPoolBackwardRef, type Shape4 } from '../ref/pool.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 
 // 1x1 and 7x7 take one invocation per pair of outputs, 17x17 and 56x56 a workgroup per pair; odd N·C
 // leaves a last pair with one channel, odd H·W a word straddling two channels. The workgroup mode runs
@@ -51,5 +52,24 @@ test('globalAvgPool: bad arguments name the op and the shapes', () => {
   assert.throws(() => globalAvgPool(x), /globalAvgPool: x must be rank 4, got \[2, 3, 4\]/);
   x.dispose();
 });
+
+// Binding windows: under a lowered limit the batch runs a few images per dispatch, x and y windowed
+// alike. Catches a window's pair count or grid taken from the whole batch, and y or dy bound at another
+// window than x or dx. 64 channels make y's rows 256 bytes (f32) or windows of 2 images (f16); odd 7x7
+// takes one invocation per pair (with a word straddling two channels), 17x17 a workgroup per pair.
+const WINDOWED: Shape4[] = [[8, 64, 7, 7], [4, 64, 17, 17]];
+for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
+  for (const shape of WINDOWED) {
+    test(`globalAvgPool ${dtype} [${shape}] in binding windows: y and dx equal the whole batch's bit for bit${sgName(sg)}`, () => withSubgroups(sg, async () => {
+      const n = size(shape), rng = new Rng(n);
+      const X = upload(quantize(rng.normals(n), dtype), shape, dtype), R = upload(quantize(rng.uniforms(shape[0] * shape[1]), dtype), [shape[0], shape[1]], dtype);
+      await expectWindowedSame('globalAvgPool', {
+        limit: X.byteLength / 2, // windows of half the batch
+        run: () => [globalAvgPoolForward(X), globalAvgPoolBackward(R, shape)],
+      });
+      X.dispose(); R.dispose();
+    }));
+  }
+}
 
 test.run();

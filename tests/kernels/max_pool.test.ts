@@ -9,6 +9,7 @@ import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { maxPoolRef, maxPoolBackwardRef, poolOutShape, type Shape4 } from '../ref/pool.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 
 // Odd and tiny inputs hit every 'same' case: odd sizes pad 1 before and 1 after, even sizes 0 and 1,
 // 1x1 pads 1/1 and 2x2 0/1. Odd W takes the flat plans (where Wo odd makes one invocation's outputs
@@ -110,5 +111,28 @@ test('maxPool2d: bad arguments name the op and the shapes', () => {
   assert.throws(() => maxPool2d(x, { kernel: 3, stride: 4 }), /maxPool2d: stride must be an integer in \[1, kernel=3\], got 4/);
   x3.dispose(); x.dispose();
 });
+
+// Binding windows: under a lowered limit the batch runs a few images per dispatch. Catches a window's
+// image count or grid taken from the whole batch, a window bound at the wrong image, and an arg read
+// from another window than its dy. Per-image bytes of x, y and arg are multiples of the 256-byte offset
+// alignment, or allow windows of 2 or 4 images; odd 7x7 takes the flat plans, 5x16 and 4x6 the strips
+// (two-row strips with odd Wo = 3 among them).
+const WINDOWED: [Shape4, number][] = [[[8, 32, 7, 7], 2], [[8, 32, 5, 16], 4], [[8, 64, 4, 6], 4]];
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [shape, parts] of WINDOWED) {
+    test(`maxPool2d ${dtype} [${shape}] in binding windows: y, arg and dx equal the whole batch's bit for bit`, async () => {
+      const n = size(shape), out = poolOutShape(shape);
+      const X = upload(distinct(n, n), shape, dtype), R = upload(quantize(new Rng(n).uniforms(size(out)), dtype), out, dtype);
+      await expectWindowedSame('maxPool2d', {
+        limit: X.byteLength / parts, // windows of N / parts images (f16 [8, 32, 7, 7]: 4, the alignment's least)
+        run: () => {
+          const { y, arg } = maxPoolForward(X, {}, true);
+          return [y, arg!, maxPoolBackward(R, arg!, shape)];
+        },
+      });
+      X.dispose(); R.dispose();
+    });
+  }
+}
 
 test.run();

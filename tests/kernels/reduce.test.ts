@@ -7,6 +7,7 @@ import { sum, mean, sumColumns, sumRows } from '../../kernels/reduce.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, TOL } from '../util/check.ts';
+import { expectWindowedSame, withBindingLimit } from '../util/windows.ts';
 import { sumRef } from '../ref/reduce.ts';
 
 // Inputs are quantized to the dtype under test, so the reference sums the values the GPU holds, and
@@ -121,6 +122,68 @@ test('sum and mean: an axis out of range names the op', () => {
   assert.throws(() => sum(x, 2), /sum: axis 2 out of range for x of rank 2/);
   assert.throws(() => mean(x, -1), /mean: axis -1 out of range for x of rank 2/);
   x.dispose();
+});
+
+// Binding windows under a lowered limit (half of x's bytes, or 4096 bytes for the flat sums), by the
+// axis structure: with axes before the summed one the windows take whole [R, inner] slices, so sums and
+// spreads equal the whole run's bit for bit; where the summed axis leads (axis 0, everything,
+// sumColumns) each window sums its rows into a partial and the partials are added after: another order
+// of f32 additions of <= 3219 terms, bounded by 1e-6 (mean's 1/R is applied per partial). The spread
+// backward binds dy whole there and is exact. Catches a window's count or grid taken from the whole
+// tensor, a partial lost or added twice, a window's y bound at another window than its x.
+// [shape, axis, limit (0: half of x), leads]
+const WINDOWED: [number[], number | undefined, number, boolean][] = [
+  [[8, 50, 16], 1, 0, false], [[8, 70, 16], 1, 0, false], [[16, 64], 0, 1024, true], [[3, 37, 29], undefined, 4096, true],
+];
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [shape, axis, lowered, leads] of WINDOWED) {
+    test(`sum and mean ${dtype} [${shape}] axis ${axis ?? 'all'} in binding windows equal the whole run's${leads ? ' (partials: 1e-6)' : ' bit for bit'}`, async () => {
+      const n = numel(shape), rng = new Rng(n);
+      const x = quantize(rng.uniforms(n, 0.5, 1.5), dtype); // one sign: a cancelling sum would measure cancellation
+      const outShape = axis === undefined ? [1] : shape.filter((_, i) => i !== axis);
+      const X = upload(x, shape, dtype), r = quantize(rng.uniforms(numel(outShape)), 'f32');
+      const limit = lowered || X.byteLength / 2, tol = leads ? 1e-6 : 0;
+      await expectWindowedSame('sum/mean forward', { limit, tol: [tol, tol], run: () => [sum(X, axis), mean(X, axis)] });
+      await expectWindowedSame('sum/mean backward', {
+        limit,
+        run: () => [sum, mean].map((op) => {
+          const Xg = upload(x, shape, dtype, { requiresGrad: true });
+          backward(sum(mul(op(Xg, axis), upload(r, outShape))));
+          const dx = Xg.grad!.share();
+          Xg.dispose();
+          return dx;
+        }),
+      });
+      X.dispose();
+    });
+  }
+}
+
+// the conv wgrads' second pass (sumRows: windows of whole rows, exact) and linear's db (sumColumns:
+// partials over the rows, 1e-6 as above); rows of 25 elements window in steps of 64 rows (f32) or 128
+// (f16), so 4 and 2 windows
+test('sumRows and sumColumns in binding windows equal the whole run\'s', async () => {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    const X = upload(quantize(new Rng(12).uniforms(256 * 25, 0.5, 1.5), dtype), [256, 25], dtype);
+    const limit = X.byteLength / (dtype === 'f32' ? 4 : 2);
+    await expectWindowedSame(`sumRows ${dtype}`, { limit, run: () => [sumRows(X)] });
+    await expectWindowedSame(`sumColumns ${dtype}`, { limit, tol: [1e-6], run: () => [sumColumns(X)] });
+    X.dispose();
+  }
+});
+
+// Catches a sum that cannot be windowed failing in launch() as an unexplained oversized binding (or not
+// at all): one [R, inner] slice after the leading axes over the limit, or a leading-axis sum's f32
+// result over it, each says why.
+test('sum: a tensor over the limit that windows cannot split says why', async () => {
+  const slices = Tensor.zeros([2, 100, 8]), wide = Tensor.zeros([4, 1000]);
+  await withBindingLimit(1024, () => {
+    assert.throws(() => sum(slices, 1), (e: Error) => e.message === 'sum: f32[2, 100, 8] (6400 bytes) is over the 1024-byte storage binding limit and cannot be windowed: ' +
+      'windows split only the 2 slices before the summed axis, and one slice [100, 8] (3200 bytes) is over the limit by itself: sum over the leading axis, or use a smaller tensor');
+    assert.throws(() => mean(wide, 0), (e: Error) => e.message === 'mean: f32[4, 1000] cannot be windowed: windows split the summed (leading) axis, but f32[1000] (4000 bytes), ' +
+      'bound whole, is over the 1024-byte storage binding limit by itself: use a smaller tensor');
+  });
+  slices.dispose(); wide.dispose();
 });
 
 test.run();
