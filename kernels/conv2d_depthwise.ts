@@ -8,18 +8,22 @@
 //     dx[n, k, ih, iw] = Σ_{kh,kw: s | ih+1−kh, s | iw+1−kw} dy[n, c, (ih+1−kh)/s, (iw+1−kw)/s] · w[c, kh, kw]
 //   so dx lands in x's (unshuffled) channel order;
 //   wgrad: dw[c, kh, kw] = Σ_{n, oh, ow} dy[n, c, oh, ow] · x[n, src(c), oh·s + kh − 1, ow·s + kw − 1], in two
-//   passes: one invocation per (c, n, band of rows) writes its 9 partial sums into [C·9, parts], then
-//   reduce.ts's sumRows adds them per weight.
+//   passes: one invocation per (c, n, band of rows) writes its 9 partial sums into row (n, band) of
+//   [N·bands, C·9], then reduce.ts's sumColumns adds them per weight, in (n, band) order.
 // Speed (llvmpipe): each storage load or store instruction costs a loop over the SIMD lanes, a vec4 one
 // little more than a scalar one, while arithmetic is cheap. So an invocation owns a band of R output rows
 // of one plane and walks it left to right in tiles of V columns, sliding its window: each input element
 // is loaded once per band (in aligned vectors of up to 4 f32 or 8 halves), each output stored once.
 // f16 rows of odd width cannot be stored as whole pairs per row: those use one invocation per output pair.
-import { Tensor, grid1d, type DType, type Shape } from '../engine/index.ts';
+// Batches over the storage binding limit run in windows of whole images (kernels/windows.ts), w bound
+// whole. wgrad's windows write their images' rows of the one partial-sum buffer, so its sums are added
+// in the same order as for the whole batch; that buffer is itself windowed where it is over the limit.
+import { Tensor, bindingLimit, grid1d, type Binding, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type Vec } from './kernel.ts';
 import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { shuffleSrcWgsl } from './channel_shuffle.ts';
-import { sumRows } from './reduce.ts';
+import { sumColumns } from './reduce.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 type Stride = 1 | 2;
 type Kind = 'forward' | 'dgrad' | 'wgrad';
@@ -157,7 +161,8 @@ fn main(${builtins}) {
     ${tile}
     ${rows.map((ri) => `cr${ri} = ${look ? `pr${ri}_${step - 1}` : `ld${ri}_${step - 1}`};${look ? ' ' + range(step).map((j) => `pr${ri}_${j} = ld${ri}_${j};`).join(' ') : ''}`).join('\n    ')}
   }${kind === 'wgrad' ? `
-  ${range(9).map((i) => `part[(c * 9u + ${i}u) * u.parts + n * u.bands + band] = s${i};`).join('\n  ')}` : ''}
+  let pb = ((u.n0 + n) * u.bands + band) * u.C * 9u + c * 9u;
+  ${range(9).map((i) => `part[pb + ${i}u] = s${i};`).join(' ')}` : ''}
 }`;
 }
 
@@ -208,11 +213,14 @@ ${one}
 ${pairMain(out, 'one', 'u.threads')}`;
 }
 
-/** Buffers: forward x, w -> y; dgrad dy, w -> dx; wgrad x, dy -> part. Pairs mode accesses single elements. */
+/**
+ * Buffers: forward x, w -> y; dgrad dy, w -> dx; wgrad x, dy -> part. Pairs mode accesses single elements.
+ * N counts the window's images (wgrad: image n's partial sums are part's rows of image n0 + n).
+ */
 const kernel = defineKernel({
   name: 'conv2d_depthwise',
   variant: (s: Spec) => `${s.kind}/${s.dtype}/s${s.stride}${s.shuffle ? '/shuffled' : ''}/` + (s.R ? `${s.R}x${s.V}/in${s.Ein}/out${s.Eout}` : 'pairs'),
-  uniforms: { threads: 'u32', tiles: 'u32', bands: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32', parts: 'u32' },
+  uniforms: { threads: 'u32', tiles: 'u32', bands: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32', n0: 'u32' },
   buffers: (s) => {
     if (s.kind === 'wgrad') return [input('x', s.dtype, s.Ein), input('dy', s.dtype, s.Eout), output('part', 'f32')];
     const dg = s.kind === 'dgrad';
@@ -250,27 +258,32 @@ function specFor(kind: Kind, dtype: DType, stride: Stride, shuffleGroups: number
   return { kind, dtype, stride, shuffle, R, V, Ein: widest(dtype, inW, stepOf(kind, V, stride)), Eout: kind !== 'wgrad' && dtype === 'f16' && Eout === 1 ? 2 : Eout };
 }
 
-/** The kernel's uniforms: x's shape, the output plane and the launch's counts (0 where a kind has none). */
-function dims(xShape: Shape, stride: Stride, G: number, d: { threads: number; tiles?: number; bands?: number; parts?: number }) {
-  const [N, C, H, W] = xShape;
-  return { threads: d.threads, tiles: d.tiles ?? 0, bands: d.bands ?? 0, parts: d.parts ?? 0, N, C, H, W, Ho: outSize(H, stride), Wo: outSize(W, stride), G };
+/**
+ * The kernel's uniforms: x's shape with N images (a window's), the output plane and the launch's counts
+ * (0 where a kind has none).
+ */
+function dims(xShape: Shape, N: number, stride: Stride, G: number, d: { threads: number; tiles?: number; bands?: number; n0?: number }) {
+  const [, C, H, W] = xShape;
+  return { threads: d.threads, tiles: d.tiles ?? 0, bands: d.bands ?? 0, n0: d.n0 ?? 0, N, C, H, W, Ho: outSize(H, stride), Wo: outSize(W, stride), G };
 }
 
-/** Run a forward or dgrad kernel producing `out` of shape [N, C, outH, outW]. */
-const bind = (s: Spec, src: Tensor, w: Tensor, out: Tensor): Record<string, Tensor> => (s.kind === 'dgrad' ? { dy: src, w, dx: out } : { x: src, w, y: out });
-
+/** Run a forward or dgrad kernel producing `out` of shape [N, C, outH, outW], in windows of the batch. */
 function gather(s: Spec, xShape: Shape, G: number, src: Tensor, w: Tensor, out: Tensor): void {
   const [N, C, outH, outW] = out.shape;
-  if (!s.R) {
-    const total = N * C * outH * outW;
-    kernel.run(s, { uniforms: dims(xShape, s.stride, G, { threads: total }), buffers: bind(s, src, w, out), grid: grid1d(Math.ceil(total / 2), WG) });
-    return;
+  for (const win of batchWindows(`conv2d_depthwise.${s.kind}`, N, [src, out])) {
+    const [a, b] = [rowsOf(src, N, win), rowsOf(out, N, win)];
+    const buffers: Record<string, Binding> = s.kind === 'dgrad' ? { dy: a, w, dx: b } : { x: a, w, y: b };
+    if (!s.R) {
+      const total = win.count * C * outH * outW;
+      kernel.run(s, { uniforms: dims(xShape, win.count, s.stride, G, { threads: total }), buffers, grid: grid1d(Math.ceil(total / 2), WG) });
+      continue;
+    }
+    const bands = Math.ceil(outH / s.R), threads = win.count * C * bands;
+    kernel.run(s, {
+      uniforms: dims(xShape, win.count, s.stride, G, { threads, bands, tiles: Math.ceil(outW / s.V) }),
+      buffers, grid: grid1d(threads, WG),
+    });
   }
-  const bands = Math.ceil(outH / s.R), threads = N * C * bands;
-  kernel.run(s, {
-    uniforms: dims(xShape, s.stride, G, { threads, bands, tiles: Math.ceil(outW / s.V) }),
-    buffers: bind(s, src, w, out), grid: grid1d(threads, WG),
-  });
 }
 
 /** y = depthwise3x3(shuffle(x, shuffleGroups), w): x [N, C, H, W], w [C, 1, 3, 3] f32; y has x's dtype. */
@@ -293,13 +306,19 @@ export function depthwiseWgrad(x: Tensor, dy: Tensor, stride: Stride, shuffleGro
   const [N, C, , W] = x.shape;
   const [, , Ho, Wo] = dy.shape;
   const s = specFor('wgrad', x.dtype, stride, shuffleGroups, W, Wo, Ho);
-  const bands = Math.ceil(Ho / s.R), parts = N * bands;
-  const part = Tensor.empty([C * 9, parts], 'f32');
-  kernel.run(s, {
-    uniforms: dims(x.shape, stride, shuffleGroups, { threads: C * parts, bands, parts, tiles: Math.ceil(Wo / s.V) }),
-    buffers: { x, dy, part }, grid: grid1d(C * parts, WG),
-  });
-  const dw = sumRows(part, [C, 1, 3, 3]);
+  const bands = Math.ceil(Ho / s.R);
+  // one row per (image, band): each window fills its images' rows, of part bound whole (rows from image
+  // n0 = the window's first), or where part is over the binding limit too, of its own window of part
+  const part = Tensor.empty([N * bands, C * 9], 'f32');
+  const partFits = Math.ceil(part.byteLength / 16) * 16 <= bindingLimit();
+  for (const win of batchWindows('conv2d_depthwise.wgrad', N, partFits ? [x, dy] : [x, dy, part])) {
+    const threads = C * win.count * bands;
+    kernel.run(s, {
+      uniforms: dims(x.shape, win.count, stride, shuffleGroups, { threads, bands, n0: partFits ? win.first : 0, tiles: Math.ceil(Wo / s.V) }),
+      buffers: { x: rowsOf(x, N, win), dy: rowsOf(dy, N, win), part: partFits ? part : rowsOf(part, N, win) }, grid: grid1d(threads, WG),
+    });
+  }
+  const dw = sumColumns(part, [C, 1, 3, 3]);
   part.dispose();
   return dw;
 }

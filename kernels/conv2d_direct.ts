@@ -13,17 +13,24 @@
 // input tap per pixel, shared by COT output channels. Shapes too big to unroll use a loop over input
 // channels with weights loaded from storage. dgrad is one generic gather per dx pair: the model never
 // needs it (the stem's input is the image), the general op does.
+// Batches over the storage binding limit run in windows of whole images (kernels/windows.ts), w bound
+// whole; wgrad's windows chunk their own positions and write their columns of the one partial-sum buffer.
 import { Tensor, grid1d, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type UniformFields } from './kernel.ts';
 import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { sumRows } from './reduce.ts';
+import { batchWindows, rowsOf } from './windows.ts';
 
 export interface DirectOptions { stride: number; padding: number; groups: number }
 
-/** Uniforms of all three kernels: the conv's geometry and the launch's counts (0 where a kernel has none). */
+/**
+ * Uniforms of all three kernels: the conv's geometry and the launch's counts (0 where a kernel has none),
+ * for the window's images (NP = its output positions); wgrad's parts are columns [part0, part0 + parts)
+ * of partial-sum rows partCols long.
+ */
 const GEOMETRY: UniformFields = {
   threads: 'u32', Cin: 'u32', H: 'u32', W: 'u32', Cout: 'u32', Ho: 'u32', Wo: 'u32', G: 'u32',
-  stride: 'u32', pad: 'i32', pairs: 'u32', parts: 'u32', chunk: 'u32', NP: 'u32',
+  stride: 'u32', pad: 'i32', pairs: 'u32', parts: 'u32', chunk: 'u32', NP: 'u32', part0: 'u32', partCols: 'u32',
 };
 
 const FWD_WG = 64;
@@ -196,7 +203,7 @@ fn main(${builtins}) {
     if (ow == u.Wo) { ow = 0u; oh += 1u; }
     if (oh == u.Ho) { oh = 0u; n += 1u; }
   }
-  ${range(s.COT).map((co) => range(KK).map((k) => `part[(((co0 + ${co}u) * Cig + ci) * ${KK}u + ${k}u) * u.parts + pt] = s${co}_${k};`).join(' ')).join('\n  ')}
+  ${range(s.COT).map((co) => range(KK).map((k) => `part[(((co0 + ${co}u) * Cig + ci) * ${KK}u + ${k}u) * u.partCols + u.part0 + pt] = s${co}_${k};`).join(' ')).join('\n  ')}
 }`;
   },
 });
@@ -206,14 +213,16 @@ const outSize = (n: number, k: number, s: number, p: number) => Math.floor((n + 
 /** Largest divisor of n that is at most cap. */
 const divisorUpTo = (n: number, cap: number) => { for (let d = Math.min(n, cap); d > 1; d--) if (n % d === 0) return d; return 1; };
 
-/** The GEOMETRY uniforms of a conv of x [xShape] by w [wShape], with the launch's counts. */
-function dims(xShape: Shape, wShape: Shape, o: DirectOptions, extra: { threads: number; pairs?: number; parts?: number; chunk?: number }) {
-  const [N, Cin, H, W] = xShape;
+/** The GEOMETRY uniforms of a conv of N images (a window's) of x [xShape] by w [wShape], with the launch's counts. */
+function dims(xShape: Shape, N: number, wShape: Shape, o: DirectOptions,
+  extra: { threads: number; pairs?: number; parts?: number; chunk?: number; part0?: number; partCols?: number }) {
+  const [, Cin, H, W] = xShape;
   const [Cout, , KH, KW] = wShape;
   const Ho = outSize(H, KH, o.stride, o.padding), Wo = outSize(W, KW, o.stride, o.padding);
   return {
     threads: extra.threads, Cin, H, W, Cout, Ho, Wo, G: o.groups, stride: o.stride, pad: o.padding,
     pairs: extra.pairs ?? 0, parts: extra.parts ?? 0, chunk: extra.chunk ?? 0, NP: N * Ho * Wo,
+    part0: extra.part0 ?? 0, partCols: extra.partCols ?? 0,
   };
 }
 
@@ -224,29 +233,36 @@ export function directForward(x: Tensor, w: Tensor, o: DirectOptions): Tensor {
   const Ho = outSize(H, KH, o.stride, o.padding), Wo = outSize(W, KW, o.stride, o.padding);
   const y = Tensor.empty([N, Cout, Ho, Wo], x.dtype);
   const plane = Ho * Wo;
-  if (x.dtype === 'f16' && plane % 2 === 1) {
-    const spec: FwdSpec = { dtype: x.dtype, mode: 'pairs', KH, KW, Cig, COT: 1, unroll: false };
-    const total = N * Cout * plane;
-    forwardKernel.run(spec, { uniforms: dims(x.shape, w.shape, o, { threads: total }), buffers: { x, w, y }, grid: grid1d(Math.ceil(total / 2), WG) });
-    return y;
-  }
+  const pairsMode = x.dtype === 'f16' && plane % 2 === 1;
   const unroll = Cig * KH * KW <= MAX_UNROLL;
-  const COT = divisorUpTo(Cout / o.groups, unroll ? 12 : 8);
-  const spec: FwdSpec = { dtype: x.dtype, mode: 'tile', KH, KW, Cig, COT, unroll };
-  const pairs = Math.ceil(plane / 2), threads = N * pairs;
-  const [gx, gy] = grid1d(threads, FWD_WG);
-  forwardKernel.run(spec, { uniforms: dims(x.shape, w.shape, o, { threads, pairs }), buffers: { x, w, y }, grid: [gx, gy, Cout / COT] });
+  const COT = pairsMode ? 1 : divisorUpTo(Cout / o.groups, unroll ? 12 : 8);
+  const spec: FwdSpec = pairsMode ? { dtype: x.dtype, mode: 'pairs', KH, KW, Cig, COT, unroll: false } : { dtype: x.dtype, mode: 'tile', KH, KW, Cig, COT, unroll };
+  for (const win of batchWindows('conv2d_direct.forward', N, [x, y])) {
+    const buffers = { x: rowsOf(x, N, win), w, y: rowsOf(y, N, win) };
+    if (pairsMode) {
+      const total = win.count * Cout * plane;
+      forwardKernel.run(spec, { uniforms: dims(x.shape, win.count, w.shape, o, { threads: total }), buffers, grid: grid1d(Math.ceil(total / 2), WG) });
+      continue;
+    }
+    const pairs = Math.ceil(plane / 2), threads = win.count * pairs;
+    const [gx, gy] = grid1d(threads, FWD_WG);
+    forwardKernel.run(spec, { uniforms: dims(x.shape, win.count, w.shape, o, { threads, pairs }), buffers, grid: [gx, gy, Cout / COT] });
+  }
   return y;
 }
 
 /** dx [xShape] (dy's dtype) from dy [N, Cout, Ho, Wo] and w [Cout, Cin/G, KH, KW]. */
 export function directDgrad(dy: Tensor, w: Tensor, xShape: Shape, o: DirectOptions): Tensor {
   const [, , KH, KW] = w.shape;
+  const N = xShape[0];
   const dx = Tensor.empty(xShape, dy.dtype);
-  const total = xShape.reduce((a, b) => a * b, 1);
-  dgradKernel.run({ dtype: dy.dtype, KH, KW }, {
-    uniforms: dims(xShape, w.shape, o, { threads: total }), buffers: { dy, w, dx }, grid: grid1d(Math.ceil(total / 2), WG),
-  });
+  for (const win of batchWindows('conv2d_direct.dgrad', N, [dy, dx])) {
+    const total = (dx.size / N) * win.count;
+    dgradKernel.run({ dtype: dy.dtype, KH, KW }, {
+      uniforms: dims(xShape, win.count, w.shape, o, { threads: total }),
+      buffers: { dy: rowsOf(dy, N, win), w, dx: rowsOf(dx, N, win) }, grid: grid1d(Math.ceil(total / 2), WG),
+    });
+  }
   return dx;
 }
 
@@ -254,7 +270,7 @@ export function directDgrad(dy: Tensor, w: Tensor, xShape: Shape, o: DirectOptio
 export function directWgrad(x: Tensor, dy: Tensor, wShape: Shape, o: DirectOptions): Tensor {
   const [Cout, Cig, KH, KW] = wShape;
   const KK = KH * KW;
-  const NP = dy.shape[0] * dy.shape[2] * dy.shape[3];
+  const N = x.shape[0], plane = dy.shape[2] * dy.shape[3], NP = N * plane;
   // up to 216 accumulators: each position's COT dy loads and KH·KW x loads feed COT·KH·KW products
   // (the stem, 48 channels k3: COT = 24 ran 1.7x faster than 4; 48 compiled for seconds and ran slower)
   const COT = divisorUpTo(Cout / o.groups, Math.max(1, Math.floor(216 / KK)));
@@ -262,9 +278,19 @@ export function directWgrad(x: Tensor, dy: Tensor, wShape: Shape, o: DirectOptio
   // enough invocations to fill the machine, each summing at least 64 positions
   const parts = Math.max(1, Math.min(Math.ceil(NP / 64), Math.ceil(4096 / rows)));
   const chunk = Math.ceil(NP / parts);
-  const part = Tensor.empty([Cout * Cig * KK, parts], 'f32');
-  wgradPartsKernel.run({ dtype: x.dtype, KH, KW, COT }, {
-    uniforms: dims(x.shape, wShape, o, { threads: rows * parts, parts, chunk }), buffers: { x, dy, part }, grid: grid1d(rows * parts, WG),
+  // a chunk never spans two windows: each window sums its own chunks into its columns of part
+  const windows = batchWindows('conv2d_direct.wgrad', N, [x, dy]);
+  const perWindow = windows.length === 1 ? [parts] : windows.map((w) => Math.ceil((w.count * plane) / chunk));
+  const partCols = perWindow.reduce((a, b) => a + b, 0);
+  const part = Tensor.empty([Cout * Cig * KK, partCols], 'f32');
+  let part0 = 0;
+  windows.forEach((win, i) => {
+    const pw = perWindow[i]!;
+    wgradPartsKernel.run({ dtype: x.dtype, KH, KW, COT }, {
+      uniforms: dims(x.shape, win.count, wShape, o, { threads: rows * pw, parts: pw, chunk, part0, partCols }),
+      buffers: { x: rowsOf(x, N, win), dy: rowsOf(dy, N, win), part }, grid: grid1d(rows * pw, WG),
+    });
+    part0 += pw;
   });
   const dw = sumRows(part, wShape);
   part.dispose();

@@ -19,11 +19,14 @@
 // as vec4 along the reduction when its length is a multiple of 4. Tile sizes are compile-time (spec).
 // f16 outputs are stored as whole pairs: with odd P a pair can straddle two rows, so those GEMMs write an
 // f32 staging tensor that a pack pass turns into halves.
+// Batches over the storage binding limit run in windows of whole images (kernels/windows.ts): the GEMM
+// and pack pass per window; wgrad's windows write their chunks' partial sums into one buffer, summed once.
 import { Tensor, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { sumColumns } from './reduce.ts';
 import { permuteForward } from './transpose.ts';
+import { batchWindows, rowsOf, type Window } from './windows.ts';
 
 /** Pixels per vector access: the widest of 4, 2, 1 that divides P, so a vector never straddles rows. */
 export const pixelVector = (P: number): 1 | 2 | 4 => (P % 4 === 0 ? 4 : P % 2 === 0 ? 2 : 1);
@@ -99,26 +102,44 @@ export function gemmTiles(O: number, Pv: number, PV = 4): GemmTiles {
 }
 
 interface GemmArgs {
-  x: Tensor; a: Tensor; y: Tensor;
+  /** x [N, Cx, P] and y [N, Cy, P] whole, the GEMM over images [first, first + count) (`w`) of both. */
+  x: Tensor; a: Tensor; y: Tensor; w: Window;
   G: number; R: number; O: number; P: number;
-  yOff: number; tiles?: GemmTiles;
+  yOff: number; tiles: GemmTiles;
   /** Per output channel, added before the store (then ReLU if `relu`). */
   bias?: Tensor; relu?: boolean;
 }
 
-/** y[n, yOff + gO + o, p] = Σ_r a[g, o, r] x[n, gR + r, p] (y f32 when x is f16 with odd P). */
-function gemm({ x, a, y, G, R, O, P, yOff, tiles, bias, relu }: GemmArgs): void {
+/** y[n, yOff + gO + o, p] = Σ_r a[g, o, r] x[n, gR + r, p] for the window's images (y f32 when x is f16 with odd P). */
+function gemm({ x, a, y, w, G, R, O, P, yOff, tiles: t, bias, relu }: GemmArgs): void {
   const N = x.shape[0];
   const PV = pixelVector(P);
-  const Pv = (N * P) / PV;
-  const t = tiles ?? gemmTiles(O, Pv, PV);
+  const Pv = (w.count * P) / PV;
   const oTiles = Math.ceil(O / t.TM);
   const spec: GemmSpec = { x: x.dtype, y: y.dtype, PV, TPV: t.TPV, TM: t.TM, wv4: R % 4 === 0, WGX: t.WGX, bias: !!bias, relu: !!relu };
+  const xw = rowsOf(x, N, w), yw = rowsOf(y, N, w);
   gemmKernel.run(spec, {
     uniforms: { Pv, HWv: P / PV, R, O, Cx: x.shape[1], Cy: y.shape[1], yOff, oTiles },
-    buffers: bias ? { x, a, b: bias, y } : { x, a, y },
+    buffers: bias ? { x: xw, a, b: bias, y: yw } : { x: xw, a, y: yw },
     grid: [Math.ceil(Pv / (t.TPV * t.WGX)), oTiles * G, 1],
   });
+}
+
+/**
+ * The GEMM into y [N, Cy, P] over windows of the batch: directly, or for f16 y with odd P into an f32
+ * staging tensor that the pack pass turns into halves, window by window. Tiles are chosen for the
+ * whole batch, so every window runs one pipeline (a tile only decides which invocation computes a sum).
+ */
+function gemmBatch(op: string, x: Tensor, a: Tensor, y: Tensor, g: Omit<GemmArgs, 'x' | 'a' | 'y' | 'w' | 'tiles'> & { tiles?: GemmTiles }): void {
+  const N = x.shape[0], PV = pixelVector(g.P);
+  const tiles = g.tiles ?? gemmTiles(g.O, (N * g.P) / PV, PV);
+  const s = y.dtype === 'f16' && PV === 1 ? Tensor.empty([N, g.G * g.O, g.P], 'f32') : null;
+  for (const w of batchWindows(op, N, s ? [x, s, y] : [x, y])) {
+    if (!s) { gemm({ ...g, x, a, y, w, tiles }); continue; }
+    gemm({ ...g, x, a, y: s, w, tiles, yOff: 0 });
+    packHalves(s, y, w, g.yOff);
+  }
+  s?.dispose();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -150,17 +171,20 @@ fn main(${builtins}) {
 }`,
 });
 
-/** Pack staging s [N, C, P] (f32) into channels [off, off + C) of y [N, Ctot, P] (f16). */
-function packHalves(s: Tensor, y: Tensor, off: number): void {
+/**
+ * Pack staging s [N, C, P] (f32) into channels [off, off + C) of y [N, Ctot, P] (f16), images
+ * [first, first + count) (`w`). A window of y starts on the offset alignment, so on a whole word.
+ */
+function packHalves(s: Tensor, y: Tensor, w: Window, off: number): void {
   const [N, C] = s.shape, Ctot = y.shape[1], P = s.size / (N * C);
   // a slice covering whole images is one contiguous range (two images' slices may share a word)
   const whole = C === Ctot;
-  const imgs = whole ? 1 : N, S = whole ? s.size : C * P;
+  const imgs = whole ? 1 : w.count, S = whole ? w.count * C * P : C * P;
   const wordsPer = Math.floor(S / 2) + 1;
   const words = imgs * wordsPer;
   packKernel.run(null, {
     uniforms: { words, wordsPer, S, HW: whole ? 1 : P, Ctot: whole ? 0 : Ctot, off: whole ? 0 : off },
-    buffers: { s, y }, grid: grid1d(words, WG),
+    buffers: { s: rowsOf(s, N, w), y: rowsOf(y, N, w) }, grid: grid1d(words, WG),
   });
 }
 
@@ -183,7 +207,8 @@ export type WgradSpec = { dtype: DType; PV: 1 | 2 | 4; TM: number; TK: number; W
 const wgradKernel = defineKernel({
   name: 'conv2d_pointwise.wgrad',
   variant: (s: WgradSpec) => `${s.dtype}/pv${s.PV}/${s.TM}x${s.TK}/wg${s.WGX}`,
-  uniforms: { Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', tiles: 'u32', chunks: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' },
+  // c0: the window's first chunk (row of part); chunks and Pv count the window's own
+  uniforms: { Pv: 'u32', HWv: 'u32', M: 'u32', K: 'u32', Cx: 'u32', Cy: 'u32', L: 'u32', tiles: 'u32', chunks: 'u32', c0: 'u32', mTiles: 'u32', kTiles: 'u32', S: 'u32' },
   buffers: (s) => [input('x', s.dtype, s.PV), input('dy', s.dtype, s.PV), output('part', 'f32')],
   body: (s: WgradSpec) => {
     const Ms = range(s.TM), Ks = range(s.TK);
@@ -223,7 +248,7 @@ fn main(${builtins}) {
   if (t < u.tiles * u.chunks) {
     // row and column guards computed once each and combined with & (no branch per store): for a 20x25
     // tile this cut pipeline creation from 2.2 to 0.8 s on llvmpipe and from 5.9 to 3.4 s on SwiftShader
-    let pb = c * u.S + (g * u.M + m0) * u.K + k0;
+    let pb = (u.c0 + c) * u.S + (g * u.M + m0) * u.K + k0;
     ${Ms.map((i) => `let om${i} = m0 + ${i}u < u.M;`).join(' ')}
     ${Ks.map((j) => `let ok${j} = k0 + ${j}u < u.K;`).join(' ')}
     ${Ms.map((i) => Ks.map((j) => `if (om${i} & ok${j}) { part[pb + ${i}u * u.K + ${j}u] = ${acc(i, j)}; }`).join('\n    ')).join('\n    ')}
@@ -291,15 +316,8 @@ export function pointwiseForward(x: Tensor, w: Tensor, G: number, opts: Pointwis
   const [N, Cin, H, W] = x.shape;
   const Cout = w.shape[0], P = H * W;
   const y = opts.out ?? Tensor.empty([N, Cout, H, W], x.dtype);
-  const yOff = opts.channelOffset ?? 0, { tiles, bias, relu } = opts;
-  if (x.dtype === 'f16' && pixelVector(P) === 1) {
-    const s = Tensor.empty([N, Cout, H, W], 'f32');
-    gemm({ x, a: w, y: s, G, R: Cin / G, O: Cout / G, P, yOff: 0, tiles, bias, relu });
-    packHalves(s, y, yOff);
-    s.dispose();
-  } else {
-    gemm({ x, a: w, y, G, R: Cin / G, O: Cout / G, P, yOff, tiles, bias, relu });
-  }
+  const { tiles, bias, relu } = opts;
+  gemmBatch('conv2d_pointwise.forward', x, w, y, { G, R: Cin / G, O: Cout / G, P, yOff: opts.channelOffset ?? 0, tiles, bias, relu });
   return y;
 }
 
@@ -309,34 +327,47 @@ export function pointwiseDgrad(dy: Tensor, w: Tensor, G: number, xShape: Shape, 
   const Cout = w.shape[0], P = H * W, K = Cin / G, M = Cout / G;
   const wt = transposeGroups(w, G);
   const dx = Tensor.empty([N, Cin, H, W], dy.dtype);
-  if (dy.dtype === 'f16' && pixelVector(P) === 1) {
-    const s = Tensor.empty([N, Cin, H, W], 'f32');
-    gemm({ x: dy, a: wt, y: s, G, R: M, O: K, P, yOff: 0, tiles });
-    packHalves(s, dx, 0);
-    s.dispose();
-  } else {
-    gemm({ x: dy, a: wt, y: dx, G, R: M, O: K, P, yOff: 0, tiles });
-  }
+  gemmBatch('conv2d_pointwise.dgrad', dy, wt, dx, { G, R: M, O: K, P, yOff: 0, tiles });
   wt.dispose();
   return dx;
+}
+
+/**
+ * Chunk length (pixel vectors) when the batch runs in `windows` of HWv pixel vectors per image: a chunk
+ * never spans two windows, so each window has its own chunks, and L grows where needed to keep all the
+ * windows' chunks within the scratch bound. One window: wgradChunks' L, unchanged.
+ */
+function windowedChunkLength(windows: readonly Window[], HWv: number, L: number, S: number): number {
+  if (windows.length === 1) return L;
+  const perWindow = Math.max(1, Math.floor(Math.floor(PART_FLOATS / S) / windows.length));
+  return Math.max(L, Math.ceil((windows[0]!.count * HWv) / perWindow)); // the first window is the largest
 }
 
 /** dw = conv1x1 wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]ᵀ, f32 [Cout, Cin/G, 1, 1]. */
 export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: number; TK: number; WGX?: number }): Tensor {
   const [N, Cin, H, W] = x.shape;
   const Cout = dy.shape[1], P = H * W, K = Cin / G, M = Cout / G;
-  const PV = pixelVector(P), Pv = (N * P) / PV;
+  const PV = pixelVector(P), HWv = P / PV, Pv = N * HWv;
   const { TM, TK } = tiles ?? wgradTiles(M, K, PV);
   const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
   const dwTiles = G * mTiles * kTiles;
-  const { chunks, L } = wgradChunks(Pv, dwTiles, S);
+  const windows = batchWindows('conv2d_pointwise.wgrad', N, [x, dy]);
+  const L = windowedChunkLength(windows, HWv, wgradChunks(Pv, dwTiles, S).L, S);
+  const perWindow = windows.map((w) => Math.ceil((w.count * HWv) / L));
+  const chunks = perWindow.reduce((a, b) => a + b, 0);
   const WGX = tiles?.WGX ?? 8;
   const shape = [Cout, K, 1, 1];
+  // every window's chunks write their rows of one part buffer (at most PART_FLOATS, bound whole)
   const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');
-  wgradKernel.run({ dtype: x.dtype, PV, TM, TK, WGX }, {
-    uniforms: { Pv, HWv: P / PV, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, chunks, mTiles, kTiles, S },
-    buffers: { x, dy, part },
-    grid: grid1d(dwTiles * chunks, WGX),
+  let c0 = 0;
+  windows.forEach((w, i) => {
+    const cw = perWindow[i]!;
+    wgradKernel.run({ dtype: x.dtype, PV, TM, TK, WGX }, {
+      uniforms: { Pv: w.count * HWv, HWv, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, chunks: cw, c0, mTiles, kTiles, S },
+      buffers: { x: rowsOf(x, N, w), dy: rowsOf(dy, N, w), part },
+      grid: grid1d(dwTiles * cw, WGX),
+    });
+    c0 += cw;
   });
   if (chunks === 1) return part;
   const dw = sumColumns(part, shape);

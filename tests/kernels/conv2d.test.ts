@@ -8,6 +8,7 @@ import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, TOL, TOL_ROUND, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 import { conv2dRef, conv2dBackwardRef, conv2dShape, shuffledConv2dRef, shuffledConv2dBackwardRef, type ConvRefOpts } from '../ref/conv2d.ts';
 
 // Inputs are exact halves (quantize), w is f32, and every sum is f32: y and dx are rounded once to x's
@@ -67,6 +68,36 @@ for (const [xShape, wShape, o] of DIRECT) {
       expectClose(await download(directForward(X, Wt, o)), conv2dRef(x, xShape, w, wShape, o), TOL_ROUND[dtype], 'y');
       expectClose(await download(directDgrad(DY, Wt, xShape, o)), ref.dx, TOL_ROUND[dtype], 'dx');
       expectClose(await download(directWgrad(X, DY, wShape, o)), ref.dw, TOL.f32, 'dw');
+      X.dispose(); Wt.dispose(); DY.dispose();
+    });
+  }
+}
+
+// Binding windows: under a lowered storage binding limit the direct kernels (forward, dgrad, wgrad's
+// partial sums) run over windows of 2-4 images of each tensor over the limit: the stem at stride 2 and
+// 1, and a grouped strided 1x1 with odd planes (f16 y and dx 5x5 / 3x3: the pairs kernels). The limit
+// per dtype is no smaller than wgrad's partial sums, bound whole ([weights, chunks of 64 positions]:
+// about as many bytes as an f16 dy), and leaves that buffer's chunks fitting once windows restart them.
+// Catches: a window's images read or written at the whole batch's offsets or with its position count,
+// and wgrad windows writing their partial sums over another window's columns (dw off by a window's share).
+// y and dx only move bindings, so they must be bit-identical; dw's chunks restart at each window, so
+// its f32 sums are added in another order: rel-L2 1e-6 (f32 rounding, 6e-8 per add over sums of at most
+// 1024 terms; a lost or doubled window moves dw by ~0.5).
+const WINDOWED_DW = 1e-6;
+const DIRECT_WINDOWS: [number[], number[], ConvRefOpts, Record<DType, number>][] = [
+  [[16, 3, 8, 8], [24, 3, 3, 3], { stride: 2, padding: 1, groups: 1 }, { f32: 12288, f16: 10368 }],
+  [[16, 3, 8, 8], [8, 3, 3, 3], { stride: 1, padding: 1, groups: 1 }, { f32: 16384, f16: 14336 }],
+  [[16, 32, 5, 5], [16, 8, 1, 1], { stride: 2, padding: 0, groups: 4 }, { f32: 12800, f16: 12800 }],
+];
+for (const [xShape, wShape, o, limits] of DIRECT_WINDOWS) {
+  for (const dtype of DTYPES_UNDER_TEST) {
+    test(`direct ${dtype} x[${xShape}] w[${wShape}] s${o.stride} g${o.groups} in binding windows (limit ${limits[dtype]}): y, dx, dw equal the whole run`, async () => {
+      const { x, w, dy, yShape } = data(xShape, wShape, o, dtype, seed++);
+      const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype);
+      await expectWindowedSame('direct', {
+        limit: limits[dtype], tol: [0, 0, WINDOWED_DW],
+        run: () => [directForward(X, Wt, o), directDgrad(DY, Wt, xShape, o), directWgrad(X, DY, wShape, o)],
+      });
       X.dispose(); Wt.dispose(); DY.dispose();
     });
   }

@@ -5,6 +5,7 @@ import { channelShuffleForward } from '../../kernels/channel_shuffle.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, TOL, TOL_ROUND, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 import { conv2dShape, shuffledConv2dRef, shuffledConv2dBackwardRef } from '../ref/conv2d.ts';
 
 // Raw depthwise kernels against the float64 reference (shuffle then grouped conv with groups = C).
@@ -71,6 +72,39 @@ for (const [shape, G] of [[[2, 24, 7, 9], 3], [[2, 16, 8, 6], 8], [[3, 12, 5, 5]
         expectClose(await download(depthwiseDgrad(DY, Wt, shape, stride, G)), await download(channelShuffleForward(dxPlain, shape[1] / G)), 0, 'dx');
         expectClose(await download(depthwiseWgrad(X, DY, stride, G)), await download(depthwiseWgrad(XS, DY, stride)), 0, 'dw');
         for (const t of [X, Wt, DY, XS, dxPlain]) t.dispose();
+      });
+    }
+  }
+}
+
+// Binding windows: under a lowered storage binding limit forward, dgrad and wgrad run over windows of
+// whole images (2-4 per tensor over the limit). [shape, limit, dw's bound]: odd planes (f16 rows of odd
+// width take the pairs kernels), even planes, and 2x2 planes whose partial sums ([N·bands, C·9], 36·C
+// bytes an image) outgrow x and dy: there the partials are windowed with them.
+// Catches: a window's images read or written at the whole batch's offsets or with its image count, the
+// fused shuffle's channel map shifted by a window, and wgrad windows writing their partial sums over
+// another window's rows (dw off by a window's share).
+// y and dx only move bindings, so they must be bit-identical, and so must dw where the partial sums are
+// bound whole: each (image, band) keeps its row, added in the same order. Where the partials are over
+// the limit too, sumColumns adds them per window and then the windows' sums, another order: rel-L2
+// 1e-6 (f32 rounding, 6e-8 per add over 16 rows; a lost or doubled window moves dw by ~0.5).
+const WINDOW_CASES: [number[], number, number][] = [
+  [[8, 32, 7, 7], 18432, 0],
+  [[6, 16, 8, 8], 8192, 0],
+  [[16, 32, 2, 2], 4608, 1e-6],
+];
+for (const [shape, limit, dwTol] of WINDOW_CASES) {
+  for (const stride of [1, 2] as const) {
+    for (const dtype of DTYPES_UNDER_TEST) {
+      const G = shape[1] === 16 ? 8 : 4;
+      test(`depthwise ${dtype} [${shape}] s${stride} shuffle G=${G} in binding windows (limit ${limit}): y, dx, dw equal the whole run`, async () => {
+        const { x, w, dy, yShape } = data(shape, stride, dtype, seed++);
+        const X = upload(x, shape, dtype), Wt = upload(w, [shape[1], 1, 3, 3]), DY = upload(dy, yShape, dtype);
+        await expectWindowedSame('depthwise', {
+          limit, tol: [0, 0, dwTol],
+          run: () => [depthwiseForward(X, Wt, stride, G), depthwiseDgrad(DY, Wt, shape, stride, G), depthwiseWgrad(X, DY, stride, G)],
+        });
+        X.dispose(); Wt.dispose(); DY.dispose();
       });
     }
   }

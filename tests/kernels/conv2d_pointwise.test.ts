@@ -7,6 +7,7 @@ import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
 import { expectClose, TOL, TOL_ROUND, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
+import { expectWindowedSame } from '../util/windows.ts';
 import { pointwiseRef, pointwiseBackwardRef } from '../ref/conv2d_pointwise.ts';
 
 // [N, Cin, Cout, H, W, G]: every ShuffleNetV1 group count; H·W odd (single-pixel access, f16 through
@@ -133,6 +134,47 @@ for (const dtype of DTYPES_UNDER_TEST) {
       X.dispose(); Wt.dispose(); out.dispose();
     });
   }
+}
+
+// Binding windows: under a lowered storage binding limit the GEMM (and, for f16 with odd H·W, the
+// staging tensor's pack pass), dgrad and wgrad run over windows of 2-6 images. [N, Cin, Cout, H, W, G,
+// limit]: odd H·W (f16 staged, 3-6 windows), vec4 pixels (2-4 windows), G = 4 with 2 windows.
+// Catches: a window's images read or written at the whole batch's offsets (or its pixel count left at
+// the whole batch's), a pack pass that splits a word between windows or packs the wrong window, and
+// wgrad windows whose chunks overwrite each other's partial sums (dw off by a window's share).
+// y and dx only move bindings, so they must be bit-identical; dw's chunks of the N·H·W reduction start
+// afresh at each window, so its f32 sums are added in another order: rel-L2 1e-6 (f32 rounding, 6e-8
+// per add over sums of at most 108 terms; a lost or doubled window moves dw by ~0.3).
+const WINDOWED_DW = 1e-6;
+const WINDOW_CASES: [number, number, number, number, number, number, number][] = [
+  [12, 32, 32, 3, 3, 8, 4608],
+  [12, 16, 32, 4, 4, 2, 6144],
+  [12, 32, 32, 3, 3, 4, 9216],
+];
+for (const dtype of DTYPES_UNDER_TEST) {
+  for (const [N, Cin, Cout, H, W, G, limit] of WINDOW_CASES) {
+    test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G} in binding windows (limit ${limit}): y, bias + ReLU, dx, dw equal the whole run`, async () => {
+      const { x, w, dy, xShape, wShape, yShape } = data(N, Cin, Cout, H, W, G, dtype, 500 + Cin + G);
+      const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype), B = upload(new Rng(9).normals(Cout), [Cout]);
+      await expectWindowedSame('pointwise', {
+        limit, tol: [0, 0, 0, WINDOWED_DW],
+        run: () => [pointwiseForward(X, Wt, G), pointwiseForward(X, Wt, G, { bias: B, relu: true }), pointwiseDgrad(DY, Wt, G, xShape), pointwiseWgrad(X, DY, G)],
+      });
+      X.dispose(); Wt.dispose(); DY.dispose(); B.dispose();
+    });
+  }
+  // the concat path: y into a channel slice of out, f16 with odd H·W rewriting the words it shares with
+  // the neighbouring channels; every window must leave the channels outside the slice as they were
+  test(`pointwise ${dtype} into channels [16, 48) of 64 in binding windows: out equals the whole run`, async () => {
+    const [N, Cin, Cout, H, W, G] = [12, 32, 32, 3, 3, 8];
+    const { x, w, xShape, wShape } = data(N, Cin, Cout, H, W, G, dtype, 600);
+    const outShape = [N, 64, H, W], before = quantize(new Rng(4).normals(numel(outShape)), dtype);
+    const X = upload(x, xShape, dtype), Wt = upload(w, wShape);
+    await expectWindowedSame('pointwise into a slice', {
+      limit: 4608, run: () => [pointwiseForward(X, Wt, G, { out: upload(before, outShape, dtype), channelOffset: 16 })],
+    });
+    X.dispose(); Wt.dispose();
+  });
 }
 
 // L = Σ r·pointwiseConv(x, w, G): the op's backward gives dx and dw of the ref with dy = r.
