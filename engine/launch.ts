@@ -109,7 +109,7 @@ export function launch<S>(k: Kernel<S>, spec: S, args: LaunchArgs): void {
     // caught here, by name, rather than as an opaque validation error at the next sync
     if (resource.size! > limit) {
       const what = 'tensor' in b ? `a ${resource.size}-byte range of ${b.tensor.dtype}${fmt(b.tensor.shape)}` : `${b.dtype}${fmt(b.shape)} (${b.byteLength} bytes)`;
-      throw new OpError(currentOp, `${what} is over this adapter's ${limit}-byte (${(limit / 2 ** 20).toFixed(0)} MiB) storage binding limit and this kernel does not window it: use a smaller batch or image size`);
+      throw new OpError(currentOp, `${what} is over this adapter's ${limit}-byte${limit >= 2 ** 20 ? ` (${(limit / 2 ** 20).toFixed(0)} MiB)` : ''} storage binding limit and this kernel does not window it: use a smaller batch or image size`);
     }
     buffers.push(resource.buffer);
     entries.push({ binding: binding++, resource });

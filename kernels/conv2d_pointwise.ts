@@ -21,7 +21,7 @@
 // f32 staging tensor that a pack pass turns into halves.
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts): the GEMM
 // and pack pass per window; wgrad's windows write their chunks' partial sums into one buffer, summed once.
-import { Tensor, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { Tensor, bindingLimit, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { sumColumns } from './reduce.ts';
@@ -280,13 +280,17 @@ export function wgradTiles(M: number, K: number, PV: number): { TM: number; TK: 
   return best;
 }
 
-/** Partial-sum floats allowed for wgrad's first pass (bounds its scratch memory to 64 MiB). */
-const PART_FLOATS = 16 * 2 ** 20;
+/**
+ * Partial-sum floats allowed for wgrad's first pass: its scratch memory is at most 64 MiB, and within
+ * the binding limit, as the part buffer is bound whole (WebGPU's smallest limit is 128 MiB: only a
+ * limit lowered for tests is below it).
+ */
+const partFloats = () => Math.min(16 * 2 ** 20, Math.floor(bindingLimit() / 4));
 
 /** Chunking of the N·P reduction: chunks of L pixel vectors, enough invocations, bounded scratch. */
 export function wgradChunks(Pv: number, tiles: number, S: number): { chunks: number; L: number } {
   const want = Math.max(Math.ceil(Pv / 256), Math.ceil(512 / tiles));
-  const chunks = Math.max(1, Math.min(want, Math.ceil(Pv / 16), Math.floor(PART_FLOATS / S)));
+  const chunks = Math.max(1, Math.min(want, Math.ceil(Pv / 16), Math.floor(partFloats() / S)));
   const L = Math.ceil(Pv / chunks);
   return { chunks: Math.ceil(Pv / L), L };
 }
@@ -339,7 +343,7 @@ export function pointwiseDgrad(dy: Tensor, w: Tensor, G: number, xShape: Shape, 
  */
 function windowedChunkLength(windows: readonly Window[], HWv: number, L: number, S: number): number {
   if (windows.length === 1) return L;
-  const perWindow = Math.max(1, Math.floor(Math.floor(PART_FLOATS / S) / windows.length));
+  const perWindow = Math.max(1, Math.floor(Math.floor(partFloats() / S) / windows.length));
   return Math.max(L, Math.ceil((windows[0]!.count * HWv) / perWindow)); // the first window is the largest
 }
 
@@ -357,7 +361,7 @@ export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: n
   const chunks = perWindow.reduce((a, b) => a + b, 0);
   const WGX = tiles?.WGX ?? 8;
   const shape = [Cout, K, 1, 1];
-  // every window's chunks write their rows of one part buffer (at most PART_FLOATS, bound whole)
+  // every window's chunks write their rows of one part buffer (at most partFloats(), bound whole)
   const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');
   let c0 = 0;
   windows.forEach((w, i) => {

@@ -1,13 +1,13 @@
 // What this adapter can run and what a run costs on it: the activation dtype, whether it is a CPU
-// (software) adapter, the largest batch its storage binding limit holds and the micro-batch a step
-// runs in (train/micro_batch.ts), and on a CPU adapter the seed preset's cost (timed before the run
-// when its batch runs in micro-batches, else measured in the first steps of the run).
+// (software) adapter, the largest batch one of its buffers holds and the micro-batch a step runs in
+// (train/micro_batch.ts), and on a CPU adapter the seed preset's cost (timed before the run, and
+// measured again in its first steps).
 import { deviceInfo, fmt, numel, type DType } from '../engine/index.ts';
 import { summary } from '../model/summary.ts';
 import { TRAIN_IMAGES } from './data_source.ts';
 import { timeSteps } from './step_timing.ts';
 import { duration } from './format.ts';
-import { autoChoiceLine, chooseMicroBatch, type LargestActivation, type MicroBatchChoice, type TensorLimits } from './micro_batch.ts';
+import { autoChoiceLine, chooseMicroBatch, type LargestActivation, type TensorLimits } from './micro_batch.ts';
 import type { Precision, TrainConfig } from './config.ts';
 
 /**
@@ -36,33 +36,31 @@ export function largestActivation(cfg: TrainConfig, dtype: DType): LargestActiva
 /** This adapter's limits on one tensor. */
 export const limitsHere = (): TensorLimits => ({ binding: deviceInfo().limits.maxStorageBufferBindingSize, buffer: deviceInfo().limits.maxBufferSize });
 
-/** The largest batch whose biggest activation fits the adapter's storage binding limit. */
+/** The largest batch whose biggest activation fits one of the adapter's buffers (bound in windows past the binding limit). */
 export const largestBatch = (cfg: TrainConfig, dtype: DType): number =>
-  Math.floor(deviceInfo().limits.maxStorageBufferBindingSize / largestActivation(cfg, dtype).bytes);
+  Math.floor(deviceInfo().limits.maxBufferSize / largestActivation(cfg, dtype).bytes);
 
 /**
  * Images per forward/backward pass on this adapter (train/micro_batch.ts): --micro-batch, or the whole
  * batch, or (said in one line) the largest divisor of it that fits. Refuses, before any data is loaded,
  * a --micro-batch that does not divide the batch or fit, and a model of which not even one image fits.
- * The seed preset on a CPU adapter whose batch does not fit whole also gets its cost, timed here.
+ * The seed preset on a CPU adapter also gets its cost, timed here: it runs for months there.
  */
 export async function chooseMicroBatchHere(cfg: TrainConfig, dtype: DType, log: (s: string) => void): Promise<number> {
   const largest = largestActivation(cfg, dtype), limits = limitsHere();
   const choice = chooseMicroBatch(cfg.batchSize, cfg.microBatch, largest, limits);
   if (choice.auto) log(autoChoiceLine(cfg.batchSize, choice, largest, limits));
-  if (wantsCpuEstimate(cfg, deviceInfo().software, choice)) {
+  if (wantsCpuEstimate(cfg, deviceInfo().software)) {
     log(await cpuEstimate(cfg, dtype, choice.micro, log).catch((t: Error) => `(could not time steps for an estimate of the seed preset's cost here: ${t.message})`));
   }
   return choice.micro;
 }
 
 /**
- * Whether to time the seed preset before it runs: on a CPU adapter when its batch does not fit in one
- * pass (it then runs in micro-batches, for weeks: say so up front). A batch that fits whole gets the
- * estimate measured in its first steps instead (RunEstimate).
+ * Whether to time the seed preset before it runs: on a CPU adapter, where a step of it takes minutes
+ * and the run months, so the first line says so (RunEstimate measures it again in the first steps).
  */
-export const wantsCpuEstimate = (cfg: TrainConfig, software: boolean, c: MicroBatchChoice): boolean =>
-  cfg.preset === 'seed' && software && cfg.batchSize > c.fits;
+export const wantsCpuEstimate = (cfg: TrainConfig, software: boolean): boolean => cfg.preset === 'seed' && software;
 
 /**
  * Seconds per step of `cfg` here, timed on synthetic data with `batch` images (a few steps, after an
@@ -74,8 +72,8 @@ export async function secondsPerStep(cfg: TrainConfig, dtype: DType, batch: numb
 }
 
 /**
- * What the seed preset will cost on this CPU adapter, when its batch does not fit in one pass: steps of
- * at most 8 images (and at most one micro-batch, `micro`) are timed and scaled to the batch.
+ * What the seed preset will cost on this CPU adapter: steps of at most 8 images (and at most one
+ * micro-batch, `micro`) are timed and scaled to the batch.
  */
 async function cpuEstimate(cfg: TrainConfig, dtype: DType, micro: number, log: (s: string) => void): Promise<string> {
   const b = Math.min(8, micro);

@@ -20,7 +20,7 @@ export const TRAIN_FLAGS = {
   epochs: { type: 'int', min: 1, default: 250, help: 'epochs (the lr schedule spans them all)' },
   'max-steps': { type: 'int', min: 0, default: 0, help: 'stop after this many steps in total (0: no limit)' },
   'batch-size': { type: 'int', min: 1, default: 128, help: 'images per step (the last partial batch is dropped)' },
-  'micro-batch': { type: 'int', min: 0, default: 0, metavar: 'M', help: "images per forward/backward pass: a step's --batch-size images run as batch/M passes whose gradients add up to one update (batch-norm statistics per pass); M must divide the batch. 0: the whole batch, or the largest divisor that fits the adapter's storage binding limit" },
+  'micro-batch': { type: 'int', min: 0, default: 0, metavar: 'M', help: "images per forward/backward pass: a step's --batch-size images run as batch/M passes whose gradients add up to one update (batch-norm statistics per pass); M must divide the batch. 0: the whole batch, or the largest divisor whose activations fit the adapter's largest buffer" },
   'model-size': { type: 'choice', choices: SIZES, default: '2.0x', help: 'ShuffleNetV1 width' },
   group: { type: 'int', min: Math.min(...GROUPS), max: Math.max(...GROUPS), default: 3, help: `group count of the pointwise convolutions: ${listed(GROUPS)}` },
   'image-size': { type: 'int', min: 32, max: 1024, default: 224, help: 'model input size (images are resized on the GPU)' },

@@ -1,9 +1,10 @@
 // How many images one forward/backward pass takes (`--micro-batch M`): a step's --batch-size N images
-// run as N/M micro-batches whose gradients add up before one optimizer update (train/step.ts). Kernels
-// bind each tensor whole, so a pass's largest activation must fit the adapter's storage binding limit
-// (and its largest buffer); without --micro-batch the whole batch runs at once when it fits, else the
-// largest divisor of N that does. Pure arithmetic on (N, M, bytes per image, limits): no device here,
-// so the decisions are unit-tested with any limits (train/adapter.ts applies them to this adapter).
+// run as N/M micro-batches whose gradients add up before one optimizer update (train/step.ts). A tensor
+// over the storage binding limit is bound in windows of images (kernels/windows.ts), so what bounds a
+// pass is the adapter's largest buffer (maxBufferSize), which must hold its largest activation whole,
+// and a window must hold at least one image. Without --micro-batch the whole batch runs at once when it
+// fits, else the largest divisor of N that does. Pure arithmetic on (N, M, bytes per image, limits): no
+// device here, so the decisions are unit-tested with any limits (train/adapter.ts applies them here).
 
 /** The adapter limits a tensor must fit (WebGPU's maxStorageBufferBindingSize and maxBufferSize). */
 export interface TensorLimits { binding: number; buffer: number }
@@ -18,7 +19,7 @@ export interface MicroBatchChoice {
   count: number;
   /** True when the batch did not fit whole and the size was chosen here (no --micro-batch). */
   auto: boolean;
-  /** The most images whose largest activation fits the limits. */
+  /** The most images whose largest activation fits one buffer. */
   fits: number;
 }
 
@@ -45,7 +46,6 @@ export function microBatchError(batch: number, micro: number): string | null {
 /** Why a tensor of `bytes` cannot exist on this adapter, naming the limit it is over; null when it fits. */
 export function overLimit(what: string, bytes: number, limits: TensorLimits): string | null {
   if (bytes > limits.buffer) return `${what} is ${mib(bytes)}, over this adapter's largest buffer (maxBufferSize ${mib(limits.buffer)})`;
-  if (bytes > limits.binding) return `${what} is ${mib(bytes)}, over this adapter's ${mib(limits.binding)} storage binding limit (kernels bind each tensor whole)`;
   return null;
 }
 
@@ -58,9 +58,10 @@ export function overLimit(what: string, bytes: number, limits: TensorLimits): st
 export function chooseMicroBatch(batch: number, requested: number, largest: LargestActivation, limits: TensorLimits): MicroBatchChoice {
   const bad = microBatchError(batch, requested);
   if (bad) throw new Error(bad);
-  const one = overLimit(`one image's largest activation (${largest.name})`, largest.bytes, limits);
+  const one = overLimit(`one image's largest activation (${largest.name})`, largest.bytes, limits) ??
+    (largest.bytes > limits.binding ? `one image's largest activation (${largest.name}) is ${mib(largest.bytes)}, over this adapter's ${mib(limits.binding)} storage binding limit (a binding window holds at least one image)` : null);
   if (one) throw new Error(`${one}: no batch fits; use a smaller --image-size or --model-size`);
-  const fits = Math.floor(Math.min(limits.binding, limits.buffer) / largest.bytes);
+  const fits = Math.floor(limits.buffer / largest.bytes);
   const fitting = divisors(batch).filter((d) => d <= fits);
   if (requested > 0) {
     const over = overLimit(`the largest activation (${largest.name}, times ${requested} images)`, largest.bytes * requested, limits);
@@ -73,9 +74,8 @@ export function chooseMicroBatch(batch: number, requested: number, largest: Larg
 
 /** The line a run logs when it split its batch by itself: why, what it does to batch norm, how to choose another. */
 export function autoChoiceLine(batch: number, c: MicroBatchChoice, largest: LargestActivation, limits: TensorLimits): string {
-  const limit = largest.bytes * batch > limits.buffer ? `largest buffer (maxBufferSize ${mib(limits.buffer)})` : `${mib(limits.binding)} storage binding limit`;
   return `micro-batches: --batch-size ${batch} does not fit this adapter in one pass (its largest activation, ${largest.name} times ${batch} images, ` +
-    `would be ${mib(largest.bytes * batch)}, over the ${limit}), so each step runs ${c.count} micro-batches of ${c.micro} and accumulates their gradients ` +
+    `would be ${mib(largest.bytes * batch)}, over the largest buffer (maxBufferSize ${mib(limits.buffer)})), so each step runs ${c.count} micro-batches of ${c.micro} and accumulates their gradients ` +
     `into one update of the whole batch; batch-norm statistics are per micro-batch of ${c.micro} (as with gradient accumulation in PyTorch). ` +
     `Choose another with --micro-batch M: ${listed(divisors(batch).filter((d) => d <= c.fits))} fit here`;
 }

@@ -22,7 +22,7 @@ export function choiceLines(choice: PresetChoice): string[] {
 /** What the run will cost here: per epoch and in all (to --max-steps if given), or why it could not be timed. */
 export async function costLine(cfg: TrainConfig, dtype: DType): Promise<string> {
   const fits = largestBatch(cfg, dtype);
-  if (fits < 1) return 'no estimate: one image does not fit this adapter\'s storage binding limit';
+  if (fits < 1) return 'no estimate: one image\'s largest activation does not fit this adapter\'s largest buffer';
   const b = Math.max(1, Math.min(cfg.batchSize, fits, deviceInfo().software ? 8 : cfg.batchSize));
   let perStep: number;
   try {

@@ -4,8 +4,8 @@
 //   resume.ts      find the checkpoint to resume and its configuration (--resume); otherwise
 //   init_from.ts   the checkpoint a new run starts from and its architecture (--init), and
 //   out_dir.ts     refuse another run's outputs unless --overwrite
-//   adapter.ts     the activation dtype; the micro-batch (micro_batch.ts: the whole batch, or passes that
-//                  fit the binding limit); on a CPU adapter the seed preset's cost
+//   adapter.ts     the activation dtype; the micro-batch (micro_batch.ts: the whole batch, or passes whose
+//                  activations fit the adapter's largest buffer); on a CPU adapter the seed preset's cost
 //   session.ts     data, sampler, model, optimizer, per-step tensors, output files
 //   memory_plan.ts the step's estimated peak device memory, logged beside the adapter's limits
 //   resume.ts      restore weights, momenta, loss scale, sampler, RNG and progress from the checkpoint

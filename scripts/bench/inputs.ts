@@ -4,10 +4,10 @@ import { Rng, Tensor, device, numel, roundToHalf, type DType, type Shape } from 
 
 const held = new WeakMap<Tensor, Float32Array>();
 
-/** A tensor of `dtype` holding `data`, remembered for vals(); refuses one over the binding limit. */
+/** A tensor of `dtype` holding `data`, remembered for vals(); refuses one over the largest buffer. */
 export function upload(data: Float32Array, shape: Shape, dtype: DType): Tensor {
-  const bytes = numel(shape) * (dtype === 'f32' ? 4 : 2), limit = device().limits.maxStorageBufferBindingSize;
-  if (bytes > limit) throw new Error(`a ${shape.join('x')} ${dtype} tensor is ${(bytes / 2 ** 20).toFixed(0)} MiB, over this adapter's ${limit / 2 ** 20} MiB binding limit: use a smaller --batch`);
+  const bytes = numel(shape) * (dtype === 'f32' ? 4 : 2), limit = device().limits.maxBufferSize;
+  if (bytes > limit) throw new Error(`a ${shape.join('x')} ${dtype} tensor is ${(bytes / 2 ** 20).toFixed(0)} MiB, over this adapter's ${limit / 2 ** 20} MiB largest buffer: use a smaller --batch`);
   const t = Tensor.from(data, shape, dtype);
   held.set(t, data);
   return t;

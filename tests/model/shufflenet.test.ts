@@ -3,8 +3,9 @@
 // op (forward and gradients), input checks, and that a training step leaks no GPU memory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Rng, Tensor, backward, noGrad, poolStats, flush, type DType } from '../../engine/index.ts';
+import { Rng, Tensor, backward, counters, noGrad, poolStats, flush, type DType } from '../../engine/index.ts';
 import { upload } from '../util/gpu.ts';
+import { withBindingLimit } from '../util/windows.ts';
 import { expectClose, relL2 } from '../util/check.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { mul } from '../../kernels/elementwise.ts';
@@ -128,6 +129,50 @@ for (const g of [2, 3, 4, 8] as const) {
       // grad of a BN beta feeding conv -> train-mode BN is 0 in exact arithmetic: compare its noise absolutely
       if (names[i].endsWith('branch_main_2.1.bias')) assert.ok(relL2(v, results[1][i]).worst < 1e-5, names[i]);
       else expectClose(v, results[1][i], 1e-5, `g=${g} ${names[i]}`);
+    });
+  });
+}
+
+// The whole model with the storage binding limit lowered to 192 KiB: at 64x64 and batch 8 the stem's
+// output (96 KiB an image) is bound two images a window and stage 2 (and its backward, 30 KiB an image)
+// six, through every op the model has (the stem's weight-gradient parts, 162 KiB, are bound whole).
+// Catches an op that binds a tensor over the limit whole (launch throws) or whose windows read or write
+// another window's images. With eval-mode batch norm nothing in forward or in any dx sums over the
+// batch, so the logits must be equal bits and the weight gradients (sums over the batch, added per
+// window) within 1e-6. In training mode the batch statistics are summed per window too: their last-bit
+// differences flip a few ReLU and max-pool decisions at near-ties, which moves some gradients by ~1e-3
+// (as f16 rounding does), so there only forward is compared: logits and running statistics, 1e-5.
+async function windowedRun(training: boolean, limit: number | null) {
+  const m = new ShuffleNetV1({ ...small, imageSize: 64, seed: 23 }).train(training);
+  const x = image(8, 64, 7), r = upload(new Rng(8).normals(80), [8, 10]);
+  const d0 = counters.dispatches;
+  const run = async () => {
+    const y = m.forward(x);
+    const logits = await y.read();
+    if (!training) backward(sum(mul(y, r)));
+    y.dispose();
+    return logits;
+  };
+  const logits = limit === null ? await run() : await withBindingLimit(limit, run);
+  const dispatches = counters.dispatches - d0;
+  const named = training ? [...m.stateDict()].filter(([k]) => k.includes('running_')) : m.parameters().map((p) => [p.name, p.tensor.grad!] as const);
+  const values = [logits, ...(await Promise.all(named.map(([, t]) => t.read())))];
+  x.dispose(); r.dispose(); m.dispose();
+  return { names: ['logits', ...named.map(([k]) => k)], values, dispatches };
+}
+
+for (const training of [false, true]) {
+  test(`the whole model in binding windows (${training ? 'training: logits and running statistics' : 'eval: logits and every gradient'}) equals the unwindowed run`, async () => {
+    const whole = await windowedRun(training, null), windowed = await windowedRun(training, 192 * 1024);
+    assert.ok(windowed.dispatches > whole.dispatches, `windowed run dispatched ${windowed.dispatches} kernels, the whole run ${whole.dispatches}`);
+    whole.values.forEach((v, i) => {
+      const name = whole.names[i]!, got = windowed.values[i]!;
+      const e = relL2(got, v);
+      if (!training && i === 0) assert.equal(Array.from(got), Array.from(v), 'eval logits: equal bits');
+      // only noise to compare where the exact value is 0: a BN beta feeding conv -> BN (its gradient) and
+      // the running mean of a BN after a 1x1 conv of BN-centred input
+      else if (name.endsWith('branch_main_2.1.bias') || (name.endsWith('running_mean') && e.scale < 1e-6)) assert.ok(e.worst < 1e-7, `${name}: ${e.worst}`);
+      else expectClose(got, v, training ? 1e-5 : 1e-6, `windowed ${name}`);
     });
   });
 }
