@@ -15,7 +15,7 @@ import { mul } from '../../kernels/elementwise.ts';
 import { softmaxCrossEntropy, topkCorrect } from '../../kernels/softmax_xent.ts';
 import { STATS, stepMetricsAccumulate } from '../../kernels/step_metrics.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
-import { chooseMicroBatchHere, largestActivation, largestBatch, wantsCpuEstimate } from '../../train/adapter.ts';
+import { RunEstimate, chooseMicroBatchHere, largestActivation, largestBatch, wantsCpuEstimate } from '../../train/adapter.ts';
 import { FlagError } from '../../train/flags.ts';
 import { parseTrainArgs } from '../../train/config.ts';
 import { autoChoiceLine, chooseMicroBatch, microBatchError } from '../../train/micro_batch.ts';
@@ -96,6 +96,20 @@ test('this adapter: a --micro-batch over its largest buffer is refused before an
   } else {
     assert.is(lines.length, 1, lines.join('\n'));
   }
+});
+
+test('the cost measured in the first replayed steps: per epoch, for all epochs, and what is left to --max-steps (seed preset, CPU adapter)', () => {
+  const e = new RunEstimate();
+  e.start(2);
+  const cfg = { ...seed, logEvery: 20 };
+  assert.is(e.line(6, cfg, 468, 8), null, 'not before 5 timed steps');
+  const line = e.line(7, cfg, 468, 8);
+  if (!deviceInfo().software) { assert.is(line, null, 'only on a CPU adapter'); return; }
+  assert.match(line!, /^estimated .+ per epoch \(\d+ ms\/step\) on this CPU adapter \(.*\), .+ for 250 epochs \(.+ more to --max-steps 8\); for a run sized for a CPU, try --preset fast$/);
+  assert.is(e.line(8, cfg, 468, 8), null, 'said once');
+  const whole = new RunEstimate();
+  whole.start(0);
+  assert.match(whole.line(5, cfg, 468, 468 * 250)!, / for 250 epochs; for a run sized/);
 });
 
 // ---- the step itself, on fixed inputs -------------------------------------------------------------
