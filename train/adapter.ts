@@ -111,6 +111,6 @@ export class RunEstimate {
     if (cfg.preset !== 'seed' || !deviceInfo().software) return null;
     return `estimated ${duration((msPerStep * stepsPerEpoch) / 1000)} per epoch (${msPerStep.toFixed(0)} ms/step) on this CPU adapter (${deviceInfo().description}), ` +
       `${duration((msPerStep * stepsPerEpoch * cfg.epochs) / 1000)} for ${cfg.epochs} epochs` +
-      `${stopAt < stepsPerEpoch * cfg.epochs ? ` (${duration((msPerStep * (stopAt - step)) / 1000)} more to --max-steps ${stopAt})` : ''}; for a run sized for a CPU, try --preset fast`;
+      `${stopAt > step && stopAt < stepsPerEpoch * cfg.epochs ? ` (${duration((msPerStep * (stopAt - step)) / 1000)} more to --max-steps ${stopAt})` : ''}; for a run sized for a CPU, try --preset fast`;
   }
 }

@@ -110,6 +110,9 @@ test('the cost measured in the first replayed steps: per epoch, for all epochs, 
   const whole = new RunEstimate();
   whole.start(0);
   assert.match(whole.line(5, cfg, 468, 468 * 250)!, / for 250 epochs; for a run sized/);
+  const ended = new RunEstimate(); // the line falls on the --max-steps step itself: nothing is left to say
+  ended.start(0);
+  assert.match(ended.line(5, cfg, 468, 5)!, / for 250 epochs; for a run sized/);
 });
 
 // ---- the step itself, on fixed inputs -------------------------------------------------------------
