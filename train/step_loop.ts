@@ -8,7 +8,6 @@
 // --max-steps save and stop; --checkpoint-every saves inside an epoch (train/periodic_checkpoint.ts).
 // The first read-back also logs the pool's measured peak of live memory beside the memory plan's.
 import { capture, poolStats, resetPoolPeak, sync, type CapturedStep } from '../engine/index.ts';
-import { sessionPlan } from './memory_plan.ts';
 import { STATS } from '../kernels/step_metrics.ts';
 import { progressBar, type ProgressBar } from './data/progress.ts';
 import { lrAt } from './schedule.ts';
@@ -23,12 +22,15 @@ import type { Session } from './session.ts';
 
 export type StopReason = 'done' | 'max-steps' | 'interrupted' | 'nan';
 
-/** Runs steps until the run ends or stops; saves the checkpoints that go with stopping. */
-export async function runSteps(s: Session, stop: StopSignal, progress: boolean): Promise<{ reason: StopReason; message?: string }> {
+/**
+ * Runs steps until the run ends or stops; saves the checkpoints that go with stopping. `plannedPeak`:
+ * the memory plan's peak bytes (train/memory_plan.ts), reported beside the measured one.
+ */
+export async function runSteps(s: Session, stop: StopSignal, progress: boolean, plannedPeak: number): Promise<{ reason: StopReason; message?: string }> {
   const { cfg, S } = s;
   const runner = new StepRunner(s);
   const window = new MetricsWindow(s);
-  const memory = new MemoryReport(s);
+  const memory = new MemoryReport(plannedPeak);
   const estimate = new RunEstimate();
   const clock = new CheckpointClock(parseCheckpointEvery(cfg.checkpointEvery), s.step);
   let bar: ProgressBar | null = null;
@@ -138,13 +140,13 @@ class StepRunner {
 class MemoryReport {
   private done = false;
 
-  constructor(private readonly s: Session) { resetPoolPeak(); } // from what the session holds before its first step
+  constructor(private readonly planned: number) { resetPoolPeak(); } // from what the session holds before its first step
 
   line(steps: number): string | null {
     if (this.done) return null;
     this.done = true;
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`, p = poolStats();
-    return `memory: peak ${mib(p.peakBytes)} of live tensors in the first ${steps} step${steps === 1 ? '' : 's'} (the plan said ${mib(sessionPlan(this.s).peak)}); ` +
+    return `memory: peak ${mib(p.peakBytes)} of live tensors in the first ${steps} step${steps === 1 ? '' : 's'} (the plan said ${mib(this.planned)}); ` +
       `${mib(p.totalBytes)} of buffers held by the pool`;
   }
 }

@@ -79,8 +79,9 @@ export async function train(cfgIn: TrainConfig, hooks: TrainHooks = {}): Promise
         else if (init) applyInit(s, init);
         stop.startSteps();
         log(s.describe());
-        log(memoryLine(sessionPlan(s), dtype, limitsHere()));
-        const { reason, message } = await runSteps(s, stop, hooks.progress !== false);
+        const plan = sessionPlan(s);
+        log(memoryLine(plan, dtype, limitsHere()));
+        const { reason, message } = await runSteps(s, stop, hooks.progress !== false, plan.peak);
         return {
           reason, steps: s.step, history: s.history, checkpoint: s.lastCheckpoint, config: cfg,
           ...(message ? { message } : {}), ...(reason === 'interrupted' && stop.signal ? { signal: stop.signal } : {}),
