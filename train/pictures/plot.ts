@@ -1,5 +1,6 @@
 // Training-curve picture: one PNG with two side-by-side panels, loss per epoch
-// and accuracy (%) per epoch, train vs test, drawn on the CPU canvas.
+// and accuracy (%) per epoch, train vs test, drawn on the CPU canvas; and the
+// same two panels for several runs' test numbers (renderComparisonPlot).
 // Written after every epoch, so it must cope with a single epoch, missing test
 // numbers and NaN/Infinity from a diverging run without throwing.
 
@@ -88,6 +89,36 @@ export function renderTrainingPlot(history: readonly EpochRecord[], opts: PlotOp
 /** Renders the figure and writes it atomically as PNG to `path`. */
 export function plotTraining(history: readonly EpochRecord[], path: string, opts: PlotOptions = {}): void {
   renderTrainingPlot(history, opts).writePng(path);
+}
+
+/** One run of a comparison: its label, its colour and its per-epoch history. */
+export interface ComparedRun {
+  name: string;
+  color: Color;
+  history: readonly EpochRecord[];
+}
+
+/**
+ * Several runs in one figure: test loss and test accuracy per epoch, one line per run (the side by side
+ * of two trainers, scripts/torch_twin/side_by_side.ts). Epochs without test numbers are left out.
+ */
+export function renderComparisonPlot(runs: readonly ComparedRun[], opts: PlotOptions = {}): Canvas {
+  const width = opts.width ?? 1200;
+  const height = opts.height ?? 500;
+  const canvas = new Canvas(width, height, BACKGROUND);
+  const accs = runs.flatMap((r) => r.history.map((h) => h.testAcc)).filter((v): v is number => Number.isFinite(v));
+  const asFraction = opts.accuracyAsFraction ?? accs.every((v) => Math.abs(v) <= 1);
+  const points = (r: ComparedRun, pick: (h: EpochRecord) => number | undefined) =>
+    [...r.history].sort((a, b) => a.epoch - b.epoch).flatMap((h) => { const y = pick(h); return y === undefined ? [] : [{ x: h.epoch, y }]; });
+  const lossSeries: Series[] = runs.map((r) => ({ name: r.name, color: r.color, points: points(r, (h) => h.testLoss) }));
+  const accSeries: Series[] = runs.map((r) => ({ name: r.name, color: r.color, points: points(r, (h) => (h.testAcc === undefined ? undefined : asFraction ? h.testAcc * 100 : h.testAcc)) }));
+  canvas.drawTextCentered(width / 2, 14, opts.title ?? 'test loss and accuracy per epoch', INK, 2);
+  drawLegend(canvas, width / 2, 42, lossSeries);
+  const top = 72, gap = 40;
+  const panelW = Math.floor((width - 3 * gap) / 2), panelH = height - top - 16;
+  drawPanel(canvas, { x: gap, y: top, w: panelW, h: panelH }, 'Test loss', 'loss', lossSeries, [0, Infinity], 3);
+  drawPanel(canvas, { x: 2 * gap + panelW, y: top, w: panelW, h: panelH }, 'Test accuracy', 'top-1 (%)', accSeries, [0, 100], 2);
+  return canvas;
 }
 
 function drawLegend(canvas: Canvas, cx: number, y: number, series: Series[]): void {
