@@ -21,7 +21,8 @@
 // f32 staging tensor that a pack pass turns into halves.
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts): the GEMM
 // and pack pass per window; wgrad's windows write their chunks' partial sums into one buffer, summed once.
-import { Tensor, bindingLimit, defineOp, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { Tensor, bindingLimit, defineOp, deviceInfo, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { setTuned, sourceHash, tunedChoice, type Choice } from './tuning.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { sumColumns } from './reduce.ts';
@@ -101,6 +102,73 @@ export function gemmTiles(O: number, Pv: number, PV = 4): GemmTiles {
   return { TM, TPV, WGX: 8 };
 }
 
+/** A GEMM problem as the kernel sees it (y: f32 where f16 output with odd P is staged): what tuning is keyed by. */
+export interface GemmShape { x: DType; y: DType; N: number; G: number; R: number; O: number; P: number }
+
+const TUNING_NAME = 'conv2d_pointwise.gemm';
+const shapeKey = (g: GemmShape) => `${g.x}>${g.y} N${g.N} G${g.G} R${g.R} O${g.O} P${g.P}`;
+const defaultSpec = (g: GemmShape, t: GemmTiles): GemmSpec => {
+  const PV = pixelVector(g.P);
+  return { x: g.x, y: g.y, PV, TPV: t.TPV, TM: t.TM, wv4: g.R % 4 === 0, WGX: t.WGX };
+};
+const sources = new Map<string, string>();
+/** Hash of the kernel's WGSL for the shape's default tiles: a tuned entry from another kernel version is stale. */
+function gemmSource(g: GemmShape, t: GemmTiles): string {
+  const spec = defaultSpec(g, t), k = `${gemmKernel.name}/${JSON.stringify(spec)}`;
+  let h = sources.get(k);
+  if (!h) sources.set(k, (h = sourceHash(gemmKernel.wgsl(spec))));
+  return h;
+}
+/** Tiles the kernel accepts from a cache: whole, within the accumulator budget that bounds compile time. */
+const validTiles = (c: Choice) => Number.isSafeInteger(c.TM) && Number.isSafeInteger(c.TPV) && c.TM! >= 1 && c.TPV! >= 1 &&
+  c.TM! * c.TPV! <= 128 && [8, 16, 32, 64, 128, 256].includes(c.WGX!) && c.WGX! <= deviceInfo().limits.maxComputeInvocationsPerWorkgroup;
+
+let shapesSeen: GemmShape[] | null = null;
+/** Start (true) or stop (false) recording the GEMM shapes dispatched; returns those recorded (scripts/tune.ts). */
+export function recordGemmShapes(on: boolean): GemmShape[] {
+  const seen = shapesSeen ?? [];
+  shapesSeen = on ? [] : null;
+  return seen;
+}
+
+/** The GEMM's tiles: a tuned choice for this shape on this adapter (kernels/tuning.ts), else gemmTiles(). */
+export function chooseGemmTiles(g: GemmShape): GemmTiles {
+  if (shapesSeen && !shapesSeen.some((s) => shapeKey(s) === shapeKey(g))) shapesSeen.push(g);
+  const PV = pixelVector(g.P), def = gemmTiles(g.O, (g.N * g.P) / PV, PV);
+  const c = tunedChoice(TUNING_NAME, shapeKey(g), () => gemmSource(g, def), validTiles);
+  return c ? { TM: c.TM!, TPV: c.TPV!, WGX: c.WGX! } : def;
+}
+
+/**
+ * The candidates the tuner times for a shape: the default first, then tiles of 4-20 output channels x
+ * 1-8 pixel vectors within the accumulator budget, in workgroups of 8 (one llvmpipe SIMD batch) or 64
+ * (a GPU's SIMD group and more).
+ */
+export function gemmCandidates(g: GemmShape): GemmTiles[] {
+  const PV = pixelVector(g.P), def = gemmTiles(g.O, (g.N * g.P) / PV, PV);
+  const tms = [...new Set([def.TM, 4, 8, 16].filter((t) => t <= Math.max(def.TM, 4)))];
+  const out = [def];
+  for (const WGX of [8, 64]) for (const TM of tms) for (const TPV of [1, 2, 4, 8]) {
+    if (TM * TPV <= 128 && !out.some((t) => t.TM === TM && t.TPV === TPV && t.WGX === WGX)) out.push({ TM, TPV, WGX });
+  }
+  return out;
+}
+
+/** Record `tiles` (measured `ms`, the default `defaultMs`) as this shape's choice on this adapter. */
+export function setGemmTiles(g: GemmShape, tiles: GemmTiles, ms: number, defaultMs: number): void {
+  const PV = pixelVector(g.P);
+  setTuned(TUNING_NAME, shapeKey(g), { choice: { ...tiles }, source: gemmSource(g, gemmTiles(g.O, (g.N * g.P) / PV, PV)), ms, defaultMs });
+}
+
+/** Tensors for one GEMM of shape g and a function running it with given tiles (the tuner's timing). */
+export function gemmProblem(g: GemmShape): { run: (t: GemmTiles) => void; dispose: () => void } {
+  const x = Tensor.zeros([g.N, g.G * g.R, g.P], g.x), a = Tensor.zeros([g.G * g.O, g.R], 'f32'), y = Tensor.empty([g.N, g.G * g.O, g.P], g.y);
+  return {
+    run: (tiles) => gemmBatch('conv2d_pointwise.tune', x, a, y, { G: g.G, R: g.R, O: g.O, P: g.P, yOff: 0, tiles }),
+    dispose: () => { x.dispose(); a.dispose(); y.dispose(); },
+  };
+}
+
 interface GemmArgs {
   /** x [N, Cx, P] and y [N, Cy, P] whole, the GEMM over images [first, first + count) (`w`) of both. */
   x: Tensor; a: Tensor; y: Tensor; w: Window;
@@ -132,8 +200,9 @@ function gemm({ x, a, y, w, G, R, O, P, yOff, tiles: t, bias, relu }: GemmArgs):
  */
 function gemmBatch(op: string, x: Tensor, a: Tensor, y: Tensor, g: Omit<GemmArgs, 'x' | 'a' | 'y' | 'w' | 'tiles'> & { tiles?: GemmTiles }): void {
   const N = x.shape[0], PV = pixelVector(g.P);
-  const tiles = g.tiles ?? gemmTiles(g.O, (N * g.P) / PV, PV);
-  const s = y.dtype === 'f16' && PV === 1 ? Tensor.empty([N, g.G * g.O, g.P], 'f32') : null;
+  const staged = y.dtype === 'f16' && PV === 1;
+  const tiles = g.tiles ?? chooseGemmTiles({ x: x.dtype, y: staged ? 'f32' : y.dtype, N, G: g.G, R: g.R, O: g.O, P: g.P });
+  const s = staged ? Tensor.empty([N, g.G * g.O, g.P], 'f32') : null;
   for (const w of batchWindows(op, N, s ? [x, s, y] : [x, y])) {
     if (!s) { gemm({ ...g, x, a, y, w, tiles }); continue; }
     gemm({ ...g, x, a, y: s, w, tiles, yOff: 0 });

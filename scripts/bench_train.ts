@@ -13,6 +13,7 @@ import { describeDevice, initDevice, type CapturedStep } from '../engine/index.t
 import { timeSteps } from '../train/step_timing.ts';
 import { programFlags, runMain } from '../train/flags.ts';
 import { resolvePrecision } from '../train/adapter.ts';
+import { useTuneCache } from '../train/tune_cache.ts';
 import type { ModelSize, Group, Stem } from '../model/architecture.ts';
 
 interface Case { name: string; size: ModelSize; group: Group; image: number; batch: number; stem: Stem; train: boolean; fold?: boolean }
@@ -33,6 +34,7 @@ const FLAGS = {
   warmup: { type: 'int', min: 2, default: 3, help: 'untimed steps first (eager, capture, replay)' },
   precision: { type: 'choice', choices: ['auto', 'fp16', 'fp32'], default: 'auto', help: 'activations' },
   profile: { type: 'int', min: 0, default: 0, metavar: 'N', help: 'after timing, run one step a kernel at a time and print the N costliest kernels' },
+  tuned: { type: 'bool', default: true, help: 'use this adapter\'s tuned kernel choices from the tuning cache (npm run tune); --no-tuned: the default heuristics' },
   torch: { type: 'bool', default: false, help: 'also time each case in PyTorch on the CPU (2 threads, /usr/bin/python3 with python3-torch) and print ours / PyTorch' },
 } as const;
 
@@ -96,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
   await initDevice();
   const adapter = describeDevice();
   console.log(`adapter: ${adapter}`);
+  if (v.tuned) useTuneCache((l) => console.log(l));
+  else console.log('tuning: not used (--no-tuned): kernels use their default choices');
   const cases = CASES.filter((c) => !v.filter || c.name.includes(v.filter));
   if (!cases.length) { console.error(`bench:train: --filter '${v.filter}' matches no case`); return 2; }
   const rows: Row[] = [];

@@ -1,6 +1,7 @@
 // Runs every tests/**/*.test.ts in one process (one GPU device) with uvu, then the compile-budget check
 // over every pipeline they created; `-- PATTERN` narrows the files by path.
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 function find(dir: string): string[] {
@@ -9,6 +10,9 @@ function find(dir: string): string[] {
     return statSync(p).isDirectory() ? find(p) : p.endsWith('.test.ts') ? [p] : [];
   });
 }
+
+// the suite never reads or writes a user's tuning cache (train/tune_cache.ts): kernels take their defaults
+process.env.WG_TUNE_CACHE = join(mkdtempSync(join(tmpdir(), 'wg-tests-')), 'tuning.json');
 
 const pattern = process.argv[2];
 const files = find('tests').filter((f) => !pattern || f.includes(pattern));

@@ -11,6 +11,7 @@ import { loadDataset } from './data_source.ts';
 import { evaluate } from './evaluate.ts';
 import { progressBar } from './data/progress.ts';
 import { resolvePrecision } from './adapter.ts';
+import { useTuneCache } from './tune_cache.ts';
 
 const FLAGS = {
   ...INFERENCE_FLAGS,
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const v = p.values;
   await initDevice();
   console.log(`adapter: ${describeDevice()}`);
+  useTuneCache((l) => console.log(l));
   const s = await loadForInference(v, p.explicit);
   try {
     const test = await loadDataset(s.dataset, 'test', { dataDir: s.dataDir, downloadUrl: s.downloadUrl });

@@ -12,6 +12,7 @@ import { resolvePrecision } from './adapter.ts';
 import { choiceLines, costLine } from './preset_choice.ts';
 import { signalExitCode } from './stop_policy.ts';
 import { hms } from './format.ts';
+import { useTuneCache } from './tune_cache.ts';
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -24,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
   if (parsed.help) { console.log(trainHelp()); return 0; }
   await initDevice();
   console.log(`adapter: ${describeDevice()}`);
+  const tuning: string[] = []; // loaded now, so the cost estimate below runs the tuned kernels; said after it
+  useTuneCache((l) => tuning.push(l));
   // --preset auto is settled by the adapter; a resumed run takes the checkpoint's preset instead
   if (!parsed.config.resume) {
     parsed = parseTrainArgs(argv, deviceInfo());
@@ -39,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
     for (const l of lines) console.log(l);
     if (lines.length) console.log(await costLine(parsed.config, resolvePrecision(parsed.config.precision)));
   }
+  for (const l of tuning) console.log(l);
   const t0 = performance.now();
   console.log('============== Starting Training ==============');
   const r = await train(parsed.config, { explicit: parsed.explicit });

@@ -54,7 +54,8 @@ test('npm run train says which preset it chose, why, what it costs and how to as
     assert.match(text, /^model ShuffleNetV1 2\.0x g=3 imagenet stem, 224x224,.* 250 epochs/m);
   }
   assert.match(lines[2]!, /^estimated .+ per epoch \(7500 steps of 8 on fashion-mnist, \d+ ms each, timed at batch 8\), .+ for the whole run \(1 step, --max-steps; evaluation not included\)$/);
-  assert.match(lines[3]!, /Starting Training/);
+  assert.match(lines[3]!, /^tuning: /);
+  assert.match(lines[4]!, /Starting Training/);
 
   // the other preset, asked for: obeyed, and no choice announced
   const other = cpu ? ['--preset', 'seed', '--model-size', '0.5x', '--image-size', '32', '--stem', 'cifar'] : ['--preset', 'fast'];

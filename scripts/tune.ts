@@ -1,0 +1,97 @@
+// `npm run tune -- [train flags, e.g. --preset fast]`: the autotuner. Runs one training pass of the
+// configuration `npm run train` would run with the same flags (its model, image size, micro-batch and
+// precision) to record the kernel problems it dispatches, then times each problem's candidate variants
+// on this adapter and keeps the fastest in the tuning cache (train/tune_cache.ts), which training,
+// evaluation and bench:train read. A candidate must beat the default heuristic by more than 3% to
+// replace it, so tuning is never slower than the default beyond noise. Tuned today: the pointwise
+// (1x1 group) convolution's GEMM, forward and input gradient, by its tile shape and workgroup width.
+import { Rng, Tensor, backward, describeDevice, deviceInfo, initDevice, scope, sync } from '../engine/index.ts';
+import { chooseGemmTiles, gemmCandidates, gemmProblem, recordGemmShapes, setGemmTiles, type GemmShape, type GemmTiles } from '../kernels/conv2d_pointwise.ts';
+import { sum } from '../kernels/reduce.ts';
+import { ShuffleNetV1 } from '../model/shufflenet.ts';
+import { parseTrainArgs } from '../train/config.ts';
+import { largestActivation, limitsHere, resolvePrecision } from '../train/adapter.ts';
+import { chooseMicroBatch } from '../train/micro_batch.ts';
+import { loadTuneCache, saveTuneCache, tuneCachePath } from '../train/tune_cache.ts';
+import { runMain, FlagError } from '../train/flags.ts';
+
+/** Median ms of `reps` runs after one untimed run (which compiles the pipeline), each waited for. */
+async function median(run: () => void, reps: number): Promise<number> {
+  run();
+  await sync();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    run();
+    await sync();
+    ms.push(performance.now() - t0);
+  }
+  return ms.sort((a, b) => a - b)[reps >> 1]!;
+}
+
+const tilesText = (t: GemmTiles) => `${t.TM}x${t.TPV} wg${t.WGX}`;
+const shapeText = (g: GemmShape) => `${g.x}>${g.y} [${g.N}, ${g.G}x${g.R} -> ${g.G}x${g.O}, ${g.P}]`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log('Usage: npm run tune -- [--max-problems N] [train flags]\n\nTimes the kernel variants of the run `npm run train` would make with the same flags ' +
+      `(e.g. --preset fast) on this adapter and keeps the fastest in the tuning cache (${tuneCachePath()}; set WG_TUNE_CACHE to move it).`);
+    return 0;
+  }
+  // --max-problems N (tune's own flag; the rest are the train flags): only the first N problems, to bound the time
+  const at = argv.indexOf('--max-problems');
+  const maxProblems = at < 0 ? Infinity : Number(argv[at + 1]);
+  if (!(Number.isSafeInteger(maxProblems) && maxProblems > 0) && maxProblems !== Infinity) { console.error(`tune: --max-problems needs a positive integer, got ${argv[at + 1] ?? 'nothing'}`); return 2; }
+  const trainArgs = at < 0 ? argv : [...argv.slice(0, at), ...argv.slice(at + 2)];
+  const info = await initDevice();
+  let parsed;
+  try { parsed = parseTrainArgs(trainArgs, info); } catch (e) { if (e instanceof FlagError) { console.error(`tune: ${e.message}`); return 2; } throw e; }
+  const cfg = parsed.config;
+  console.log(`adapter: ${describeDevice()}`);
+  const kept = loadTuneCache((w) => console.warn(w));
+  const dtype = resolvePrecision(cfg.precision);
+  const micro = chooseMicroBatch(cfg.batchSize, cfg.microBatch, largestActivation(cfg, dtype), limitsHere()).micro;
+  console.log(`tuning ${cfg.modelSize} g=${cfg.group} ${cfg.stem} stem at ${cfg.imageSize}x${cfg.imageSize}, ${micro} images a pass, ${dtype}; ${kept} entries already cached`);
+
+  // the problems one training pass dispatches (forward and backward), recorded with the current choices
+  recordGemmShapes(true);
+  scope(() => {
+    const m = new ShuffleNetV1({ size: cfg.modelSize, group: cfg.group, classes: 10, imageSize: cfg.imageSize, stem: cfg.stem });
+    const x = Tensor.from(new Rng(1).normals(micro * 3 * cfg.imageSize ** 2), [micro, 3, cfg.imageSize, cfg.imageSize], dtype);
+    backward(sum(m.forward(x)));
+    m.dispose();
+  });
+  await sync();
+  const all = recordGemmShapes(false), shapes = all.slice(0, maxProblems);
+  console.log(`${all.length} pointwise GEMM problems${shapes.length < all.length ? `, the first ${shapes.length} tuned (--max-problems)` : ''}; timing up to ${Math.max(...shapes.map((g) => gemmCandidates(g).length))} candidates each`);
+
+  const t0 = performance.now();
+  let before = 0, after = 0;
+  for (const g of shapes) {
+    const problem = gemmProblem(g);
+    try {
+      const [def, ...rest] = gemmCandidates(g);
+      const defMs = await median(() => problem.run(def!), 5);
+      let best = { tiles: def!, ms: defMs };
+      for (const t of rest) {
+        const ms = await median(() => problem.run(t), 5);
+        if (ms < best.ms) best = { tiles: t, ms };
+      }
+      const chosen = best.ms < 0.97 * defMs ? best : { tiles: def!, ms: defMs };
+      setGemmTiles(g, chosen.tiles, chosen.ms, defMs);
+      before += defMs;
+      after += chosen.ms;
+      console.log(`  ${shapeText(g).padEnd(44)} default ${tilesText(def!).padEnd(10)} ${defMs.toFixed(3).padStart(8)} ms -> ${tilesText(chosen.tiles).padEnd(10)} ${chosen.ms.toFixed(3).padStart(8)} ms` +
+        `${chosen.tiles === def ? '' : ` (${(defMs / chosen.ms).toFixed(2)}x)`}`);
+      if (tilesText(chooseGemmTiles(g)) !== tilesText(chosen.tiles)) throw new Error(`the tuned choice for ${shapeText(g)} is not the one used`);
+    } finally {
+      problem.dispose();
+    }
+  }
+  saveTuneCache();
+  console.log(`pointwise GEMMs of one pass: ${before.toFixed(1)} ms with the defaults, ${after.toFixed(1)} ms tuned (${(before / Math.max(after, 1e-9)).toFixed(2)}x); ` +
+    `tuned in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${deviceInfo().description}; saved to ${tuneCachePath()}`);
+  return 0;
+}
+
+await runMain(main);
