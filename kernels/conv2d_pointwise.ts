@@ -141,15 +141,15 @@ export function chooseGemmTiles(g: GemmShape): GemmTiles {
 
 /**
  * The candidates the tuner times for a shape: the default first, then tiles of 4-20 output channels x
- * 1-8 pixel vectors within the accumulator budget, in workgroups of 8 (one llvmpipe SIMD batch) or 64
- * (a GPU's SIMD group and more).
+ * 1-8 pixel vectors of at most 64 accumulators (compile time grows steeply past that), in workgroups of
+ * 8 (one llvmpipe SIMD batch) or 64 (a GPU's SIMD group and more).
  */
 export function gemmCandidates(g: GemmShape): GemmTiles[] {
   const PV = pixelVector(g.P), def = gemmTiles(g.O, (g.N * g.P) / PV, PV);
   const tms = [...new Set([def.TM, 4, 8, 16].filter((t) => t <= Math.max(def.TM, 4)))];
   const out = [def];
   for (const WGX of [8, 64]) for (const TM of tms) for (const TPV of [1, 2, 4, 8]) {
-    if (TM * TPV <= 128 && !out.some((t) => t.TM === TM && t.TPV === TPV && t.WGX === WGX)) out.push({ TM, TPV, WGX });
+    if (TM * TPV <= 64 && !out.some((t) => t.TM === TM && t.TPV === TPV && t.WGX === WGX)) out.push({ TM, TPV, WGX });
   }
   return out;
 }
