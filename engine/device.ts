@@ -27,6 +27,8 @@ export interface DeviceInfo {
   features: string[];
   limits: {
     maxComputeInvocationsPerWorkgroup: number;
+    /** A workgroup's largest x extent (kernels declare 1-D workgroups). */
+    maxComputeWorkgroupSizeX: number;
     maxComputeWorkgroupStorageSize: number;
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -199,6 +201,7 @@ async function open(opts: InitOptions): Promise<DeviceInfo> {
     features: [...d.features].sort(),
     limits: {
       maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
       maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
       maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
       maxBufferSize: lim.maxBufferSize,

@@ -21,13 +21,14 @@
 // f32 staging tensor that a pack pass turns into halves.
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts): the GEMM
 // and pack pass per window; wgrad's windows write their chunks' partial sums into one buffer, summed once.
-import { Tensor, bindingLimit, defineOp, deviceInfo, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { Tensor, bindingLimit, defineOp, deviceInfo, grid1d, type Binding, type DType, type Shape } from '../engine/index.ts';
 import { setTuned, sourceHash, tunedChoice, type Choice } from './tuning.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { sumColumns } from './reduce.ts';
 import { permuteForward } from './transpose.ts';
 import { batchWindows, rowsOf, type Window } from './windows.ts';
+import { tiledCandidates, tiledFits, tiledGemmKernel } from './conv2d_pointwise_tiled.ts';
 
 /** Pixels per vector access: the widest of 4, 2, 1 that divides P, so a vector never straddles rows. */
 export const pixelVector = (P: number): 1 | 2 | 4 => (P % 4 === 0 ? 4 : P % 2 === 0 ? 2 : 1);
@@ -119,9 +120,16 @@ function gemmSource(g: GemmShape, t: GemmTiles): string {
   if (!h) sources.set(k, (h = sourceHash(gemmKernel.wgsl(spec))));
   return h;
 }
-/** Tiles the kernel accepts from a cache: whole, within the accumulator budget that bounds compile time. */
-const validTiles = (c: Choice) => Number.isSafeInteger(c.TM) && Number.isSafeInteger(c.TPV) && c.TM! >= 1 && c.TPV! >= 1 &&
-  c.TM! * c.TPV! <= 128 && [8, 16, 32, 64, 128, 256].includes(c.WGX!) && c.WGX! <= deviceInfo().limits.maxComputeInvocationsPerWorkgroup;
+/**
+ * Tiles the kernels accept from a cache: the register kernel's whole, within the accumulator budget
+ * that bounds compile time; the shared-memory kernel's within its rules and this device's limits.
+ */
+const validTiles = (PV: number) => (c: Choice): boolean => {
+  const keys = Object.keys(c).sort().join();
+  if (keys === 'BK,TM,TPV,WGX,WGY') return tiledFits(c as GemmTiles & { WGY: number; BK: number }, PV);
+  return keys === 'TM,TPV,WGX' && Number.isSafeInteger(c.TM) && Number.isSafeInteger(c.TPV) && c.TM! >= 1 && c.TPV! >= 1 &&
+    c.TM! * c.TPV! <= 128 && [8, 16, 32, 64, 128, 256].includes(c.WGX!) && c.WGX! <= deviceInfo().limits.maxComputeInvocationsPerWorkgroup;
+};
 
 let shapesSeen: GemmShape[] | null = null;
 /** Start (true) or stop (false) recording the GEMM shapes dispatched; returns those recorded (scripts/tune.ts). */
@@ -135,14 +143,15 @@ export function recordGemmShapes(on: boolean): GemmShape[] {
 export function chooseGemmTiles(g: GemmShape): GemmTiles {
   if (shapesSeen && !shapesSeen.some((s) => shapeKey(s) === shapeKey(g))) shapesSeen.push(g);
   const PV = pixelVector(g.P), def = gemmTiles(g.O, (g.N * g.P) / PV, PV);
-  const c = tunedChoice(TUNING_NAME, shapeKey(g), () => gemmSource(g, def), validTiles);
-  return c ? { TM: c.TM!, TPV: c.TPV!, WGX: c.WGX! } : def;
+  const c = tunedChoice(TUNING_NAME, shapeKey(g), () => gemmSource(g, def), validTiles(PV));
+  return c ? ({ ...c } as GemmTiles) : def;
 }
 
 /**
- * The candidates the tuner times for a shape: the default first, then tiles of 4-20 output channels x
- * 1-8 pixel vectors of at most 64 accumulators (compile time grows steeply past that), in workgroups of
- * 8 (one llvmpipe SIMD batch) or 64 (a GPU's SIMD group and more).
+ * The candidates the tuner times for a shape: the default first, then register tiles of 4-20 output
+ * channels x 1-8 pixel vectors of at most 64 accumulators (compile time grows steeply past that), in
+ * workgroups of 8 (one llvmpipe SIMD batch) or 64 (a GPU's SIMD group and more), then the
+ * shared-memory kernel's tilings that fit this device (kernels/conv2d_pointwise_tiled.ts).
  */
 export function gemmCandidates(g: GemmShape): GemmTiles[] {
   const PV = pixelVector(g.P), def = gemmTiles(g.O, (g.N * g.P) / PV, PV);
@@ -151,7 +160,7 @@ export function gemmCandidates(g: GemmShape): GemmTiles[] {
   for (const WGX of [8, 64]) for (const TM of tms) for (const TPV of [1, 2, 4, 8]) {
     if (TM * TPV <= 64 && !out.some((t) => t.TM === TM && t.TPV === TPV && t.WGX === WGX)) out.push({ TM, TPV, WGX });
   }
-  return out;
+  return [...out, ...tiledCandidates(g.O, PV)];
 }
 
 /** Record `tiles` (measured `ms`, the default `defaultMs`) as this shape's choice on this adapter. */
@@ -183,13 +192,20 @@ function gemm({ x, a, y, w, G, R, O, P, yOff, tiles: t, bias, relu }: GemmArgs):
   const N = x.shape[0];
   const PV = pixelVector(P);
   const Pv = (w.count * P) / PV;
-  const oTiles = Math.ceil(O / t.TM);
-  const spec: GemmSpec = { x: x.dtype, y: y.dtype, PV, TPV: t.TPV, TM: t.TM, wv4: R % 4 === 0, WGX: t.WGX, bias: !!bias, relu: !!relu };
   const xw = rowsOf(x, N, w), yw = rowsOf(y, N, w);
-  gemmKernel.run(spec, {
-    uniforms: { Pv, HWv: P / PV, R, O, Cx: x.shape[1], Cy: y.shape[1], yOff, oTiles },
-    buffers: bias ? { x: xw, a, b: bias, y: yw } : { x: xw, a, y: yw },
-    grid: [Math.ceil(Pv / (t.TPV * t.WGX)), oTiles * G, 1],
+  const buffers: Record<string, Binding> = bias ? { x: xw, a, b: bias, y: yw } : { x: xw, a, y: yw };
+  const base = { x: x.dtype, y: y.dtype, PV, bias: !!bias, relu: !!relu };
+  const uniforms = (oTiles: number) => ({ Pv, HWv: P / PV, R, O, Cx: x.shape[1], Cy: y.shape[1], yOff, oTiles });
+  if (t.WGY !== undefined && t.BK !== undefined) {
+    const oTiles = Math.ceil(O / (t.WGY * t.TM));
+    tiledGemmKernel.run({ ...base, TM: t.TM, TPV: t.TPV, WGX: t.WGX, WGY: t.WGY, BK: t.BK }, {
+      uniforms: uniforms(oTiles), buffers, grid: [Math.ceil(Pv / (t.TPV * t.WGX)), oTiles * G, 1],
+    });
+    return;
+  }
+  const oTiles = Math.ceil(O / t.TM);
+  gemmKernel.run({ ...base, TPV: t.TPV, TM: t.TM, wv4: R % 4 === 0, WGX: t.WGX }, {
+    uniforms: uniforms(oTiles), buffers, grid: [Math.ceil(Pv / (t.TPV * t.WGX)), oTiles * G, 1],
   });
 }
 
@@ -367,7 +383,8 @@ export function wgradChunks(Pv: number, tiles: number, S: number): { chunks: num
 // ---------------------------------------------------------------------------------------------------
 // Launchers (no checks, no tape): for conv2d's dispatcher, backward rules and benchmarks.
 
-export type GemmTiles = { TM: number; TPV: number; WGX: number };
+/** Register tiles (kernel above), or with WGY and BK the shared-memory kernel's (conv2d_pointwise_tiled.ts). */
+export type GemmTiles = { TM: number; TPV: number; WGX: number; WGY?: number; BK?: number };
 
 export interface PointwiseOptions {
   /** Write y into channels [channelOffset, channelOffset + Cout) of this [N, Ctot, H, W] tensor. */

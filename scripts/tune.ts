@@ -29,7 +29,7 @@ async function median(run: () => void, reps: number): Promise<number> {
   return ms.sort((a, b) => a - b)[reps >> 1]!;
 }
 
-const tilesText = (t: GemmTiles) => `${t.TM}x${t.TPV} wg${t.WGX}`;
+const tilesText = (t: GemmTiles) => `${t.TM}x${t.TPV} wg${t.WGX}${t.WGY ? `x${t.WGY} k${t.BK}` : ''}`;
 const shapeText = (g: GemmShape) => `${g.x}>${g.y} [${g.N}, ${g.G}x${g.R} -> ${g.G}x${g.O}, ${g.P}]`;
 
 async function main(argv: string[]): Promise<number> {

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, type DType } from '../../engine/index.ts';
-import { pointwiseForward, pointwiseDgrad, pointwiseWgrad, pointwiseConv, type GemmTiles } from '../../kernels/conv2d_pointwise.ts';
+import { pointwiseForward, pointwiseDgrad, pointwiseWgrad, pointwiseConv, pixelVector, type GemmTiles } from '../../kernels/conv2d_pointwise.ts';
+import { tiledFits, type TiledTiles } from '../../kernels/conv2d_pointwise_tiled.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
@@ -64,15 +65,23 @@ for (const [N, Cin, Cout, H, W, G] of SHAPES) {
   }
 }
 
-// Tile shapes other than the default choice, including tiles wider than the problem, must agree.
+// Tile shapes other than the default choice, including tiles wider than the problem, must agree; so must
+// the shared-memory kernel's (workgroups of 16-256, reduction slices shorter and longer than R, rows
+// of x's tile loaded in one pass or several) wherever this device's limits take them.
 const TILES: GemmTiles[] = [{ TM: 4, TPV: 1, WGX: 8 }, { TM: 8, TPV: 2, WGX: 16 }, { TM: 16, TPV: 4, WGX: 64 }, { TM: 2, TPV: 3, WGX: 32 }, { TM: 16, TPV: 8, WGX: 8 }];
+const TILED: TiledTiles[] = [
+  { TM: 4, TPV: 1, WGX: 16, WGY: 16, BK: 16 }, { TM: 4, TPV: 2, WGX: 16, WGY: 8, BK: 8 }, { TM: 3, TPV: 1, WGX: 4, WGY: 4, BK: 4 },
+  { TM: 1, TPV: 2, WGX: 8, WGY: 4, BK: 6 }, { TM: 2, TPV: 2, WGX: 8, WGY: 8, BK: 32 },
+];
 for (const dtype of DTYPES_UNDER_TEST) {
   for (const [N, Cin, Cout, H, W, G] of [[3, 24, 36, 4, 6, 3], [2, 12, 20, 3, 5, 2]]) {
     test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tiling agrees with the ref`, async () => {
       const { x, w, dy, xShape, wShape, yShape } = data(N, Cin, Cout, H, W, G, dtype, 50 + H);
       const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype);
       const y = pointwiseRef(x, xShape, w, Cout, G), { dx, dw } = pointwiseBackwardRef(x, xShape, w, dy, Cout, G);
-      for (const tiles of TILES) {
+      const tiled = TILED.filter((t) => tiledFits(t, pixelVector(H * W)));
+      assert.ok(tiled.length >= 3, `the shared-memory tilings run here: ${tiled.length}`);
+      for (const tiles of [...TILES, ...tiled]) {
         expectClose(await download(pointwiseForward(X, Wt, G, { tiles })), y, FWD_TOL[dtype], `y ${JSON.stringify(tiles)}`);
         expectClose(await download(pointwiseDgrad(DY, Wt, G, xShape, tiles)), dx, DGRAD_TOL[dtype], `dx ${JSON.stringify(tiles)}`);
       }
@@ -93,7 +102,9 @@ for (const dtype of DTYPES_UNDER_TEST) {
         const b = new Rng(5 + Cout).normals(Cout);
         const X = upload(x, xShape, dtype), Wt = upload(w, wShape), B = upload(b, [Cout]);
         const P = H * W, y = pointwiseRef(x, xShape, w, Cout, G).map((v, i) => v + b[Math.floor(i / P) % Cout]);
-        expectClose(await download(pointwiseForward(X, Wt, G, { bias: B, relu })), relu ? y.map((v) => Math.max(v, 0)) : y, FWD_TOL[dtype], 'y');
+        const want = relu ? y.map((v) => Math.max(v, 0)) : y;
+        expectClose(await download(pointwiseForward(X, Wt, G, { bias: B, relu })), want, FWD_TOL[dtype], 'y');
+        expectClose(await download(pointwiseForward(X, Wt, G, { bias: B, relu, tiles: TILED[1] })), want, FWD_TOL[dtype], 'y, shared-memory kernel');
         X.dispose(); Wt.dispose(); B.dispose();
       });
     }
@@ -158,7 +169,7 @@ for (const dtype of DTYPES_UNDER_TEST) {
       const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype), B = upload(new Rng(9).normals(Cout), [Cout]);
       await expectWindowedSame('pointwise', {
         limit, tol: [0, 0, 0, WINDOWED_DW],
-        run: () => [pointwiseForward(X, Wt, G), pointwiseForward(X, Wt, G, { bias: B, relu: true }), pointwiseDgrad(DY, Wt, G, xShape), pointwiseWgrad(X, DY, G)],
+        run: () => [pointwiseForward(X, Wt, G), pointwiseForward(X, Wt, G, { bias: B, relu: true, tiles: TILED[3] }), pointwiseDgrad(DY, Wt, G, xShape), pointwiseWgrad(X, DY, G)],
       });
       X.dispose(); Wt.dispose(); DY.dispose(); B.dispose();
     });
