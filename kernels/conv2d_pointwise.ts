@@ -139,13 +139,22 @@ export function recordGemmShapes(on: boolean): GemmShape[] {
   return seen;
 }
 
-/** The GEMM's tiles: a tuned choice for this shape on this adapter (kernels/tuning.ts), else gemmTiles(). */
+/** The tuned choice for this shape on this adapter (kernels/tuning.ts), if one is cached and valid. */
+function tunedTiles(g: GemmShape, def: GemmTiles): GemmTiles | undefined {
+  const c = tunedChoice(TUNING_NAME, shapeKey(g), () => gemmSource(g, def), validTiles(pixelVector(g.P)));
+  return c && ({ ...c } as GemmTiles);
+}
+const defaultTiles = (g: GemmShape) => gemmTiles(g.O, (g.N * g.P) / pixelVector(g.P), pixelVector(g.P));
+
+/** The GEMM's tiles: a tuned choice for this shape on this adapter, else gemmTiles(). */
 export function chooseGemmTiles(g: GemmShape): GemmTiles {
   if (shapesSeen && !shapesSeen.some((s) => shapeKey(s) === shapeKey(g))) shapesSeen.push(g);
-  const PV = pixelVector(g.P), def = gemmTiles(g.O, (g.N * g.P) / PV, PV);
-  const c = tunedChoice(TUNING_NAME, shapeKey(g), () => gemmSource(g, def), validTiles(PV));
-  return c ? ({ ...c } as GemmTiles) : def;
+  const def = defaultTiles(g);
+  return tunedTiles(g, def) ?? def;
 }
+
+/** Whether this shape has a tuned choice on this adapter (the trainer tunes those without). */
+export const gemmTuned = (g: GemmShape): boolean => tunedTiles(g, defaultTiles(g)) !== undefined;
 
 /**
  * The candidates the tuner times for a shape: the default first, then register tiles of 4-20 output
@@ -154,7 +163,7 @@ export function chooseGemmTiles(g: GemmShape): GemmTiles {
  * shared-memory kernel's tilings that fit this device (kernels/conv2d_pointwise_tiled.ts).
  */
 export function gemmCandidates(g: GemmShape): GemmTiles[] {
-  const PV = pixelVector(g.P), def = gemmTiles(g.O, (g.N * g.P) / PV, PV);
+  const PV = pixelVector(g.P), def = defaultTiles(g);
   const tms = [...new Set([def.TM, 4, 8, 16].filter((t) => t <= Math.max(def.TM, 4)))];
   const out = [def];
   for (const WGX of [8, 64]) for (const TM of tms) for (const TPV of [1, 2, 4, 8]) {
@@ -165,8 +174,7 @@ export function gemmCandidates(g: GemmShape): GemmTiles[] {
 
 /** Record `tiles` (measured `ms`, the default `defaultMs`) as this shape's choice on this adapter. */
 export function setGemmTiles(g: GemmShape, tiles: GemmTiles, ms: number, defaultMs: number): void {
-  const PV = pixelVector(g.P);
-  setTuned(TUNING_NAME, shapeKey(g), { choice: { ...tiles }, source: gemmSource(g, gemmTiles(g.O, (g.N * g.P) / PV, PV)), ms, defaultMs });
+  setTuned(TUNING_NAME, shapeKey(g), { choice: { ...tiles }, source: gemmSource(g, defaultTiles(g)), ms, defaultMs });
 }
 
 /** Tensors for one GEMM of shape g and a function running it with given tiles (the tuner's timing). */

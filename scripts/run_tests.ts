@@ -13,6 +13,8 @@ function find(dir: string): string[] {
 
 // the suite never reads or writes a user's tuning cache (train/tune_cache.ts): kernels take their defaults
 process.env.WG_TUNE_CACHE = join(mkdtempSync(join(tmpdir(), 'wg-tests-')), 'tuning.json');
+// and training runs tune only where a test asks (--tune-seconds): kernels' choices, not their results, would change
+process.env.WG_TUNE_SECONDS = '0';
 
 const pattern = process.argv[2];
 const files = find('tests').filter((f) => !pattern || f.includes(pattern));

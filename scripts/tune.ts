@@ -6,7 +6,7 @@
 // replace it, so tuning is never slower than the default beyond noise. Tuned today: the pointwise
 // (1x1 group) convolution's GEMM, forward and input gradient, by its tile shape and workgroup width.
 import { Rng, Tensor, backward, describeDevice, deviceInfo, initDevice, scope, sync } from '../engine/index.ts';
-import { chooseGemmTiles, gemmCandidates, gemmProblem, recordGemmShapes, setGemmTiles, type GemmShape, type GemmTiles } from '../kernels/conv2d_pointwise.ts';
+import { chooseGemmTiles, gemmCandidates, recordGemmShapes } from '../kernels/conv2d_pointwise.ts';
 import { sum } from '../kernels/reduce.ts';
 import { ShuffleNetV1 } from '../model/shufflenet.ts';
 import { parseTrainArgs } from '../train/config.ts';
@@ -14,23 +14,7 @@ import { largestActivation, limitsHere, resolvePrecision } from '../train/adapte
 import { chooseMicroBatch } from '../train/micro_batch.ts';
 import { loadTuneCache, saveTuneCache, tuneCachePath } from '../train/tune_cache.ts';
 import { runMain, FlagError } from '../train/flags.ts';
-
-/** Median ms of `reps` runs after one untimed run (which compiles the pipeline), each waited for. */
-async function median(run: () => void, reps: number): Promise<number> {
-  run();
-  await sync();
-  const ms: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    run();
-    await sync();
-    ms.push(performance.now() - t0);
-  }
-  return ms.sort((a, b) => a - b)[reps >> 1]!;
-}
-
-const tilesText = (t: GemmTiles) => `${t.TM}x${t.TPV} wg${t.WGX}${t.WGY ? `x${t.WGY} k${t.BK}` : ''}`;
-const shapeText = (g: GemmShape) => `${g.x}>${g.y} [${g.N}, ${g.G}x${g.R} -> ${g.G}x${g.O}, ${g.P}]`;
+import { shapeText, tilesText, tunedTotals, tuneGemms } from '../train/autotune.ts';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -65,32 +49,13 @@ async function main(argv: string[]): Promise<number> {
   const all = recordGemmShapes(false), shapes = all.slice(0, maxProblems);
   console.log(`${all.length} pointwise GEMM problems${shapes.length < all.length ? `, the first ${shapes.length} tuned (--max-problems)` : ''}; timing up to ${Math.max(...shapes.map((g) => gemmCandidates(g).length))} candidates each`);
 
-  const t0 = performance.now();
-  let before = 0, after = 0;
-  for (const g of shapes) {
-    const problem = gemmProblem(g);
-    try {
-      const [def, ...rest] = gemmCandidates(g);
-      const defMs = await median(() => problem.run(def!), 5);
-      let best = { tiles: def!, ms: defMs };
-      for (const t of rest) {
-        const ms = await median(() => problem.run(t), 5);
-        if (ms < best.ms) best = { tiles: t, ms };
-      }
-      const chosen = best.ms < 0.97 * defMs ? best : { tiles: def!, ms: defMs };
-      setGemmTiles(g, chosen.tiles, chosen.ms, defMs);
-      before += defMs;
-      after += chosen.ms;
-      console.log(`  ${shapeText(g).padEnd(44)} default ${tilesText(def!).padEnd(10)} ${defMs.toFixed(3).padStart(8)} ms -> ${tilesText(chosen.tiles).padEnd(10)} ${chosen.ms.toFixed(3).padStart(8)} ms` +
-        `${chosen.tiles === def ? '' : ` (${(defMs / chosen.ms).toFixed(2)}x)`}`);
-      if (tilesText(chooseGemmTiles(g)) !== tilesText(chosen.tiles)) throw new Error(`the tuned choice for ${shapeText(g)} is not the one used`);
-    } finally {
-      problem.dispose();
-    }
-  }
+  const report = await tuneGemms(shapes, Infinity, ({ shape, def, defMs, chosen, ms }) => {
+    console.log(`  ${shapeText(shape).padEnd(44)} default ${tilesText(def).padEnd(16)} ${defMs.toFixed(3).padStart(8)} ms -> ${tilesText(chosen).padEnd(16)} ${ms.toFixed(3).padStart(8)} ms` +
+      `${chosen === def ? '' : ` (${(defMs / ms).toFixed(2)}x)`}`);
+    if (tilesText(chooseGemmTiles(shape)) !== tilesText(chosen)) throw new Error(`the tuned choice for ${shapeText(shape)} is not the one used`);
+  });
   saveTuneCache();
-  console.log(`pointwise GEMMs of one pass: ${before.toFixed(1)} ms with the defaults, ${after.toFixed(1)} ms tuned (${(before / Math.max(after, 1e-9)).toFixed(2)}x); ` +
-    `tuned in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${deviceInfo().description}; saved to ${tuneCachePath()}`);
+  console.log(`pointwise GEMMs of one pass: ${tunedTotals(report).text}; tuned in ${report.seconds.toFixed(0)} s on ${deviceInfo().description}; saved to ${tuneCachePath()}`);
   return 0;
 }
 

@@ -12,6 +12,9 @@ import { microBatchError } from './micro_batch.ts';
 
 const listed = (xs: readonly unknown[]) => `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)}`;
 
+/** --tune-seconds' default: 60, or $WG_TUNE_SECONDS (the test suite sets 0: its runs tune only when a test asks). */
+const TUNE_SECONDS = ((v) => (v !== undefined && Number.isFinite(Number(v)) && Number(v) >= 0 ? Number(v) : 60))(process.env.WG_TUNE_SECONDS);
+
 export const TRAIN_FLAGS = {
   dataset: { type: 'choice', choices: ['cifar10', 'fashion-mnist'], default: 'cifar10', help: 'training data' },
   'data-dir': { type: 'string', default: null, metavar: 'DIR', help: 'dataset directory (default: ./dataset for cifar10, /usr/share/datasets/fashion-mnist for fashion-mnist)' },
@@ -46,6 +49,7 @@ export const TRAIN_FLAGS = {
   'checkpoint-every': { type: 'string', default: '30m', metavar: 'N|Nm', help: `also save a resumable checkpoint every N steps or N minutes (Nm) inside an epoch, the newest ${KEEP_PERIODIC} kept; 0: never` },
   'log-every': { type: 'int', min: 1, default: 20, help: 'steps between loss read-backs (each one waits for the GPU)' },
   'eval-every': { type: 'int', min: 0, default: 1, help: 'epochs between test-set evaluations (0: never)' },
+  'tune-seconds': { type: 'number', min: 0, default: TUNE_SECONDS, metavar: 'S', help: `after the first step, time kernel variants for the problems without a cached choice for up to S seconds and keep the fastest (the tuning cache; npm run tune does them all ahead). 0: never. Default ${TUNE_SECONDS}${process.env.WG_TUNE_SECONDS ? ' (from $WG_TUNE_SECONDS)' : ', or $WG_TUNE_SECONDS'}` },
 } as const satisfies FlagTable;
 
 export type TrainFlags = FlagValues<typeof TRAIN_FLAGS>;
@@ -104,6 +108,7 @@ export type TrainConfig = {
   checkpointEvery: string;
   logEvery: number;
   evalEvery: number;
+  tuneSeconds: number;
 };
 
 /** --batch-size -> batchSize, as a type. */

@@ -7,6 +7,8 @@
 // and metrics.jsonl and applies the NaN policy; epoch ends go to train/epoch_end.ts; a stop signal and
 // --max-steps save and stop; --checkpoint-every saves inside an epoch (train/periodic_checkpoint.ts).
 // The first read-back also logs the pool's measured peak of live memory beside the memory plan's.
+// Between steps 1 and 2 (before the capture) the problems step 1 dispatched that have no cached kernel
+// choice are tuned for up to --tune-seconds (train/first_step_tuning.ts).
 import { capture, poolStats, resetPoolPeak, sync, type CapturedStep } from '../engine/index.ts';
 import { STATS } from '../kernels/step_metrics.ts';
 import { progressBar, type ProgressBar } from './data/progress.ts';
@@ -19,6 +21,7 @@ import { RunEstimate } from './adapter.ts';
 import { nonFiniteLoss, type StopSignal } from './stop_policy.ts';
 import { CheckpointClock, parseCheckpointEvery } from './periodic_checkpoint.ts';
 import type { Session } from './session.ts';
+import { FirstStepTuning } from './first_step_tuning.ts';
 
 export type StopReason = 'done' | 'max-steps' | 'interrupted' | 'nan';
 
@@ -28,7 +31,8 @@ export type StopReason = 'done' | 'max-steps' | 'interrupted' | 'nan';
  */
 export async function runSteps(s: Session, stop: StopSignal, progress: boolean, plannedPeak: number): Promise<{ reason: StopReason; message?: string }> {
   const { cfg, S } = s;
-  const runner = new StepRunner(s);
+  const tuning = new FirstStepTuning(cfg.tuneSeconds, s.log);
+  const runner = new StepRunner(s, tuning);
   const window = new MetricsWindow(s);
   const memory = new MemoryReport(plannedPeak);
   const estimate = new RunEstimate();
@@ -53,6 +57,7 @@ export async function runSteps(s: Session, stop: StopSignal, progress: boolean, 
       window.steps++;
       const epochDone = b.batch === S;
       pending = s.step < s.stopAt ? s.prepare() : null; // the host's share of the next step, while the GPU works
+      if (runner.runs === 1 && tuning.wanted) { closeBar(); await tuning.tune(); }
       if (runner.runs === 2) { await sync(); estimate.start(s.step); window.restart(); } // time replayed steps only
       await new Promise<void>((r) => setImmediate(r)); // lets a signal be noticed between steps
       stop.poll();
@@ -123,12 +128,12 @@ class StepRunner {
   runs = 0;
   private captured: CapturedStep | null = null;
 
-  constructor(private readonly s: Session) {}
+  constructor(private readonly s: Session, private readonly tuning: FirstStepTuning) {}
 
   run(): void {
     const { model, opt, t, shape } = this.s;
     if (this.captured) this.captured.run();
-    else if (this.runs === 0) trainStep(model, opt, t, shape);
+    else if (this.runs === 0) this.tuning.record(() => trainStep(model, opt, t, shape));
     else this.captured = capture(() => trainStep(model, opt, t, shape)).step;
     this.runs++;
   }

@@ -21,7 +21,7 @@ import '../util/gpu.ts';
 import { train } from '../../train/trainer.ts';
 import { readCheckpoint, saveCheckpoint } from '../../train/checkpoint_io.ts';
 import { ShuffleNetV1 } from '../../model/shufflenet.ts';
-import type { HostTensor } from '../../model/module.ts';
+import { firstBitDifference } from './bits.ts';
 import type { TrainConfig } from '../../train/config.ts';
 import type { TrainingRecord } from '../../train/resume.ts';
 import { tinyConfigFor } from './tiny_config.ts';
@@ -30,21 +30,6 @@ import { syntheticDataset } from './synthetic_data.ts';
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'resume-test-'));
 test.after(() => fs.rmSync(root, { recursive: true, force: true }));
 const quiet = { log: () => {}, progress: false };
-
-/** The first tensor element whose Float32 bits differ, named, or null when all are identical. */
-function firstBitDifference(kind: string, A: Map<string, HostTensor>, B: Map<string, HostTensor>): string | null {
-  for (const [name, t] of A) {
-    const u = B.get(name);
-    if (!u) return `${kind} ${name}: missing in the resumed run`;
-    const a = Float32Array.from(t.data), b = Float32Array.from(u.data);
-    if (a.length !== b.length) return `${kind} ${name}: ${a.length} vs ${b.length} elements`;
-    const ab = new Uint32Array(a.buffer), bb = new Uint32Array(b.buffer);
-    for (let i = 0; i < ab.length; i++) {
-      if (ab[i] !== bb[i]) return `${kind} ${name}[${i}]: ${a[i]} (0x${ab[i]!.toString(16)}) straight vs ${b[i]} (0x${bb[i]!.toString(16)}) resumed`;
-    }
-  }
-  return null;
-}
 
 /** metrics.jsonl without its time-dependent fields. */
 const metricsLines = (dir: string) => fs.readFileSync(path.join(root, dir, 'metrics.jsonl'), 'utf8').trim().split('\n')

@@ -1,0 +1,76 @@
+// Timing kernel candidates and keeping the fastest (kernels/tuning.ts holds the choices, train/tune_cache.ts
+// the disk copy). Used by `npm run tune` (every problem of a pass, no time limit) and by the trainer
+// (the problems its first step dispatched that have no cached choice, within --tune-seconds). A
+// candidate replaces the default heuristic only when it is more than 3% faster, so a tuned kernel is
+// never slower than the default beyond noise; every candidate computes the default's bits, so tuning
+// never changes a result (and a resumed run stays exact whatever was tuned in between).
+import { sync } from '../engine/index.ts';
+import { gemmCandidates, gemmProblem, setGemmTiles, type GemmShape, type GemmTiles } from '../kernels/conv2d_pointwise.ts';
+
+/** Median ms of `reps` runs after one untimed run (which compiles the pipeline), each waited for. */
+async function median(run: () => void, reps: number): Promise<number> {
+  run();
+  await sync();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    run();
+    await sync();
+    ms.push(performance.now() - t0);
+  }
+  return ms.sort((a, b) => a - b)[reps >> 1]!;
+}
+
+export const tilesText = (t: GemmTiles) => `${t.TM}x${t.TPV} wg${t.WGX}${t.WGY ? `x${t.WGY} k${t.BK}` : ''}`;
+export const shapeText = (g: GemmShape) => `${g.x}>${g.y} [${g.N}, ${g.G}x${g.R} -> ${g.G}x${g.O}, ${g.P}]`;
+
+export interface GemmTuning { shape: GemmShape; def: GemmTiles; defMs: number; chosen: GemmTiles; ms: number }
+
+export interface TuneReport {
+  /** The problems tuned, in order (those the time budget left out are not here). */
+  done: GemmTuning[];
+  /** Problems left untuned because the budget ran out. */
+  left: number;
+  seconds: number;
+}
+
+/**
+ * Tune the pointwise GEMM problems `shapes` in order, recording each one's choice (kernels/tuning.ts;
+ * the caller saves them), until `budgetMs` has passed: a problem whose candidates were not all timed
+ * by then is left with the default heuristic. `each` hears every problem as it is done.
+ */
+export async function tuneGemms(shapes: readonly GemmShape[], budgetMs = Infinity, each?: (t: GemmTuning) => void): Promise<TuneReport> {
+  const t0 = performance.now();
+  const over = () => performance.now() - t0 > budgetMs;
+  const done: GemmTuning[] = [];
+  for (const shape of shapes) {
+    if (over()) break;
+    const problem = gemmProblem(shape);
+    try {
+      const [def, ...rest] = gemmCandidates(shape);
+      const defMs = await median(() => problem.run(def!), 5);
+      let best = { tiles: def!, ms: defMs };
+      let timedOut = false;
+      for (const t of rest) {
+        if (over()) { timedOut = true; break; }
+        const ms = await median(() => problem.run(t), 5);
+        if (ms < best.ms) best = { tiles: t, ms };
+      }
+      if (timedOut) break;
+      const chosen = best.ms < 0.97 * defMs ? best : { tiles: def!, ms: defMs };
+      setGemmTiles(shape, chosen.tiles, chosen.ms, defMs);
+      const t = { shape, def: def!, defMs, chosen: chosen.tiles, ms: chosen.ms };
+      done.push(t);
+      each?.(t);
+    } finally {
+      problem.dispose();
+    }
+  }
+  return { done, left: shapes.length - done.length, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** `before -> after ms (ratio)` over the problems a report tuned. */
+export function tunedTotals(r: TuneReport): { before: number; after: number; text: string } {
+  const before = r.done.reduce((a, t) => a + t.defMs, 0), after = r.done.reduce((a, t) => a + t.ms, 0);
+  return { before, after, text: `${before.toFixed(1)} ms with the defaults, ${after.toFixed(1)} ms tuned (${(before / Math.max(after, 1e-9)).toFixed(2)}x)` };
+}
