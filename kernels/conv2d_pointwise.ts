@@ -22,7 +22,7 @@
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts): the GEMM
 // and pack pass per window; wgrad's windows write their chunks' partial sums into one buffer, summed once.
 import { Tensor, bindingLimit, defineOp, deviceInfo, grid1d, type Binding, type DType, type Shape } from '../engine/index.ts';
-import { setTuned, sourceHash, tunedChoice, type Choice } from './tuning.ts';
+import { choose, sourceHash, type Choice } from './tuning.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { sumColumns } from './reduce.ts';
@@ -113,13 +113,14 @@ const defaultSpec = (g: GemmShape, t: GemmTiles): GemmSpec => {
   return { x: g.x, y: g.y, PV, TPV: t.TPV, TM: t.TM, wv4: g.R % 4 === 0, WGX: t.WGX };
 };
 const sources = new Map<string, string>();
-/** Hash of the kernel's WGSL for the shape's default tiles: a tuned entry from another kernel version is stale. */
-function gemmSource(g: GemmShape, t: GemmTiles): string {
-  const spec = defaultSpec(g, t), k = `${gemmKernel.name}/${JSON.stringify(spec)}`;
+/** A kernel source's hash, computed once per variant key. */
+function cachedHash(k: string, wgsl: () => string): string {
   let h = sources.get(k);
-  if (!h) sources.set(k, (h = sourceHash(gemmKernel.wgsl(spec))));
+  if (!h) sources.set(k, (h = sourceHash(wgsl())));
   return h;
 }
+/** Hash of the kernel's WGSL for the shape's default tiles: a tuned entry from another kernel version is stale. */
+const gemmSource = (g: GemmShape, t: GemmTiles) => cachedHash(`${gemmKernel.name}/${JSON.stringify(defaultSpec(g, t))}`, () => gemmKernel.wgsl(defaultSpec(g, t)));
 /**
  * Tiles the kernels accept from a cache: the register kernel's whole, within the accumulator budget
  * that bounds compile time; the shared-memory kernel's within its rules and this device's limits.
@@ -131,30 +132,7 @@ const validTiles = (PV: number) => (c: Choice): boolean => {
     c.TM! * c.TPV! <= 128 && [8, 16, 32, 64, 128, 256].includes(c.WGX!) && c.WGX! <= deviceInfo().limits.maxComputeInvocationsPerWorkgroup;
 };
 
-let shapesSeen: GemmShape[] | null = null;
-/** Start (true) or stop (false) recording the GEMM shapes dispatched; returns those recorded (scripts/tune.ts). */
-export function recordGemmShapes(on: boolean): GemmShape[] {
-  const seen = shapesSeen ?? [];
-  shapesSeen = on ? [] : null;
-  return seen;
-}
-
-/** The tuned choice for this shape on this adapter (kernels/tuning.ts), if one is cached and valid. */
-function tunedTiles(g: GemmShape, def: GemmTiles): GemmTiles | undefined {
-  const c = tunedChoice(TUNING_NAME, shapeKey(g), () => gemmSource(g, def), validTiles(pixelVector(g.P)));
-  return c && ({ ...c } as GemmTiles);
-}
 const defaultTiles = (g: GemmShape) => gemmTiles(g.O, (g.N * g.P) / pixelVector(g.P), pixelVector(g.P));
-
-/** The GEMM's tiles: a tuned choice for this shape on this adapter, else gemmTiles(). */
-export function chooseGemmTiles(g: GemmShape): GemmTiles {
-  if (shapesSeen && !shapesSeen.some((s) => shapeKey(s) === shapeKey(g))) shapesSeen.push(g);
-  const def = defaultTiles(g);
-  return tunedTiles(g, def) ?? def;
-}
-
-/** Whether this shape has a tuned choice on this adapter (the trainer tunes those without). */
-export const gemmTuned = (g: GemmShape): boolean => tunedTiles(g, defaultTiles(g)) !== undefined;
 
 /**
  * The candidates the tuner times for a shape: the default first, then register tiles of 4-20 output
@@ -172,18 +150,23 @@ export function gemmCandidates(g: GemmShape): GemmTiles[] {
   return [...out, ...tiledCandidates(g.O, PV)];
 }
 
-/** Record `tiles` (measured `ms`, the default `defaultMs`) as this shape's choice on this adapter. */
-export function setGemmTiles(g: GemmShape, tiles: GemmTiles, ms: number, defaultMs: number): void {
-  setTuned(TUNING_NAME, shapeKey(g), { choice: { ...tiles }, source: gemmSource(g, defaultTiles(g)), ms, defaultMs });
-}
-
-/** Tensors for one GEMM of shape g and a function running it with given tiles (the tuner's timing). */
-export function gemmProblem(g: GemmShape): { run: (t: GemmTiles) => void; dispose: () => void } {
-  const x = Tensor.zeros([g.N, g.G * g.R, g.P], g.x), a = Tensor.zeros([g.G * g.O, g.R], 'f32'), y = Tensor.empty([g.N, g.G * g.O, g.P], g.y);
-  return {
-    run: (tiles) => gemmBatch('conv2d_pointwise.tune', x, a, y, { G: g.G, R: g.R, O: g.O, P: g.P, yOff: 0, tiles }),
-    dispose: () => { x.dispose(); a.dispose(); y.dispose(); },
-  };
+/** The GEMM's tiles: a tuned choice for this shape on this adapter (kernels/tuning.ts), else gemmTiles(). */
+export function chooseGemmTiles(g: GemmShape): GemmTiles {
+  const def = defaultTiles(g);
+  return choose<GemmTiles>({
+    kernel: TUNING_NAME, shape: shapeKey(g), def,
+    text: `pointwise GEMM ${g.x}>${g.y} [${g.N}, ${g.G}x${g.R} -> ${g.G}x${g.O}, ${g.P}]`,
+    candidates: () => gemmCandidates(g),
+    valid: validTiles(pixelVector(g.P)),
+    source: () => gemmSource(g, def),
+    open: () => {
+      const x = Tensor.zeros([g.N, g.G * g.R, g.P], g.x), a = Tensor.zeros([g.G * g.O, g.R], 'f32'), y = Tensor.empty([g.N, g.G * g.O, g.P], g.y);
+      return {
+        run: (tiles) => gemmBatch('conv2d_pointwise.tune', x, a, y, { G: g.G, R: g.R, O: g.O, P: g.P, yOff: 0, tiles }),
+        dispose: () => { x.dispose(); a.dispose(); y.dispose(); },
+      };
+    },
+  });
 }
 
 interface GemmArgs {
@@ -441,19 +424,67 @@ function windowedChunkLength(windows: readonly Window[], HWv: number, L: number,
   return Math.max(L, Math.ceil((windows[0]!.count * HWv) / perWindow)); // the first window is the largest
 }
 
-/** dw = conv1x1 wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]ᵀ, f32 [Cout, Cin/G, 1, 1]. */
-export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: { TM: number; TK: number; WGX?: number }): Tensor {
+export type WgradTiles = { TM: number; TK: number; WGX: number };
+/** A wgrad problem as tuning keys it. */
+export interface WgradShape { x: DType; N: number; G: number; M: number; K: number; P: number }
+
+const WGRAD_NAME = 'conv2d_pointwise.wgrad';
+const wgradDefault = (w: WgradShape): WgradTiles => ({ ...wgradTiles(w.M, w.K, pixelVector(w.P)), WGX: 8 });
+
+/**
+ * wgrad candidates: the default, then dW tiles of 4-16 x 4-16 (at most 128 accumulators, for compile
+ * time) within M and K, in workgroups of 8 or 64. The chunking of the N·P reduction is the default's
+ * whatever the tile (pointwiseWgrad), so every candidate adds the same terms in the same order.
+ */
+export function wgradCandidates(w: WgradShape): WgradTiles[] {
+  const out = [wgradDefault(w)];
+  const sides = (n: number) => [4, 8, 16].filter((t, i) => i === 0 || t <= n);
+  for (const WGX of [8, 64]) for (const TM of sides(w.M)) for (const TK of sides(w.K)) {
+    if (TM * TK <= 128 && !out.some((t) => t.TM === TM && t.TK === TK && t.WGX === WGX)) out.push({ TM, TK, WGX });
+  }
+  return out;
+}
+
+const wgradSpec = (w: WgradShape, t: WgradTiles): WgradSpec => ({ dtype: w.x, PV: pixelVector(w.P), TM: t.TM, TK: t.TK, WGX: t.WGX });
+const validWgrad = (c: Choice): boolean => Object.keys(c).sort().join() === 'TK,TM,WGX' && [c.TM, c.TK].every((v) => Number.isSafeInteger(v) && v! >= 1) &&
+  c.TM! * c.TK! <= 512 && [8, 16, 32, 64, 128, 256].includes(c.WGX!) && c.WGX! <= deviceInfo().limits.maxComputeInvocationsPerWorkgroup;
+
+/** wgrad's tiles: a tuned choice for this shape on this adapter (kernels/tuning.ts), else wgradTiles() in workgroups of 8. */
+export function chooseWgradTiles(w: WgradShape): WgradTiles {
+  const def = wgradDefault(w);
+  return choose<WgradTiles>({
+    kernel: WGRAD_NAME, shape: `${w.x} N${w.N} G${w.G} M${w.M} K${w.K} P${w.P}`, def,
+    text: `pointwise wgrad ${w.x} [${w.N}, ${w.G}x${w.M} x ${w.G}x${w.K}, ${w.P}]`,
+    candidates: () => wgradCandidates(w),
+    valid: validWgrad,
+    source: () => cachedHash(`${wgradKernel.name}/${JSON.stringify(wgradSpec(w, def))}`, () => wgradKernel.wgsl(wgradSpec(w, def))),
+    open: () => {
+      const x = Tensor.zeros([w.N, w.G * w.K, 1, w.P], w.x), dy = Tensor.zeros([w.N, w.G * w.M, 1, w.P], w.x);
+      return { run: (tiles) => pointwiseWgrad(x, dy, w.G, tiles).dispose(), dispose: () => { x.dispose(); dy.dispose(); } };
+    },
+  });
+}
+
+/**
+ * dw = conv1x1 wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]ᵀ, f32 [Cout, Cin/G, 1, 1]. `tiles` (tests, the
+ * tuner) replaces the chosen dW tile; the reduction's chunks stay the default tile's, so the result
+ * does not depend on it.
+ */
+export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: WgradTiles | { TM: number; TK: number }): Tensor {
   const [N, Cin, H, W] = x.shape;
   const Cout = dy.shape[1], P = H * W, K = Cin / G, M = Cout / G;
   const PV = pixelVector(P), HWv = P / PV, Pv = N * HWv;
-  const { TM, TK } = tiles ?? wgradTiles(M, K, PV);
+  const shape4: WgradShape = { x: x.dtype, N, G, M, K, P };
+  const def = wgradDefault(shape4);
+  const t = tiles ? { WGX: 8, ...tiles } : chooseWgradTiles(shape4);
+  const { TM, TK, WGX } = t;
   const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
   const dwTiles = G * mTiles * kTiles;
   const windows = batchWindows('conv2d_pointwise.wgrad', N, [x, dy]);
-  const L = windowedChunkLength(windows, HWv, wgradChunks(Pv, dwTiles, S).L, S);
+  const defTiles = G * Math.ceil(M / def.TM) * Math.ceil(K / def.TK);
+  const L = windowedChunkLength(windows, HWv, wgradChunks(Pv, defTiles, S).L, S);
   const perWindow = windows.map((w) => Math.ceil((w.count * HWv) / L));
   const chunks = perWindow.reduce((a, b) => a + b, 0);
-  const WGX = tiles?.WGX ?? 8;
   const shape = [Cout, K, 1, 1];
   // every window's chunks write their rows of one part buffer (at most partFloats(), bound whole)
   const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');

@@ -59,3 +59,77 @@ export function loadTuned(entries: Record<string, unknown>): { loaded: number; s
   }
   return { loaded, skipped };
 }
+
+/**
+ * One kernel problem (a kernel at a shape) as the tuner sees it: its candidate choices, the default
+ * first; a way to time them; and where a measured choice goes. Kernels note the problems they dispatch
+ * while recordProblems(true) is on (train/autotune.ts times them).
+ */
+export interface TuningProblem {
+  /** `kernel shape`: the tuning table's key. */
+  readonly key: string;
+  /** The problem in words (logs). */
+  readonly text: string;
+  candidates(): Choice[];
+  /** The choice the kernel makes now (tuned or default). */
+  current(): Choice;
+  /** Whether a tuned choice for this kernel source is cached. */
+  tuned(): boolean;
+  /** Record `c` as the choice (measured `ms`, the default `defaultMs`). */
+  keep(c: Choice, ms: number, defaultMs: number): void;
+  /** Tensors for one run of the problem; run(c) dispatches it with choice c. */
+  open(): { run: (c: Choice) => void; dispose: () => void };
+}
+
+let recording: Map<string, TuningProblem> | null = null;
+
+/** Called by a kernel as it chooses: notes its problem while recording (made only then, once per key). */
+export function noteProblem(key: string, make: () => TuningProblem): void {
+  if (recording && !recording.has(key)) recording.set(key, make());
+}
+
+/** Start (true) or stop (false) recording the problems kernels dispatch; returns those recorded, in order. */
+export function recordProblems(on: boolean): TuningProblem[] {
+  const seen = [...(recording?.values() ?? [])];
+  recording = on ? new Map() : null;
+  return seen;
+}
+
+/** A choice in words: `TMxTPV wgWGX` style keys and values, in the choice's own order. */
+export const choiceText = (c: Choice): string => Object.entries(c).map(([k, v]) => `${k}${v}`).join(' ');
+
+/** What a kernel says about one of its tunable problems (see choose()). */
+export interface Tunable<C extends object> {
+  kernel: string;
+  /** The shape key (with kernel, the table's key). */
+  shape: string;
+  text: string;
+  /** The stated default heuristic's choice. */
+  def: C;
+  /** The candidates the tuner times, the default first; each must compute the default's bits. */
+  candidates: () => C[];
+  /** Whether the kernel accepts a choice (from a cache, possibly edited or stale). */
+  valid: (c: Choice) => boolean;
+  /** Hash of the kernel's source for the default choice: entries measured on another source are stale. */
+  source: () => string;
+  open: () => { run: (c: C) => void; dispose: () => void };
+}
+
+/** The choice for a problem: its tuned one where cached and valid, else the default; noted while recording. */
+export function choose<C extends object>(t: Tunable<C>): C {
+  noteProblem(key(t.kernel, t.shape), () => problemOf(t));
+  const c = tunedChoice(t.kernel, t.shape, t.source, t.valid);
+  return c ? ({ ...c } as unknown as C) : t.def;
+}
+
+function problemOf<C extends object>(t: Tunable<C>): TuningProblem {
+  const tuned = () => tunedChoice(t.kernel, t.shape, t.source, t.valid);
+  return {
+    key: key(t.kernel, t.shape), text: t.text,
+    candidates: () => t.candidates() as unknown as Choice[],
+    current: () => tuned() ?? (t.def as unknown as Choice),
+    tuned: () => tuned() !== undefined,
+    keep: (c, ms, defaultMs) => setTuned(t.kernel, t.shape, { choice: { ...c }, source: t.source(), ms, defaultMs }),
+    open: () => { const p = t.open(); return { run: (c: Choice) => p.run(c as unknown as C), dispose: p.dispose }; },
+  };
+}

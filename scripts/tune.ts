@@ -4,9 +4,10 @@
 // on this adapter and keeps the fastest in the tuning cache (train/tune_cache.ts), which training,
 // evaluation and bench:train read. A candidate must beat the default heuristic by more than 3% to
 // replace it, so tuning is never slower than the default beyond noise. Tuned today: the pointwise
-// (1x1 group) convolution's GEMM, forward and input gradient, by its tile shape and workgroup width.
+// (1x1 group) convolution's GEMM (forward and input gradient: register or shared-memory tiles, workgroup
+// shape) and its weight gradient (dW tile, workgroup width).
 import { Rng, Tensor, backward, describeDevice, deviceInfo, initDevice, scope, sync } from '../engine/index.ts';
-import { chooseGemmTiles, gemmCandidates, recordGemmShapes } from '../kernels/conv2d_pointwise.ts';
+import { choiceText, recordProblems } from '../kernels/tuning.ts';
 import { sum } from '../kernels/reduce.ts';
 import { ShuffleNetV1 } from '../model/shufflenet.ts';
 import { parseTrainArgs } from '../train/config.ts';
@@ -14,7 +15,7 @@ import { largestActivation, limitsHere, resolvePrecision } from '../train/adapte
 import { chooseMicroBatch } from '../train/micro_batch.ts';
 import { loadTuneCache, saveTuneCache, tuneCachePath } from '../train/tune_cache.ts';
 import { runMain, FlagError } from '../train/flags.ts';
-import { shapeText, tilesText, tunedTotals, tuneGemms } from '../train/autotune.ts';
+import { tunedTotals, tuneProblems } from '../train/autotune.ts';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
   console.log(`tuning ${cfg.modelSize} g=${cfg.group} ${cfg.stem} stem at ${cfg.imageSize}x${cfg.imageSize}, ${micro} images a pass, ${dtype}; ${kept} entries already cached`);
 
   // the problems one training pass dispatches (forward and backward), recorded with the current choices
-  recordGemmShapes(true);
+  recordProblems(true);
   scope(() => {
     const m = new ShuffleNetV1({ size: cfg.modelSize, group: cfg.group, classes: 10, imageSize: cfg.imageSize, stem: cfg.stem });
     const x = Tensor.from(new Rng(1).normals(micro * 3 * cfg.imageSize ** 2), [micro, 3, cfg.imageSize, cfg.imageSize], dtype);
@@ -46,16 +47,16 @@ async function main(argv: string[]): Promise<number> {
     m.dispose();
   });
   await sync();
-  const all = recordGemmShapes(false), shapes = all.slice(0, maxProblems);
-  console.log(`${all.length} pointwise GEMM problems${shapes.length < all.length ? `, the first ${shapes.length} tuned (--max-problems)` : ''}; timing up to ${Math.max(...shapes.map((g) => gemmCandidates(g).length))} candidates each`);
+  const all = recordProblems(false), problems = all.slice(0, maxProblems);
+  console.log(`${all.length} kernel problems${problems.length < all.length ? `, the first ${problems.length} tuned (--max-problems)` : ''}; timing up to ${Math.max(...problems.map((p) => p.candidates().length))} candidates each`);
 
-  const report = await tuneGemms(shapes, Infinity, ({ shape, def, defMs, chosen, ms }) => {
-    console.log(`  ${shapeText(shape).padEnd(44)} default ${tilesText(def).padEnd(16)} ${defMs.toFixed(3).padStart(8)} ms -> ${tilesText(chosen).padEnd(16)} ${ms.toFixed(3).padStart(8)} ms` +
+  const report = await tuneProblems(problems, Infinity, ({ problem, def, defMs, chosen, ms }) => {
+    console.log(`  ${problem.text.padEnd(56)} default ${choiceText(def).padEnd(24)} ${defMs.toFixed(3).padStart(8)} ms -> ${choiceText(chosen).padEnd(24)} ${ms.toFixed(3).padStart(8)} ms` +
       `${chosen === def ? '' : ` (${(defMs / ms).toFixed(2)}x)`}`);
-    if (tilesText(chooseGemmTiles(shape)) !== tilesText(chosen)) throw new Error(`the tuned choice for ${shapeText(shape)} is not the one used`);
+    if (choiceText(problem.current()) !== choiceText(chosen)) throw new Error(`the tuned choice for ${problem.text} is not the one used`);
   });
   saveTuneCache();
-  console.log(`pointwise GEMMs of one pass: ${tunedTotals(report).text}; tuned in ${report.seconds.toFixed(0)} s on ${deviceInfo().description}; saved to ${tuneCachePath()}`);
+  console.log(`kernel problems of one pass: ${tunedTotals(report).text}; tuned in ${report.seconds.toFixed(0)} s on ${deviceInfo().description}; saved to ${tuneCachePath()}`);
   return 0;
 }
 

@@ -5,7 +5,7 @@
 // never slower than the default beyond noise; every candidate computes the default's bits, so tuning
 // never changes a result (and a resumed run stays exact whatever was tuned in between).
 import { sync } from '../engine/index.ts';
-import { gemmCandidates, gemmProblem, setGemmTiles, type GemmShape, type GemmTiles } from '../kernels/conv2d_pointwise.ts';
+import type { Choice, TuningProblem } from '../kernels/tuning.ts';
 
 /** Median ms of `reps` runs after one untimed run (which compiles the pipeline), each waited for. */
 async function median(run: () => void, reps: number): Promise<number> {
@@ -21,52 +21,49 @@ async function median(run: () => void, reps: number): Promise<number> {
   return ms.sort((a, b) => a - b)[reps >> 1]!;
 }
 
-export const tilesText = (t: GemmTiles) => `${t.TM}x${t.TPV} wg${t.WGX}${t.WGY ? `x${t.WGY} k${t.BK}` : ''}`;
-export const shapeText = (g: GemmShape) => `${g.x}>${g.y} [${g.N}, ${g.G}x${g.R} -> ${g.G}x${g.O}, ${g.P}]`;
-
-export interface GemmTuning { shape: GemmShape; def: GemmTiles; defMs: number; chosen: GemmTiles; ms: number }
+export interface Tuned { problem: TuningProblem; def: Choice; defMs: number; chosen: Choice; ms: number }
 
 export interface TuneReport {
   /** The problems tuned, in order (those the time budget left out are not here). */
-  done: GemmTuning[];
+  done: Tuned[];
   /** Problems left untuned because the budget ran out. */
   left: number;
   seconds: number;
 }
 
 /**
- * Tune the pointwise GEMM problems `shapes` in order, recording each one's choice (kernels/tuning.ts;
- * the caller saves them), until `budgetMs` has passed: a problem whose candidates were not all timed
- * by then is left with the default heuristic. `each` hears every problem as it is done.
+ * Tune `problems` in order, recording each one's choice (kernels/tuning.ts; the caller saves them),
+ * until `budgetMs` has passed: a problem whose candidates were not all timed by then keeps the
+ * default heuristic. `each` hears every problem as it is done.
  */
-export async function tuneGemms(shapes: readonly GemmShape[], budgetMs = Infinity, each?: (t: GemmTuning) => void): Promise<TuneReport> {
+export async function tuneProblems(problems: readonly TuningProblem[], budgetMs = Infinity, each?: (t: Tuned) => void): Promise<TuneReport> {
   const t0 = performance.now();
   const over = () => performance.now() - t0 > budgetMs;
-  const done: GemmTuning[] = [];
-  for (const shape of shapes) {
+  const done: Tuned[] = [];
+  for (const problem of problems) {
     if (over()) break;
-    const problem = gemmProblem(shape);
+    const p = problem.open();
     try {
-      const [def, ...rest] = gemmCandidates(shape);
-      const defMs = await median(() => problem.run(def!), 5);
-      let best = { tiles: def!, ms: defMs };
+      const [def, ...rest] = problem.candidates();
+      const defMs = await median(() => p.run(def!), 5);
+      let best = { c: def!, ms: defMs };
       let timedOut = false;
-      for (const t of rest) {
+      for (const c of rest) {
         if (over()) { timedOut = true; break; }
-        const ms = await median(() => problem.run(t), 5);
-        if (ms < best.ms) best = { tiles: t, ms };
+        const ms = await median(() => p.run(c), 5);
+        if (ms < best.ms) best = { c, ms };
       }
       if (timedOut) break;
-      const chosen = best.ms < 0.97 * defMs ? best : { tiles: def!, ms: defMs };
-      setGemmTiles(shape, chosen.tiles, chosen.ms, defMs);
-      const t = { shape, def: def!, defMs, chosen: chosen.tiles, ms: chosen.ms };
+      const chosen = best.ms < 0.97 * defMs ? best : { c: def!, ms: defMs };
+      problem.keep(chosen.c, chosen.ms, defMs);
+      const t = { problem, def: def!, defMs, chosen: chosen.c, ms: chosen.ms };
       done.push(t);
       each?.(t);
     } finally {
-      problem.dispose();
+      p.dispose();
     }
   }
-  return { done, left: shapes.length - done.length, seconds: (performance.now() - t0) / 1000 };
+  return { done, left: problems.length - done.length, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** `before -> after ms (ratio)` over the problems a report tuned. */

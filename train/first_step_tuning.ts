@@ -1,40 +1,40 @@
-// Tuning inside a training run: the first step records the kernel problems it dispatches; those
+// Tuning inside a training run: the first step records the kernel problems it dispatches (kernels/tuning.ts); those
 // without a cached choice for this adapter are tuned (train/autotune.ts) for up to --tune-seconds
 // before the second step, whose capture then holds the choices. What was tuned is saved to the tuning
 // cache (train/tune_cache.ts) at once, so the next run starts where this one stopped; what the budget
 // left out keeps the default heuristic. The choices change which invocation computes a sum, never its
 // value: the run's numbers are the same with or without tuning.
 import { sync } from '../engine/index.ts';
-import { gemmTuned, recordGemmShapes, type GemmShape } from '../kernels/conv2d_pointwise.ts';
-import { tunedTotals, tuneGemms } from './autotune.ts';
+import { recordProblems, type TuningProblem } from '../kernels/tuning.ts';
+import { tunedTotals, tuneProblems } from './autotune.ts';
 import { saveTuneCache, tuneCachePath } from './tune_cache.ts';
 
 export class FirstStepTuning {
-  private shapes: GemmShape[] = [];
+  private problems: TuningProblem[] = [];
 
   constructor(private readonly seconds: number, private readonly log: (line: string) => void) {}
 
   /** Whether the recorded step left problems to tune (and the budget allows any). */
-  get wanted(): boolean { return this.seconds > 0 && this.shapes.length > 0; }
+  get wanted(): boolean { return this.seconds > 0 && this.problems.length > 0; }
 
   /** Run the first step, recording the problems without a cached choice. */
   record(step: () => void): void {
     if (this.seconds <= 0) { step(); return; }
-    recordGemmShapes(true);
-    try { step(); } finally { this.shapes = recordGemmShapes(false).filter((g) => !gemmTuned(g)); }
+    recordProblems(true);
+    try { step(); } finally { this.problems = recordProblems(false).filter((p) => !p.tuned()); }
   }
 
   async tune(): Promise<void> {
-    const shapes = this.shapes;
-    this.shapes = [];
+    const problems = this.problems;
+    this.problems = [];
     await sync();
-    this.log(`tuning: ${shapes.length} pointwise GEMM problem${shapes.length === 1 ? ' has' : 's have'} no cached choice for this adapter; timing their variants for up to ` +
+    this.log(`tuning: ${problems.length} kernel problem${problems.length === 1 ? ' has' : 's have'} no cached choice for this adapter; timing their variants for up to ` +
       `${this.seconds} s before the second step (--tune-seconds; npm run tune -- [the same flags] does them all ahead)`);
-    const r = await tuneGemms(shapes, this.seconds * 1000);
+    const r = await tuneProblems(problems, this.seconds * 1000);
     let saved = `saved to ${tuneCachePath()}`;
     try { if (r.done.length) saveTuneCache(); } catch (e) { saved = `not saved (${(e as Error).message})`; }
     const changed = r.done.filter((t) => t.chosen !== t.def).length;
-    this.log(`tuning: ${r.done.length} of ${shapes.length} tuned in ${r.seconds.toFixed(0)} s, ${changed} away from the default (${tunedTotals(r).text})` +
+    this.log(`tuning: ${r.done.length} of ${problems.length} tuned in ${r.seconds.toFixed(0)} s, ${changed} away from the default (${tunedTotals(r).text})` +
       `${r.left ? `; ${r.left} keep the default until a later run tunes them` : ''}${r.done.length ? `; ${saved}` : ''}`);
   }
 }

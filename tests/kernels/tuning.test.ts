@@ -5,8 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng, type DType } from '../../engine/index.ts';
-import { chooseGemmTiles, gemmCandidates, gemmTiles, pointwiseDgrad, pointwiseForward, recordGemmShapes, setGemmTiles, type GemmShape } from '../../kernels/conv2d_pointwise.ts';
-import { clearTuned, loadTuned, setTuned, sourceHash, tunedChoice, tunedEntries } from '../../kernels/tuning.ts';
+import { gemmTiles, pointwiseDgrad, pointwiseForward, pointwiseWgrad, type GemmTiles, type WgradTiles } from '../../kernels/conv2d_pointwise.ts';
+import { clearTuned, loadTuned, recordProblems, setTuned, sourceHash, tunedChoice, tunedEntries } from '../../kernels/tuning.ts';
 import { upload, download, quantize } from '../util/gpu.ts';
 
 test('tunedChoice: only for the measured kernel source and only a choice the kernel accepts', () => {
@@ -35,30 +35,42 @@ const SHAPES: [DType, number, number, number, number, number, number][] = [
   ['f16', 3, 12, 40, 3, 5, 2],
 ];
 for (const [dtype, N, Cin, Cout, H, W, G] of SHAPES) {
-  test(`pointwise GEMM ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tuning candidate equals the default (forward; dgrad: two); a tuned entry is used`, async () => {
+  test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tuning candidate equals the default (GEMM forward; dgrad: two; wgrad: all); a tuned entry is used`, async () => {
     const rng = new Rng(Cin * Cout);
     const X = upload(quantize(rng.normals(N * Cin * H * W), dtype), [N, Cin, H, W], dtype);
     const Wt = upload(quantize(rng.normals(Cout * (Cin / G), 0.5), 'f32'), [Cout, Cin / G, 1, 1]);
     const DY = upload(quantize(rng.normals(N * Cout * H * W), dtype), [N, Cout, H, W], dtype);
-    recordGemmShapes(true);
+    recordProblems(true);
     const y = await download(pointwiseForward(X, Wt, G));
     const dx = await download(pointwiseDgrad(DY, Wt, G, [N, Cin, H, W]));
-    const [fwd, bwd] = recordGemmShapes(false) as [GemmShape, GemmShape];
-    assert.equal(fwd, { x: dtype, y: dtype === 'f16' && (H * W) % 2 === 1 ? 'f32' : dtype, N, G, R: Cin / G, O: Cout / G, P: H * W });
-    assert.is(bwd.O, Cin / G);
-    const cands = gemmCandidates(fwd);
-    assert.equal(cands[0], gemmTiles(fwd.O, (N * H * W) / (fwd.P % 4 === 0 ? 4 : fwd.P % 2 === 0 ? 2 : 1), fwd.P % 4 === 0 ? 4 : fwd.P % 2 === 0 ? 2 : 1), 'the default first');
+    const dw = await download(pointwiseWgrad(X, DY, G));
+    const [fwd, bwd, wg, ...more] = recordProblems(false);
+    const P = H * W, PV = P % 4 === 0 ? 4 : P % 2 === 0 ? 2 : 1, staged = dtype === 'f16' && PV === 1 ? 'f32' : dtype;
+    assert.is(more.length, 0);
+    assert.is(fwd!.key, `conv2d_pointwise.gemm ${dtype}>${staged} N${N} G${G} R${Cin / G} O${Cout / G} P${P}`);
+    assert.is(bwd!.key, `conv2d_pointwise.gemm ${dtype}>${staged} N${N} G${G} R${Cout / G} O${Cin / G} P${P}`);
+    assert.is(wg!.key, `conv2d_pointwise.wgrad ${dtype} N${N} G${G} M${Cout / G} K${Cin / G} P${P}`);
+    const cands = fwd!.candidates() as GemmTiles[];
+    assert.equal(cands[0], gemmTiles(Cout / G, (N * P) / PV, PV), 'the default first');
     assert.ok(cands.length > 8 && cands.slice(1).every((t) => t.TM * t.TPV <= 64));
+    assert.ok(cands.some((t) => t.WGY), 'shared-memory tilings among them');
     for (const tiles of cands) assert.equal(Array.from(await download(pointwiseForward(X, Wt, G, { tiles }))), Array.from(y), `y ${JSON.stringify(tiles)}`);
-    // dgrad is the same kernel on other dimensions: its default and the widest candidates
-    for (const tiles of [gemmCandidates(bwd).at(-1)!, gemmCandidates(bwd)[1]!]) assert.equal(Array.from(await download(pointwiseDgrad(DY, Wt, G, [N, Cin, H, W], tiles))), Array.from(dx), `dx ${JSON.stringify(tiles)}`);
+    // dgrad is the same kernel on other dimensions: the widest candidate and the second
+    const dcands = bwd!.candidates() as GemmTiles[];
+    for (const tiles of [dcands.at(-1)!, dcands[1]!]) assert.equal(Array.from(await download(pointwiseDgrad(DY, Wt, G, [N, Cin, H, W], tiles))), Array.from(dx), `dx ${JSON.stringify(tiles)}`);
+    const wcands = wg!.candidates() as WgradTiles[];
+    assert.ok(wcands.length > 4);
+    for (const tiles of wcands) assert.equal(Array.from(await download(pointwiseWgrad(X, DY, G, tiles))), Array.from(dw), `dw ${JSON.stringify(tiles)}`);
     // a tuned entry is what the op then uses, and its result is the default's
-    const pick = cands.at(-1)!;
-    setGemmTiles(fwd, pick, 1, 2);
-    assert.equal(chooseGemmTiles(fwd), pick);
+    fwd!.keep(cands.at(-1)!, 1, 2);
+    wg!.keep(wcands.at(-1)!, 1, 2);
+    assert.ok(fwd!.tuned() && wg!.tuned());
+    assert.equal(fwd!.current(), cands.at(-1));
     assert.equal(Array.from(await download(pointwiseForward(X, Wt, G))), Array.from(y), 'tuned forward');
+    assert.equal(Array.from(await download(pointwiseWgrad(X, DY, G))), Array.from(dw), 'tuned wgrad');
     clearTuned();
-    assert.equal(chooseGemmTiles(fwd), cands[0], 'no entry: the default');
+    assert.equal(fwd!.current(), cands[0], 'no entry: the default');
+    assert.ok(!fwd!.tuned());
     X.dispose(); Wt.dispose(); DY.dispose();
   });
 }

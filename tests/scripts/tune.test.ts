@@ -1,5 +1,5 @@
-// `npm run tune` end to end (scripts/tune.ts), bounded to one problem: it records the pointwise GEMMs
-// of the preset's training pass, times the first one's candidates, says what it chose and writes that
+// `npm run tune` end to end (scripts/tune.ts), bounded to one problem: it records the kernel problems
+// of the preset's training pass (the first: a pointwise GEMM), times the first one's candidates, says what it chose and writes that
 // to the tuning cache for this adapter; a bad --max-problems is refused before the device opens.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,8 +23,8 @@ test('tune --preset smoke --max-problems 1: one problem timed, the choice printe
   const out = cli.output();
   assert.is(r.code, 0, out);
   assert.match(out, /^tuning 0\.5x g=3 cifar stem at 32x32, 16 images a pass, f32; 0 entries already cached$/m);
-  assert.match(out, /^\d+ pointwise GEMM problems, the first 1 tuned \(--max-problems\); timing up to \d+ candidates each$/m);
-  assert.match(out, /^ {2}f32>f32 \[16, 1x\d+ -> 1x\d+, 1024\] +default \d+x\d+ wg8 +[\d.]+ ms -> \d+x\d+ wg\d+ +[\d.]+ ms/m);
+  assert.match(out, /^\d+ kernel problems, the first 1 tuned \(--max-problems\); timing up to \d+ candidates each$/m);
+  assert.match(out, /^ {2}pointwise GEMM f32>f32 \[16, 1x\d+ -> 1x\d+, 1024\] +default TM\d+ TPV\d+ WGX8 +[\d.]+ ms -> TM\d+ TPV\d+ WGX\d+( WGY\d+ BK\d+)? +[\d.]+ ms/m);
   assert.match(out, new RegExp(`saved to ${file.replace(/[.]/g, '\\.')}$`, 'm'));
   const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
   const entries = Object.entries(saved.adapters[adapterKey()]) as [string, { choice: Record<string, number>; ms: number; defaultMs: number }][];

@@ -8,8 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import '../util/gpu.ts';
-import { gemmCandidates, gemmTuned, recordGemmShapes, setGemmTiles, type GemmShape } from '../../kernels/conv2d_pointwise.ts';
-import { clearTuned, tunedEntries } from '../../kernels/tuning.ts';
+import { clearTuned, recordProblems, tunedEntries } from '../../kernels/tuning.ts';
 import { train } from '../../train/trainer.ts';
 import { readCheckpoint } from '../../train/checkpoint_io.ts';
 import { adapterKey } from '../../train/tune_cache.ts';
@@ -23,15 +22,16 @@ const cfg = (dir: string, tuneSeconds: number) =>
   tinyConfigFor(path.join(root, dir), { batchSize: 8, epochs: 2, warmupEpochs: 1, maxSteps: 4, logEvery: 2, evalEvery: 0, tuneSeconds });
 
 
-test('a run with every pointwise GEMM on a non-default tiling ends with the same bits as the default run', async () => {
+test('a run with every tunable kernel on a non-default choice ends with the same bits as the default run', async () => {
   clearTuned();
-  recordGemmShapes(true);
+  recordProblems(true);
   const plain = await train(cfg('plain', 0), { progress: false, log: () => {}, datasets: data });
-  const shapes: GemmShape[] = recordGemmShapes(false);
-  assert.ok(shapes.length > 10, `forward and dgrad shapes recorded: ${shapes.length}`);
-  // the last candidate of each: the shared-memory kernel where the device takes it, else a register tiling
-  for (const g of shapes) setGemmTiles(g, gemmCandidates(g).at(-1)!, 1, 2);
-  assert.ok(shapes.every(gemmTuned));
+  const problems = recordProblems(false);
+  assert.ok(problems.length > 20, `GEMM and wgrad problems recorded: ${problems.length}`);
+  assert.ok(problems.some((p) => p.key.startsWith('conv2d_pointwise.wgrad ')));
+  // the last candidate of each: for GEMMs the shared-memory kernel where the device takes it
+  for (const p of problems) p.keep(p.candidates().at(-1)!, 1, 2);
+  assert.ok(problems.every((p) => p.tuned()));
   const tuned = await train(cfg('tuned', 0), { progress: false, log: () => {}, datasets: data });
   clearTuned();
   const a = await readCheckpoint(plain.checkpoint!), b = await readCheckpoint(tuned.checkpoint!);
@@ -55,7 +55,7 @@ test('the trainer tunes the problems step 1 dispatched within --tune-seconds, sa
     };
     const first = await runLines('first', 4);
     assert.is(first.lines.length, 2, first.lines.join('\n'));
-    const [, total] = first.lines[0]!.match(/^tuning: (\d+) pointwise GEMM problems have no cached choice for this adapter; timing their variants for up to 4 s before the second step/)!;
+    const [, total] = first.lines[0]!.match(/^tuning: (\d+) kernel problems have no cached choice for this adapter; timing their variants for up to 4 s before the second step/)!;
     const m = first.lines[1]!.match(/^tuning: (\d+) of (\d+) tuned in \d+ s, (\d+) away from the default \([\d.]+ ms with the defaults, [\d.]+ ms tuned \([\d.]+x\)\)(; (\d+) keep the default until a later run tunes them)?/);
     assert.ok(m, first.lines[1]);
     console.log(`  ${first.lines[1]} (run: ${first.s.toFixed(1)} s)`);
@@ -70,7 +70,7 @@ test('the trainer tunes the problems step 1 dispatched within --tune-seconds, sa
     // the tuned problems are not timed again: the next run asks only about the rest (none when all were done)
     const second = await runLines('second', 0.001);
     if (left === 0) assert.is(second.lines.length, 0, second.lines.join('\n'));
-    else assert.match(second.lines[0]!, new RegExp(`^tuning: ${left} pointwise GEMM problem`));
+    else assert.match(second.lines[0]!, new RegExp(`^tuning: ${left} kernel problem`));
     // --tune-seconds 0: no tuning, no line
     clearTuned();
     assert.is((await runLines('off', 0)).lines.length, 0);
