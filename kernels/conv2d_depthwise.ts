@@ -18,12 +18,15 @@
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts), w bound
 // whole. wgrad's windows write their images' rows of the one partial-sum buffer, so its sums are added
 // in the same order as for the whole batch; that buffer is itself windowed where it is over the limit.
+// Forward and dgrad tiles are tunable per shape (kernels/tuning.ts); wgrad keeps its default, as its
+// bands decide the order in which the partial sums are added.
 import { Tensor, bindingLimit, grid1d, type Binding, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type Vec } from './kernel.ts';
 import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { shuffleSrcWgsl } from './channel_shuffle.ts';
 import { sumColumns } from './reduce.ts';
 import { batchWindows, rowsOf } from './windows.ts';
+import { choose, variantHash, type Choice } from './tuning.ts';
 
 type Stride = 1 | 2;
 type Kind = 'forward' | 'dgrad' | 'wgrad';
@@ -243,19 +246,78 @@ function widest(dtype: DType, width: number, per: number): Vec {
   return 1;
 }
 
+/** A band kernel's tile: R output rows x V output columns per step. */
+export type DepthwiseTile = { R: number; V: number };
+
 /**
- * The kernel for `kind` reading rows of width inW and producing (wgrad: reading dy) an outH x outW plane.
- * Small planes take one tile per row or one band per plane, so no invocation computes padding.
+ * The default tile for `kind` producing (wgrad: reading dy) an outH x outW plane: small planes take one
+ * tile per row or one band per plane, so no invocation computes padding.
  */
-function specFor(kind: Kind, dtype: DType, stride: Stride, shuffleGroups: number, inW: number, outW: number, outH: number): Spec {
-  const shuffle = shuffleGroups > 1;
-  if (kind !== 'wgrad' && dtype === 'f16' && outW % 2 === 1) return { kind, dtype, stride, shuffle, R: 0, V: 0, Ein: 1, Eout: 1 };
+function defaultTile(kind: Kind, dtype: DType, stride: Stride, outW: number, outH: number): DepthwiseTile {
   const halves = kind === 'dgrad' && stride === 2; // dx tiles start at even rows and columns
   let { R, V } = TILE[dtype][kind];
   if (outW <= 2 * V && outW * R <= 32 && (outW % 2 === 0 || (!halves && dtype === 'f32'))) V = outW;
   if (outH <= 2 * R && outH * V <= 32 && (outH % 2 === 0 || !halves)) R = outH;
+  return { R, V };
+}
+
+/** The band kernel with tile t, reading rows of width inW and producing (wgrad: reading dy) rows of width outW. */
+function bandSpec(kind: Kind, dtype: DType, stride: Stride, shuffle: boolean, inW: number, outW: number, { R, V }: DepthwiseTile): Spec {
   const Eout = widest(dtype, outW, V);
   return { kind, dtype, stride, shuffle, R, V, Ein: widest(dtype, inW, stepOf(kind, V, stride)), Eout: kind !== 'wgrad' && dtype === 'f16' && Eout === 1 ? 2 : Eout };
+}
+
+/** f16 forward and dgrad rows of odd width store single halves: pairs mode, no tile. */
+const pairsMode = (kind: Kind, dtype: DType, outW: number) => kind !== 'wgrad' && dtype === 'f16' && outW % 2 === 1;
+
+/**
+ * The kernel for `kind` reading rows of width inW and producing (wgrad: reading dy) an outH x outW plane,
+ * with the default tile (wgrad: its bands decide the order of the sums).
+ */
+function specFor(kind: Kind, dtype: DType, stride: Stride, shuffleGroups: number, inW: number, outW: number, outH: number): Spec {
+  const shuffle = shuffleGroups > 1;
+  if (pairsMode(kind, dtype, outW)) return { kind, dtype, stride, shuffle, R: 0, V: 0, Ein: 1, Eout: 1 };
+  return bandSpec(kind, dtype, stride, shuffle, inW, outW, defaultTile(kind, dtype, stride, outW, outH));
+}
+
+/**
+ * Tiles the tuner times for forward and dgrad (each output is the same 9-tap fma chain whatever the
+ * tile, so all give the default's bits): the default, then 1-8 rows x 2-8 columns of at most 32
+ * outputs (compile time), even rows where dx tiles must start on even rows, even columns (f16 pairs).
+ */
+export function depthwiseTileCandidates(kind: 'forward' | 'dgrad', dtype: DType, stride: Stride, outW: number, outH: number): DepthwiseTile[] {
+  const out = [defaultTile(kind, dtype, stride, outW, outH)];
+  for (const R of [1, 2, 4, 8]) for (const V of [2, 4, 8]) {
+    if (validTile(kind, stride)({ R, V }) && !out.some((t) => t.R === R && t.V === V)) out.push({ R, V });
+  }
+  return out;
+}
+const validTile = (kind: Kind, stride: Stride) => (c: Choice): boolean => Object.keys(c).sort().join() === 'R,V' &&
+  [1, 2, 4, 8].includes(c.R!) && [2, 4, 8].includes(c.V!) && c.R! * c.V! <= 32 && !(kind === 'dgrad' && stride === 2 && c.R! % 2 === 1);
+
+/**
+ * The forward or dgrad kernel for a problem: pairs mode, or the band kernel with `tile` (tests), a tuned
+ * tile for this shape on this adapter (kernels/tuning.ts), or the default.
+ */
+function chooseSpec(kind: 'forward' | 'dgrad', src: Tensor, xShape: Shape, stride: Stride, G: number, outW: number, outH: number, tile?: DepthwiseTile): Spec {
+  const { dtype } = src, inW = src.shape[3], shuffle = G > 1;
+  if (pairsMode(kind, dtype, outW)) return specFor(kind, dtype, stride, G, inW, outW, outH);
+  const spec = (t: DepthwiseTile) => bandSpec(kind, dtype, stride, shuffle, inW, outW, t);
+  if (tile) return spec(tile);
+  const def = defaultTile(kind, dtype, stride, outW, outH);
+  const [N, C, H, W] = xShape;
+  const t = choose<DepthwiseTile>({
+    kernel: 'conv2d_depthwise', shape: `${kind} ${dtype} s${stride} G${G} N${N} C${C} ${H}x${W}`, def,
+    text: `depthwise ${kind} ${dtype} s${stride} [${N}, ${C}, ${H}, ${W}]${shuffle ? ` shuffled ${G}` : ''}`,
+    candidates: () => depthwiseTileCandidates(kind, dtype, stride, outW, outH),
+    valid: validTile(kind, stride),
+    source: () => variantHash(`${kernel.name}/${JSON.stringify(spec(def))}`, () => kernel.wgsl(spec(def))),
+    open: () => {
+      const a = Tensor.zeros(src.shape, dtype), w = Tensor.zeros([C, 1, 3, 3], 'f32'), b = Tensor.empty(kind === 'forward' ? [N, C, outH, outW] : xShape, dtype);
+      return { run: (c) => gather(spec(c), xShape, G, a, w, b), dispose: () => { a.dispose(); w.dispose(); b.dispose(); } };
+    },
+  });
+  return spec(t);
 }
 
 /**
@@ -286,18 +348,18 @@ function gather(s: Spec, xShape: Shape, G: number, src: Tensor, w: Tensor, out: 
   }
 }
 
-/** y = depthwise3x3(shuffle(x, shuffleGroups), w): x [N, C, H, W], w [C, 1, 3, 3] f32; y has x's dtype. */
-export function depthwiseForward(x: Tensor, w: Tensor, stride: Stride, shuffleGroups = 1): Tensor {
+/** y = depthwise3x3(shuffle(x, shuffleGroups), w): x [N, C, H, W], w [C, 1, 3, 3] f32; y has x's dtype. `tile`: tests. */
+export function depthwiseForward(x: Tensor, w: Tensor, stride: Stride, shuffleGroups = 1, tile?: DepthwiseTile): Tensor {
   const [N, C, H, W] = x.shape;
   const y = Tensor.empty([N, C, outSize(H, stride), outSize(W, stride)], x.dtype);
-  gather(specFor('forward', x.dtype, stride, shuffleGroups, W, y.shape[3], y.shape[2]), x.shape, shuffleGroups, x, w, y);
+  gather(chooseSpec('forward', x, x.shape, stride, shuffleGroups, y.shape[3], y.shape[2], tile), x.shape, shuffleGroups, x, w, y);
   return y;
 }
 
-/** dx [xShape] (x's channel order, dy's dtype) from dy [N, C, Ho, Wo] and w [C, 1, 3, 3]. */
-export function depthwiseDgrad(dy: Tensor, w: Tensor, xShape: Shape, stride: Stride, shuffleGroups = 1): Tensor {
+/** dx [xShape] (x's channel order, dy's dtype) from dy [N, C, Ho, Wo] and w [C, 1, 3, 3]. `tile`: tests. */
+export function depthwiseDgrad(dy: Tensor, w: Tensor, xShape: Shape, stride: Stride, shuffleGroups = 1, tile?: DepthwiseTile): Tensor {
   const dx = Tensor.empty(xShape, dy.dtype);
-  gather(specFor('dgrad', dy.dtype, stride, shuffleGroups, dy.shape[3], xShape[3], xShape[2]), xShape, shuffleGroups, dy, w, dx);
+  gather(chooseSpec('dgrad', dy, xShape, stride, shuffleGroups, xShape[3], xShape[2], tile), xShape, shuffleGroups, dy, w, dx);
   return dx;
 }
 

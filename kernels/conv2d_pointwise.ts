@@ -22,7 +22,7 @@
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts): the GEMM
 // and pack pass per window; wgrad's windows write their chunks' partial sums into one buffer, summed once.
 import { Tensor, bindingLimit, defineOp, deviceInfo, grid1d, type Binding, type DType, type Shape } from '../engine/index.ts';
-import { choose, sourceHash, type Choice } from './tuning.ts';
+import { choose, variantHash, type Choice } from './tuning.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { sumColumns } from './reduce.ts';
@@ -112,15 +112,8 @@ const defaultSpec = (g: GemmShape, t: GemmTiles): GemmSpec => {
   const PV = pixelVector(g.P);
   return { x: g.x, y: g.y, PV, TPV: t.TPV, TM: t.TM, wv4: g.R % 4 === 0, WGX: t.WGX };
 };
-const sources = new Map<string, string>();
-/** A kernel source's hash, computed once per variant key. */
-function cachedHash(k: string, wgsl: () => string): string {
-  let h = sources.get(k);
-  if (!h) sources.set(k, (h = sourceHash(wgsl())));
-  return h;
-}
 /** Hash of the kernel's WGSL for the shape's default tiles: a tuned entry from another kernel version is stale. */
-const gemmSource = (g: GemmShape, t: GemmTiles) => cachedHash(`${gemmKernel.name}/${JSON.stringify(defaultSpec(g, t))}`, () => gemmKernel.wgsl(defaultSpec(g, t)));
+const gemmSource = (g: GemmShape, t: GemmTiles) => variantHash(`${gemmKernel.name}/${JSON.stringify(defaultSpec(g, t))}`, () => gemmKernel.wgsl(defaultSpec(g, t)));
 /**
  * Tiles the kernels accept from a cache: the register kernel's whole, within the accumulator budget
  * that bounds compile time; the shared-memory kernel's within its rules and this device's limits.
@@ -457,7 +450,7 @@ export function chooseWgradTiles(w: WgradShape): WgradTiles {
     text: `pointwise wgrad ${w.x} [${w.N}, ${w.G}x${w.M} x ${w.G}x${w.K}, ${w.P}]`,
     candidates: () => wgradCandidates(w),
     valid: validWgrad,
-    source: () => cachedHash(`${wgradKernel.name}/${JSON.stringify(wgradSpec(w, def))}`, () => wgradKernel.wgsl(wgradSpec(w, def))),
+    source: () => variantHash(`${wgradKernel.name}/${JSON.stringify(wgradSpec(w, def))}`, () => wgradKernel.wgsl(wgradSpec(w, def))),
     open: () => {
       const x = Tensor.zeros([w.N, w.G * w.K, 1, w.P], w.x), dy = Tensor.zeros([w.N, w.G * w.M, 1, w.P], w.x);
       return { run: (tiles) => pointwiseWgrad(x, dy, w.G, tiles).dispose(), dispose: () => { x.dispose(); dy.dispose(); } };

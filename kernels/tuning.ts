@@ -4,6 +4,8 @@
 // another version of the kernel (its WGSL hash differs), or when the choice is not one the kernel
 // accepts: a stale or edited cache can only cost speed, never correctness. Browser-safe (no disk here).
 
+import { f16Storage } from './kernel.ts';
+
 export type Choice = Readonly<Record<string, number>>;
 
 export interface TunedEntry {
@@ -31,6 +33,15 @@ export function sourceHash(text: string): string {
  * only when there is an entry) and `valid`
  * accepts it; else undefined (the caller's default heuristic applies).
  */
+const hashes = new Map<string, string>();
+/** sourceHash of a kernel variant's WGSL, computed once per `variant` key (choices are asked per dispatch). */
+export function variantHash(variant: string, wgsl: () => string): string {
+  const k = `${variant} ${f16Storage()}`; // the WGSL differs with the f16 storage mode
+  let h = hashes.get(k);
+  if (!h) hashes.set(k, (h = sourceHash(wgsl())));
+  return h;
+}
+
 export function tunedChoice(kernel: string, shape: string, source: () => string, valid: (c: Choice) => boolean): Choice | undefined {
   const e = table.get(key(kernel, shape));
   return e && e.source === source() && valid(e.choice) ? e.choice : undefined;

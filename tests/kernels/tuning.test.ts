@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { Rng, type DType } from '../../engine/index.ts';
 import { gemmTiles, pointwiseDgrad, pointwiseForward, pointwiseWgrad, type GemmTiles, type WgradTiles } from '../../kernels/conv2d_pointwise.ts';
 import { clearTuned, loadTuned, recordProblems, setTuned, sourceHash, tunedChoice, tunedEntries } from '../../kernels/tuning.ts';
+import { depthwiseDgrad, depthwiseForward, type DepthwiseTile } from '../../kernels/conv2d_depthwise.ts';
 import { upload, download, quantize } from '../util/gpu.ts';
 
 test('tunedChoice: only for the measured kernel source and only a choice the kernel accepts', () => {
@@ -71,6 +72,38 @@ for (const [dtype, N, Cin, Cout, H, W, G] of SHAPES) {
     clearTuned();
     assert.equal(fwd!.current(), cands[0], 'no entry: the default');
     assert.ok(!fwd!.tuned());
+    X.dispose(); Wt.dispose(); DY.dispose();
+  });
+}
+
+// Depthwise forward and dgrad: every output is the same 9-tap chain whatever the band tile, so every
+// tile the tuner may choose gives the default's bits ([N, C, H, W], stride, shuffle groups; even output
+// widths, as f16 rows of odd width run unbanded and are not tuned).
+for (const [dtype, N, C, H, W, stride, G] of [['f32', 2, 24, 7, 10, 1, 3], ['f16', 2, 16, 9, 12, 2, 1], ['f32', 3, 8, 8, 8, 2, 4], ['f16', 2, 8, 5, 6, 1, 4]] as const) {
+  test(`depthwise ${dtype} [${N}, ${C}, ${H}, ${W}] s${stride} G=${G}: every tile candidate equals the default, forward and dgrad`, async () => {
+    const rng = new Rng(C * H + W);
+    const Ho = Math.floor((H - 1) / stride) + 1, Wo = Math.floor((W - 1) / stride) + 1;
+    const X = upload(quantize(rng.normals(N * C * H * W), dtype), [N, C, H, W], dtype);
+    const Wt = upload(quantize(rng.normals(C * 9, 0.5), 'f32'), [C, 1, 3, 3]);
+    const DY = upload(quantize(rng.normals(N * C * Ho * Wo), dtype), [N, C, Ho, Wo], dtype);
+    recordProblems(true);
+    const y = Array.from(await download(depthwiseForward(X, Wt, stride, G)));
+    const dx = Array.from(await download(depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G)));
+    const [fwd, bwd, ...more] = recordProblems(false);
+    assert.is(more.length, 0);
+    assert.is(fwd!.key, `conv2d_depthwise forward ${dtype} s${stride} G${G} N${N} C${C} ${H}x${W}`);
+    assert.is(bwd!.key, `conv2d_depthwise dgrad ${dtype} s${stride} G${G} N${N} C${C} ${H}x${W}`);
+    for (const [p, want, run] of [[fwd!, y, (t: DepthwiseTile) => depthwiseForward(X, Wt, stride, G, t)], [bwd!, dx, (t: DepthwiseTile) => depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G, t)]] as const) {
+      const cands = p.candidates() as DepthwiseTile[];
+      assert.ok(cands.length >= 8, `${cands.length} candidates`);
+      for (const t of cands) assert.equal(Array.from(await download(run(t))), want, `${p.key} ${JSON.stringify(t)}`);
+      p.keep(cands.at(-1)!, 1, 2);
+    }
+    // the tuned tiles are what the ops then use
+    assert.equal(Array.from(await download(depthwiseForward(X, Wt, stride, G))), y, 'tuned forward');
+    assert.equal(Array.from(await download(depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G))), dx, 'tuned dgrad');
+    assert.ok(fwd!.tuned() && bwd!.tuned());
+    clearTuned();
     X.dispose(); Wt.dispose(); DY.dispose();
   });
 }
