@@ -5,7 +5,8 @@
 // evaluation and bench:train read. A candidate must beat the default heuristic by more than 3% to
 // replace it, so tuning is never slower than the default beyond noise. Tuned today: the pointwise
 // (1x1 group) convolution's GEMM (forward and input gradient: register or shared-memory tiles, workgroup
-// shape) and its weight gradient (dW tile, workgroup width).
+// shape) and its weight gradient (dW tile, workgroup width); the depthwise convolution's forward and
+// input gradient (band tile).
 import { Rng, Tensor, backward, describeDevice, deviceInfo, initDevice, scope, sync } from '../engine/index.ts';
 import { choiceText, recordProblems } from '../kernels/tuning.ts';
 import { sum } from '../kernels/reduce.ts';
