@@ -7,18 +7,22 @@
 import { sync } from '../engine/index.ts';
 import type { Choice, TuningProblem } from '../kernels/tuning.ts';
 
-/** Median ms of `reps` runs after one untimed run (which compiles the pipeline), each waited for. */
-async function median(run: () => void, reps: number): Promise<number> {
+/**
+ * Median ms of up to 5 runs after one untimed run (which compiles the pipeline), each waited for; a
+ * problem whose runs take long stops once 250 ms have been timed (at least one run), so that large
+ * problems (the seed preset's layers on a CPU) fit a tuning budget at all.
+ */
+async function median(run: () => void): Promise<number> {
   run();
   await sync();
   const ms: number[] = [];
-  for (let i = 0; i < reps; i++) {
+  while (ms.length < 5 && !(ms.length > 0 && ms.reduce((a, b) => a + b, 0) >= 250)) {
     const t0 = performance.now();
     run();
     await sync();
     ms.push(performance.now() - t0);
   }
-  return ms.sort((a, b) => a - b)[reps >> 1]!;
+  return ms.sort((a, b) => a - b)[ms.length >> 1]!;
 }
 
 export interface Tuned { problem: TuningProblem; def: Choice; defMs: number; chosen: Choice; ms: number }
@@ -45,12 +49,12 @@ export async function tuneProblems(problems: readonly TuningProblem[], budgetMs 
     const p = problem.open();
     try {
       const [def, ...rest] = problem.candidates();
-      const defMs = await median(() => p.run(def!), 5);
+      const defMs = await median(() => p.run(def!));
       let best = { c: def!, ms: defMs };
       let timedOut = false;
       for (const c of rest) {
         if (over()) { timedOut = true; break; }
-        const ms = await median(() => p.run(c), 5);
+        const ms = await median(() => p.run(c));
         if (ms < best.ms) best = { c, ms };
       }
       if (timedOut) break;
