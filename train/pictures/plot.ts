@@ -149,15 +149,17 @@ function drawPanel(
   digits: number,
 ): void {
   // Panel title plus "last: train 0.412  test 0.538" so the numbers are readable at a glance.
+  // Only the runs whose values fit beside the title within the panel (many runs would run into the next).
   canvas.drawText(box.x, box.y, title, INK, 2);
-  const last = series
-    .map((s) => {
-      const p = [...s.points].reverse().find((q) => Number.isFinite(q.y));
-      return p ? `${s.name} ${p.y.toFixed(digits)}` : null;
-    })
-    .filter((t) => t !== null)
-    .join('   ');
-  if (last) canvas.drawText(box.x + textWidth(title, 2) + 16, box.y + 4, `last: ${last}`, MUTED, 1);
+  const room = box.w - textWidth(title, 2) - 16;
+  let last = 'last:';
+  for (const s of series) {
+    const p = [...s.points].reverse().find((q) => Number.isFinite(q.y));
+    const next = p ? `${last}${last === 'last:' ? ' ' : '   '}${s.name} ${p.y.toFixed(digits)}` : last;
+    if (textWidth(next, 1) > room) break;
+    last = next;
+  }
+  if (last !== 'last:') canvas.drawText(box.x + textWidth(title, 2) + 16, box.y + 4, last, MUTED, 1);
 
   const plot: Rect = { x: box.x + 66, y: box.y + 30, w: box.w - 76, h: box.h - 30 - 44 };
   const all = series.flatMap((s) => s.points);
