@@ -467,9 +467,9 @@ export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: WgradTi
   const [N, Cin, H, W] = x.shape;
   const Cout = dy.shape[1], P = H * W, K = Cin / G, M = Cout / G;
   const PV = pixelVector(P), HWv = P / PV, Pv = N * HWv;
-  const shape4: WgradShape = { x: x.dtype, N, G, M, K, P };
-  const def = wgradDefault(shape4);
-  const t = tiles ? { WGX: 8, ...tiles } : chooseWgradTiles(shape4);
+  const problem: WgradShape = { x: x.dtype, N, G, M, K, P };
+  const def = wgradDefault(problem);
+  const t = tiles ? { WGX: 8, ...tiles } : chooseWgradTiles(problem);
   const { TM, TK, WGX } = t;
   const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
   const dwTiles = G * mTiles * kTiles;

@@ -28,11 +28,6 @@ export function sourceHash(text: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-/**
- * The tuned choice for `kernel` at `shape`, if one was measured for this kernel source (`source`, asked
- * only when there is an entry) and `valid`
- * accepts it; else undefined (the caller's default heuristic applies).
- */
 const hashes = new Map<string, string>();
 /** sourceHash of a kernel variant's WGSL, computed once per `variant` key (choices are asked per dispatch). */
 export function variantHash(variant: string, wgsl: () => string): string {
@@ -42,6 +37,11 @@ export function variantHash(variant: string, wgsl: () => string): string {
   return h;
 }
 
+/**
+ * The tuned choice for `kernel` at `shape`, if one was measured for this kernel source (`source`, asked
+ * only when there is an entry) and `valid`
+ * accepts it; else undefined (the caller's default heuristic applies).
+ */
 export function tunedChoice(kernel: string, shape: string, source: () => string, valid: (c: Choice) => boolean): Choice | undefined {
   const e = table.get(key(kernel, shape));
   return e && e.source === source() && valid(e.choice) ? e.choice : undefined;
@@ -95,7 +95,7 @@ export interface TuningProblem {
 let recording: Map<string, TuningProblem> | null = null;
 
 /** Called by a kernel as it chooses: notes its problem while recording (made only then, once per key). */
-export function noteProblem(key: string, make: () => TuningProblem): void {
+function noteProblem(key: string, make: () => TuningProblem): void {
   if (recording && !recording.has(key)) recording.set(key, make());
 }
 
@@ -106,7 +106,7 @@ export function recordProblems(on: boolean): TuningProblem[] {
   return seen;
 }
 
-/** A choice in words: `TMxTPV wgWGX` style keys and values, in the choice's own order. */
+/** A choice in words, each key followed by its value in the choice's own order (`TM16 TPV4 WGX8`). */
 export const choiceText = (c: Choice): string => Object.entries(c).map(([k, v]) => `${k}${v}`).join(' ');
 
 /** What a kernel says about one of its tunable problems (see choose()). */
