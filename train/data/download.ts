@@ -55,13 +55,16 @@ export async function downloadFile(url: string, dest: string, o: DownloadOptions
   const total = Number(res.headers['content-length']) || o.expectedBytes || 0;
   const hash = crypto.createHash('md5');
   const out = fs.createWriteStream(dest);
+  // a disk error surfaces from the write or drain it belongs to; without a listener it would crash the process
+  out.on('error', () => {});
   let received = 0;
   try {
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         hash.update(chunk);
         received += chunk.length;
-        if (!out.write(chunk)) await once(out, 'drain');
+        if (!out.write(chunk) && !out.errored) await once(out, 'drain');
+        if (out.errored) throw out.errored;
         o.onProgress?.(received, total);
       }
       if (!res.complete || (total && received < total)) throw new Error('the connection closed early');
@@ -71,12 +74,15 @@ export async function downloadFile(url: string, dest: string, o: DownloadOptions
       if (err.syscall === 'write' || err.syscall === 'open') throw err; // a local disk problem, not the transfer
       throw new DownloadError('interrupted', err.message, received, total);
     }
+    if (out.errored) throw out.errored;
     out.end();
     await once(out, 'finish');
   } catch (e) {
-    // wait for the stream to let go of the file (it may still be opening it) before removing it
+    // wait for the stream to let go of the file (it may still be opening it) before removing it; the
+    // destroy fails its pending writes with an 'error' that must not replace the reason we are here
+    const closed = out.closed ? Promise.resolve() : new Promise<void>(r => out.once('close', () => r()));
     out.destroy();
-    if (!out.closed) await once(out, 'close');
+    await closed;
     fs.rmSync(dest, { force: true });
     throw e;
   }
