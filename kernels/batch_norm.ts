@@ -23,9 +23,10 @@
 // buffer at its own chunk offset, all about image 0's pivot, and the one finalize merges them all.
 import { Tensor, defineOp, grid1d, type DType, type Expect } from '../engine/index.ts';
 import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
-import { WG, builtins, flatIndex } from './wgsl.ts';
+import { builtins } from './wgsl.ts';
 import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
 import { batchWindows, rowsOf, type Window } from './windows.ts';
+import { DEFAULT_LAUNCH, chooseLaunch, launchGrid, launchMain, launchVariant, type LaunchShape } from './launch_shape.ts';
 
 const OP = 'batchNorm';
 
@@ -213,7 +214,7 @@ ${main(`var acc = vec3f(0.0);
 // roundings staying inside the 0.5/d margin to the next integer; bigger tensors (spec.big) add one
 // correction per quotient.
 type Layout = 'aligned' | 'straddle' | 'tiny';
-type Ew = { dtype: DType; layout: Layout; kind: 'normalize' | 'dx'; relu: boolean; big: boolean };
+type Ew = { dtype: DType; layout: Layout; kind: 'normalize' | 'dx'; relu: boolean; big: boolean; launch: LaunchShape };
 const BIG = 2 ** 22;
 const layoutOf = (HW: number): Layout => (HW % 4 === 0 ? 'aligned' : HW >= 4 ? 'straddle' : 'tiny');
 /** Elements per 16-byte vector: a vec4f, or 8 halves (two quads). */
@@ -232,7 +233,7 @@ fn chan(e: u32) -> vec2u {
 
 const ewKernel = defineKernel({
   name: 'batch_norm.elementwise',
-  variant: (s: Ew) => `${s.kind}/${s.dtype}/${s.layout}${s.relu ? '/relu' : ''}${s.big ? '/big' : ''}`,
+  variant: (s: Ew) => `${s.kind}/${s.dtype}/${s.layout}${s.relu ? '/relu' : ''}${s.big ? '/big' : ''}${launchVariant(s.launch)}`,
   uniforms: { C: 'u32', HWu: 'u32', vecs: 'u32', invHW: 'f32', invC: 'f32' },
   buffers: (s) => {
     const dx = s.kind === 'dx', L = vecLen(s.dtype);
@@ -290,13 +291,8 @@ ${!dx || s.relu ? AFFINE : ''}
 ${chan(s.big)}
 ${pa}
 ${quad}
-// one invocation per 16-byte vector (${s.dtype === 'f32' ? 'one quad' : 'two quads of halves'}); the tail vector's extra lanes only write padding
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let v = ${flatIndex()};
-  if (v >= u.vecs) { return; }
-  ${body}
-}`;
+// one item per 16-byte vector (${s.dtype === 'f32' ? 'one quad' : 'two quads of halves'}); the tail vector's extra lanes only write padding
+${launchMain(s.launch, 'u.vecs', body)}`;
   },
 });
 
@@ -305,7 +301,7 @@ fn main(${builtins}) {
  * and the output are bound per window, `perChannel` whole. A window starts on an image, so chan()'s
  * channel of a window-relative index is the image's channel.
  */
-function elementwise(kind: 'normalize' | 'dx', x: Tensor, batched: Record<string, Tensor>, perChannel: Record<string, Tensor>, relu: boolean): Tensor {
+function elementwise(kind: 'normalize' | 'dx', x: Tensor, batched: Record<string, Tensor>, perChannel: Record<string, Tensor>, relu: boolean, launch?: LaunchShape): Tensor {
   const [N, C, H, W] = x.shape;
   const layout = layoutOf(H * W);
   const HWu = layout === 'aligned' ? (H * W) / 4 : H * W;  // chan() divides quad indices when aligned, else elements
@@ -314,15 +310,35 @@ function elementwise(kind: 'normalize' | 'dx', x: Tensor, batched: Record<string
   const bound = { ...batched, [kind === 'dx' ? 'dx' : 'y']: y };
   // big from the whole tensor: one pipeline for every window (the correction is exact for any size)
   const quads = Math.ceil(x.size / 4);
-  const spec: Ew = { dtype: x.dtype, layout, kind, relu, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG };
+  const base = { dtype: x.dtype, layout, kind, relu, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG };
+  const spec: Ew = { ...base, launch: launch ?? elementwiseLaunch(base, x, batched, perChannel) };
   for (const w of batchWindows(OP, N, Object.values(bound))) {
     const vecs = Math.ceil((w.count * imageBytes) / 16);
     const windowed = Object.fromEntries(Object.entries(bound).map(([k, t]) => [k, rowsOf(t, N, w)]));
     ewKernel.run(spec, {
-      uniforms: { C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }, buffers: { ...windowed, ...perChannel }, grid: grid1d(vecs, WG),
+      uniforms: { C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }, buffers: { ...windowed, ...perChannel }, grid: launchGrid(vecs, spec.launch),
     });
   }
   return y;
+}
+
+/** The pass's launch shape at x's size: tuned per problem (every shape gives the same bits). */
+function elementwiseLaunch(base: Omit<Ew, 'launch'>, x: Tensor, batched: Record<string, Tensor>, perChannel: Record<string, Tensor>): LaunchShape {
+  const [N, C, H, W] = x.shape;
+  return chooseLaunch({
+    kernel: ewKernel.name, shape: `${base.kind} ${base.dtype}${base.relu ? ' relu' : ''} N${N} C${C} ${H}x${W}`,
+    text: `batch norm ${base.kind}${base.relu ? ' + ReLU' : ''} ${base.dtype} [${N}, ${C}, ${H}, ${W}]`,
+    wgsl: () => ewKernel.wgsl({ ...base, launch: DEFAULT_LAUNCH }),
+    open: () => {
+      const copy = (t: Tensor) => Tensor.zeros(t.shape, t.dtype);
+      const b = Object.fromEntries(Object.entries(batched).map(([k, t]) => [k, copy(t)]));
+      const pc = Object.fromEntries(Object.entries(perChannel).map(([k, t]) => [k, copy(t)]));
+      return {
+        tensors: [...Object.values(b), ...Object.values(pc)],
+        run: (s) => elementwise(base.kind, b.x!, b, pc, base.relu, s).dispose(),
+      };
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,9 +411,12 @@ export function batchNormEvalStats(runningMean: Tensor, runningVar: Tensor, eps:
   return stats;
 }
 
-/** y = gamma·(x - mean)·invstd + beta (then ReLU if `relu`), with mean/invstd from `stats`; y has x's dtype. */
-export function batchNormNormalize(x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor, relu: boolean): Tensor {
-  return elementwise('normalize', x, { x }, { stats, gamma, beta }, relu);
+/**
+ * y = gamma·(x - mean)·invstd + beta (then ReLU if `relu`), with mean/invstd from `stats`; y has x's dtype.
+ * `launch`: a launch shape instead of the tuned or default one (tests).
+ */
+export function batchNormNormalize(x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor, relu: boolean, launch?: LaunchShape): Tensor {
+  return elementwise('normalize', x, { x }, { stats, gamma, beta }, relu, launch);
 }
 
 export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tensor }
@@ -407,7 +426,7 @@ export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tens
  * dx (x's dtype). `training` selects the batch-statistics rule; `relu` masks dy by the recomputed y > 0.
  */
 export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor,
-  opts: { training: boolean; relu: boolean; needDx?: boolean }): BatchNormGrads {
+  opts: { training: boolean; relu: boolean; needDx?: boolean; launch?: LaunchShape }): BatchNormGrads {
   const d = dimsOf(x);
   const relu = opts.relu;
   const affine: Record<string, Tensor> = relu ? { gamma, beta } : {};
@@ -427,7 +446,7 @@ export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: T
     buffers: { partial, stats, gamma, dgamma, dbeta, coef }, grid: grid1d(d.C, 64),
   });
   partial.dispose();
-  const dx = opts.needDx ?? true ? elementwise('dx', x, { x, dy }, { stats, coef, ...affine }, relu) : null;
+  const dx = opts.needDx ?? true ? elementwise('dx', x, { x, dy }, { stats, coef, ...affine }, relu, opts.launch) : null;
   coef.dispose();
   return { dx, dgamma, dbeta };
 }

@@ -8,12 +8,12 @@
 //   addRelu: y = relu(a+b)  backward: da = db = dy * (y > 0)
 import { Tensor, defineOp, grid1d, setGradientSum, type DType } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
-import { WG, builtins, flatIndex } from './wgsl.ts';
 import { batchWindows, rowsOf } from './windows.ts';
+import { DEFAULT_LAUNCH, chooseLaunch, launchGrid, launchMain, launchVariant, type LaunchShape } from './launch_shape.ts';
 
-type Fn = 'add' | 'mul' | 'scale' | 'relu' | 'addRelu' | 'reluBackward';
-const ARITY: Record<Fn, 1 | 2> = { add: 2, mul: 2, scale: 1, relu: 1, addRelu: 2, reluBackward: 2 };
-const EXPR: Record<Fn, string> = {
+export type ElementwiseFn = 'add' | 'mul' | 'scale' | 'relu' | 'addRelu' | 'reluBackward';
+const ARITY: Record<ElementwiseFn, 1 | 2> = { add: 2, mul: 2, scale: 1, relu: 1, addRelu: 2, reluBackward: 2 };
+const EXPR: Record<ElementwiseFn, string> = {
   add: 'a + b',
   mul: 'a * b',
   scale: 'u.s * a',
@@ -22,37 +22,48 @@ const EXPR: Record<Fn, string> = {
   reluBackward: 'select(vec4f(0.0), b, a > vec4f(0.0))', // a = y, b = dy
 };
 
-type Spec = { fn: Fn; dtype: DType };
+type Spec = { fn: ElementwiseFn; dtype: DType; launch: LaunchShape };
 /** vec4s of `dtype` in one 16-byte vector: 1 for f32, 2 for f16. */
 const quads = (dtype: DType) => (dtype === 'f32' ? 1 : 2);
 
 const kernel = defineKernel({
   name: 'elementwise',
-  variant: (s: Spec) => `${s.fn}/${s.dtype}`,
+  variant: (s: Spec) => `${s.fn}/${s.dtype}${launchVariant(s.launch)}`,
   uniforms: { vecs: 'u32', s: 'f32' },
   buffers: (s) => [input('A', s.dtype, 4), ...(ARITY[s.fn] === 2 ? [input('B', s.dtype, 4)] : []), output('Y', s.dtype, 4)],
   body: (s) => /* wgsl */ `
-// one invocation per 16-byte vector (4 f32 or 8 halves), computed in f32 and rounded once on store
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  let i = ${flatIndex()};
-  if (i >= u.vecs) { return; }
-  for (var q = 0u; q < ${quads(s.dtype)}u; q++) {
-    let j = ${quads(s.dtype)}u * i + q;
+// one item per 16-byte vector (4 f32 or 8 halves), computed in f32 and rounded once on store
+${launchMain(s.launch, 'u.vecs', `for (var q = 0u; q < ${quads(s.dtype)}u; q++) {
+    let j = ${quads(s.dtype)}u * v + q;
     let a = ld_A(j);${ARITY[s.fn] === 2 ? ' let b = ld_B(j);' : ''}
     st_Y(j, ${EXPR[s.fn]});
-  }
-}`,
+  }`)}`,
 });
 
-function run(fn: Fn, a: Tensor, b: Tensor | null, s = 0): Tensor {
+/** The launch shape of `fn` over tensors like `a`: tuned per size (every shape gives the same bits). */
+function launchOf(fn: ElementwiseFn, a: Tensor, launch?: LaunchShape): LaunchShape {
+  if (launch) return launch;
+  const { dtype } = a, binary = ARITY[fn] === 2;
+  return chooseLaunch({
+    kernel: 'elementwise', shape: `${fn} ${dtype} ${a.size}`, text: `elementwise ${fn} ${dtype} [${a.shape.join(', ')}]`,
+    wgsl: () => kernel.wgsl({ fn, dtype, launch: DEFAULT_LAUNCH }),
+    open: () => {
+      const tensors = [Tensor.zeros(a.shape, dtype), ...(binary ? [Tensor.zeros(a.shape, dtype)] : [])];
+      return { tensors, run: (s) => runElementwise(fn, tensors[0]!, binary ? tensors[1]! : null, 1, s).dispose() };
+    },
+  });
+}
+
+/** `launch`: a launch shape to use instead of the tuned or default one (tests, the tuner). */
+export function runElementwise(fn: ElementwiseFn, a: Tensor, b: Tensor | null, s = 0, launch?: LaunchShape): Tensor {
   const y = Tensor.empty(a.shape, a.dtype);
   const operands = b ? [a, b, y] : [a, y];
+  const shape = launchOf(fn, a, launch);
   // flat: windowed by elements when a tensor is over the binding limit
   for (const w of batchWindows(`elementwise.${fn}`, a.size, operands)) {
     const [A, B, Y] = operands.map((t) => rowsOf(t, a.size, w));
     const vecs = Math.ceil((w.count * (a.dtype === 'f32' ? 4 : 2)) / 16);
-    kernel.run({ fn, dtype: a.dtype }, { uniforms: { vecs, s }, buffers: b ? { A, B, Y: Y! } : { A, Y: B }, grid: grid1d(vecs, WG) });
+    kernel.run({ fn, dtype: a.dtype, launch: shape }, { uniforms: { vecs, s }, buffers: b ? { A, B, Y: Y! } : { A, Y: B }, grid: launchGrid(vecs, shape) });
   }
   return y;
 }
@@ -69,12 +80,12 @@ export function sumOf(parts: readonly Tensor[]): Tensor {
 }
 
 // Launchers without autograd (for backward rules and optimizers), named <op><Pass>.
-export const addForward = (a: Tensor, b: Tensor) => run('add', a, b);
-export const mulForward = (a: Tensor, b: Tensor) => run('mul', a, b);
-export const scaleForward = (a: Tensor, s: number) => run('scale', a, null, s);
-export const reluForward = (a: Tensor) => run('relu', a, null);
-export const addReluForward = (a: Tensor, b: Tensor) => run('addRelu', a, b);
-export const reluBackward = (y: Tensor, dy: Tensor) => run('reluBackward', y, dy);
+export const addForward = (a: Tensor, b: Tensor) => runElementwise('add', a, b);
+export const mulForward = (a: Tensor, b: Tensor) => runElementwise('mul', a, b);
+export const scaleForward = (a: Tensor, s: number) => runElementwise('scale', a, null, s);
+export const reluForward = (a: Tensor) => runElementwise('relu', a, null);
+export const addReluForward = (a: Tensor, b: Tensor) => runElementwise('addRelu', a, b);
+export const reluBackward = (y: Tensor, dy: Tensor) => runElementwise('reluBackward', y, dy);
 
 // autograd sums the gradients that reach one tensor along several paths with this kernel
 setGradientSum(addForward);
