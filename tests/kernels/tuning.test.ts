@@ -8,7 +8,9 @@ import { Rng, type DType } from '../../engine/index.ts';
 import { gemmTiles, pointwiseDgrad, pointwiseForward, pointwiseWgrad, type GemmTiles, type WgradTiles } from '../../kernels/conv2d_pointwise.ts';
 import { clearTuned, loadTuned, recordProblems, setTuned, sourceHash, tunedChoice, tunedEntries } from '../../kernels/tuning.ts';
 import { depthwiseDgrad, depthwiseForward, type DepthwiseTile } from '../../kernels/conv2d_depthwise.ts';
-import { upload, download, quantize } from '../util/gpu.ts';
+import { upload, quantize, KeptOutputs } from '../util/gpu.ts';
+
+const kept = new KeptOutputs();
 
 test('tunedChoice: only for the measured kernel source and only a choice the kernel accepts', () => {
   clearTuned();
@@ -42,9 +44,9 @@ for (const [dtype, N, Cin, Cout, H, W, G] of SHAPES) {
     const Wt = upload(quantize(rng.normals(Cout * (Cin / G), 0.5), 'f32'), [Cout, Cin / G, 1, 1]);
     const DY = upload(quantize(rng.normals(N * Cout * H * W), dtype), [N, Cout, H, W], dtype);
     recordProblems(true);
-    const y = await download(pointwiseForward(X, Wt, G));
-    const dx = await download(pointwiseDgrad(DY, Wt, G, [N, Cin, H, W]));
-    const dw = await download(pointwiseWgrad(X, DY, G));
+    const y = await kept.read(pointwiseForward(X, Wt, G));
+    const dx = await kept.read(pointwiseDgrad(DY, Wt, G, [N, Cin, H, W]));
+    const dw = await kept.read(pointwiseWgrad(X, DY, G));
     const [fwd, bwd, wg, ...more] = recordProblems(false);
     const P = H * W, PV = P % 4 === 0 ? 4 : P % 2 === 0 ? 2 : 1, staged = dtype === 'f16' && PV === 1 ? 'f32' : dtype;
     assert.is(more.length, 0);
@@ -55,24 +57,24 @@ for (const [dtype, N, Cin, Cout, H, W, G] of SHAPES) {
     assert.equal(cands[0], gemmTiles(Cout / G, (N * P) / PV, PV), 'the default first');
     assert.ok(cands.length > 8 && cands.slice(1).every((t) => t.TM * t.TPV <= 64));
     assert.ok(cands.some((t) => t.WGY), 'shared-memory tilings among them');
-    for (const tiles of cands) assert.equal(Array.from(await download(pointwiseForward(X, Wt, G, { tiles }))), Array.from(y), `y ${JSON.stringify(tiles)}`);
+    for (const tiles of cands) assert.equal(Array.from(await kept.read(pointwiseForward(X, Wt, G, { tiles }))), Array.from(y), `y ${JSON.stringify(tiles)}`);
     // dgrad is the same kernel on other dimensions: the widest candidate and the second
     const dcands = bwd!.candidates() as GemmTiles[];
-    for (const tiles of [dcands.at(-1)!, dcands[1]!]) assert.equal(Array.from(await download(pointwiseDgrad(DY, Wt, G, [N, Cin, H, W], tiles))), Array.from(dx), `dx ${JSON.stringify(tiles)}`);
+    for (const tiles of [dcands.at(-1)!, dcands[1]!]) assert.equal(Array.from(await kept.read(pointwiseDgrad(DY, Wt, G, [N, Cin, H, W], tiles))), Array.from(dx), `dx ${JSON.stringify(tiles)}`);
     const wcands = wg!.candidates() as WgradTiles[];
     assert.ok(wcands.length > 4);
-    for (const tiles of wcands) assert.equal(Array.from(await download(pointwiseWgrad(X, DY, G, tiles))), Array.from(dw), `dw ${JSON.stringify(tiles)}`);
+    for (const tiles of wcands) assert.equal(Array.from(await kept.read(pointwiseWgrad(X, DY, G, tiles))), Array.from(dw), `dw ${JSON.stringify(tiles)}`);
     // a tuned entry is what the op then uses, and its result is the default's
     fwd!.keep(cands.at(-1)!, 1, 2);
     wg!.keep(wcands.at(-1)!, 1, 2);
     assert.ok(fwd!.tuned() && wg!.tuned());
     assert.equal(fwd!.current(), cands.at(-1));
-    assert.equal(Array.from(await download(pointwiseForward(X, Wt, G))), Array.from(y), 'tuned forward');
-    assert.equal(Array.from(await download(pointwiseWgrad(X, DY, G))), Array.from(dw), 'tuned wgrad');
+    assert.equal(Array.from(await kept.read(pointwiseForward(X, Wt, G))), Array.from(y), 'tuned forward');
+    assert.equal(Array.from(await kept.read(pointwiseWgrad(X, DY, G))), Array.from(dw), 'tuned wgrad');
     clearTuned();
     assert.equal(fwd!.current(), cands[0], 'no entry: the default');
     assert.ok(!fwd!.tuned());
-    X.dispose(); Wt.dispose(); DY.dispose();
+    X.dispose(); Wt.dispose(); DY.dispose(); kept.dispose();
   });
 }
 
@@ -87,8 +89,8 @@ for (const [dtype, N, C, H, W, stride, G] of [['f32', 2, 24, 7, 10, 1, 3], ['f16
     const Wt = upload(quantize(rng.normals(C * 9, 0.5), 'f32'), [C, 1, 3, 3]);
     const DY = upload(quantize(rng.normals(N * C * Ho * Wo), dtype), [N, C, Ho, Wo], dtype);
     recordProblems(true);
-    const y = Array.from(await download(depthwiseForward(X, Wt, stride, G)));
-    const dx = Array.from(await download(depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G)));
+    const y = Array.from(await kept.read(depthwiseForward(X, Wt, stride, G)));
+    const dx = Array.from(await kept.read(depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G)));
     const [fwd, bwd, ...more] = recordProblems(false);
     assert.is(more.length, 0);
     assert.is(fwd!.key, `conv2d_depthwise forward ${dtype} s${stride} G${G} N${N} C${C} ${H}x${W}`);
@@ -96,15 +98,15 @@ for (const [dtype, N, C, H, W, stride, G] of [['f32', 2, 24, 7, 10, 1, 3], ['f16
     for (const [p, want, run] of [[fwd!, y, (t: DepthwiseTile) => depthwiseForward(X, Wt, stride, G, t)], [bwd!, dx, (t: DepthwiseTile) => depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G, t)]] as const) {
       const cands = p.candidates() as DepthwiseTile[];
       assert.ok(cands.length >= 8, `${cands.length} candidates`);
-      for (const t of cands) assert.equal(Array.from(await download(run(t))), want, `${p.key} ${JSON.stringify(t)}`);
+      for (const t of cands) assert.equal(Array.from(await kept.read(run(t))), want, `${p.key} ${JSON.stringify(t)}`);
       p.keep(cands.at(-1)!, 1, 2);
     }
     // the tuned tiles are what the ops then use
-    assert.equal(Array.from(await download(depthwiseForward(X, Wt, stride, G))), y, 'tuned forward');
-    assert.equal(Array.from(await download(depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G))), dx, 'tuned dgrad');
+    assert.equal(Array.from(await kept.read(depthwiseForward(X, Wt, stride, G))), y, 'tuned forward');
+    assert.equal(Array.from(await kept.read(depthwiseDgrad(DY, Wt, [N, C, H, W], stride, G))), dx, 'tuned dgrad');
     assert.ok(fwd!.tuned() && bwd!.tuned());
     clearTuned();
-    X.dispose(); Wt.dispose(); DY.dispose();
+    X.dispose(); Wt.dispose(); DY.dispose(); kept.dispose();
   });
 }
 

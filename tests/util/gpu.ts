@@ -18,6 +18,17 @@ export async function download(t: Tensor): Promise<Float32Array> {
   try { return await t.read(); } finally { t.dispose(); }
 }
 
+/**
+ * Outputs read while they stay allocated until dispose(). Comparing variants of one kernel needs it: a
+ * variant that leaves some elements unwritten would otherwise be read from a recycled buffer that still
+ * holds the previous variant's (right) values, and pass.
+ */
+export class KeptOutputs {
+  private kept: Tensor[] = [];
+  async read(t: Tensor): Promise<Float32Array> { this.kept.push(t); return t.read(); }
+  dispose(): void { for (const t of this.kept.splice(0)) t.dispose(); }
+}
+
 /** Values as the GPU will hold them in `dtype` (so bounds measure the kernel, not input rounding). */
 export function quantize(x: ArrayLike<number>, dtype: DType): Float64Array {
   return Float64Array.from(dtype === 'f32' ? Float32Array.from(x) : roundToHalf(x));

@@ -28,12 +28,18 @@ export interface WindowedCase {
  * op that does not window fails here.
  */
 export async function expectWindowedSame(what: string, c: WindowedCase): Promise<void> {
-  const read = async (ts: Tensor[]) => { try { return await Promise.all(ts.map((t) => t.read())); } finally { ts.forEach((t) => t.dispose()); } };
+  // every output stays allocated until both runs are read: a windowed output that reused the whole
+  // run's buffer would pass with elements its windows never wrote
+  const outputs: Tensor[] = [];
+  const read = (ts: Tensor[]) => { outputs.push(...ts); return Promise.all(ts.map((t) => t.read())); };
   const d0 = counters.dispatches;
-  const whole = await read(await c.run());
-  const d1 = counters.dispatches;
-  const windowed = await withBindingLimit(c.limit, async () => read(await c.run()));
-  const d2 = counters.dispatches;
+  let whole: Float32Array[], windowed: Float32Array[], d1: number, d2: number;
+  try {
+    whole = await read(await c.run());
+    d1 = counters.dispatches;
+    windowed = await withBindingLimit(c.limit, async () => read(await c.run()));
+    d2 = counters.dispatches;
+  } finally { outputs.forEach((t) => t.dispose()); }
   assert.ok(d2 - d1 > d1 - d0, `${what}: windowed run dispatched ${d2 - d1} kernels, no more than the whole run's ${d1 - d0}: nothing was windowed under the ${c.limit}-byte limit`);
   whole.forEach((w, i) => {
     const tol = c.tol?.[i] ?? 0;
