@@ -74,7 +74,7 @@ export interface LaunchProblem {
 /** The launch shape for a problem: its tuned one where cached and valid, else the default. */
 export function chooseLaunch(p: LaunchProblem): LaunchShape {
   return choose<LaunchShape>({
-    kernel: p.kernel, shape: p.shape, text: p.text, def: DEFAULT_LAUNCH,
+    kernel: p.kernel, shape: p.shape, text: p.text, def: DEFAULT_LAUNCH, rank: 1,
     candidates: launchCandidates, valid: validLaunch,
     source: () => variantHash(`${p.kernel} ${p.shape}`, p.wgsl),
     open: () => {

@@ -90,6 +90,8 @@ export interface TuningProblem {
   keep(c: Choice, ms: number, defaultMs: number): void;
   /** Tensors for one run of the problem; run(c) dispatches it with choice c. */
   open(): { run: (c: Choice) => void; dispose: () => void };
+  /** 0 for tile choices, 1 for launch shapes (less to gain): recordProblems puts lower ranks first. */
+  readonly rank: number;
 }
 
 let recording: Map<string, TuningProblem> | null = null;
@@ -99,9 +101,12 @@ function noteProblem(key: string, make: () => TuningProblem): void {
   if (recording && !recording.has(key)) recording.set(key, make());
 }
 
-/** Start (true) or stop (false) recording the problems kernels dispatch; returns those recorded, in order. */
+/**
+ * Start (true) or stop (false) recording the problems kernels dispatch; returns those recorded, lower
+ * ranks first and in dispatch order within a rank, so a time-bounded tuner reaches the larger gains first.
+ */
 export function recordProblems(on: boolean): TuningProblem[] {
-  const seen = [...(recording?.values() ?? [])];
+  const seen = [...(recording?.values() ?? [])].sort((a, b) => a.rank - b.rank);
   recording = on ? new Map() : null;
   return seen;
 }
@@ -124,6 +129,8 @@ export interface Tunable<C extends object> {
   /** Hash of the kernel's source for the default choice: entries measured on another source are stale. */
   source: () => string;
   open: () => { run: (c: C) => void; dispose: () => void };
+  /** See TuningProblem.rank; 0 when not given. */
+  rank?: number;
 }
 
 /** The choice for a problem: its tuned one where cached and valid, else the default; noted while recording. */
@@ -136,7 +143,7 @@ export function choose<C extends object>(t: Tunable<C>): C {
 function problemOf<C extends object>(t: Tunable<C>): TuningProblem {
   const tuned = () => tunedChoice(t.kernel, t.shape, t.source, t.valid);
   return {
-    key: key(t.kernel, t.shape), text: t.text,
+    key: key(t.kernel, t.shape), text: t.text, rank: t.rank ?? 0,
     candidates: () => t.candidates() as unknown as Choice[],
     current: () => tuned() ?? (t.def as unknown as Choice),
     tuned: () => tuned() !== undefined,

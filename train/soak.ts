@@ -1,6 +1,8 @@
 // A soak: many replayed training steps of one model, sampling device memory (the buffer pool's bytes)
 // and the process's resident set, so a leak per step shows as growth after the warm-up. Used by
 // `npm run bench:soak` and by its short test.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { poolStats, type DType } from '../engine/index.ts';
 import { timeSteps, type TimedCase } from './step_timing.ts';
 
@@ -14,15 +16,21 @@ export interface SoakSample {
 /** Runs `steps` replayed steps of `c`, sampling every `every` steps (and the last); `afterStep` runs after each. */
 export async function soak(c: TimedCase, steps: number, every: number, afterStep?: (step: number) => void): Promise<SoakSample[]> {
   const samples: SoakSample[] = [];
+  // a full collection before each sample: the JavaScript bytes are then what is still referenced, not
+  // garbage of earlier work in the process that a collection mid-run would read as memory given back
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
   let last = performance.now();
   await timeSteps(c, {
     iters: steps, warmup: 3,
     onStep: (i) => {
       afterStep?.(i + 1);
       if ((i + 1) % every !== 0 && i !== steps - 1) return;
-      const now = performance.now(), p = poolStats(), m = process.memoryUsage();
-      samples.push({ step: i + 1, poolBytes: p.totalBytes, liveBytes: p.liveBytes, rssBytes: m.rss, arrayBytes: m.arrayBuffers, heapBytes: m.heapUsed, ms: (now - last) / every });
-      last = now;
+      const ms = (performance.now() - last) / every;
+      gc();
+      const p = poolStats(), m = process.memoryUsage();
+      samples.push({ step: i + 1, poolBytes: p.totalBytes, liveBytes: p.liveBytes, rssBytes: m.rss, arrayBytes: m.arrayBuffers, heapBytes: m.heapUsed, ms });
+      last = performance.now(); // the collection's time is not a step's
     },
   });
   return samples;
