@@ -16,8 +16,8 @@ export interface SoakSample {
 /** Runs `steps` replayed steps of `c`, sampling every `every` steps (and the last); `afterStep` runs after each. */
 export async function soak(c: TimedCase, steps: number, every: number, afterStep?: (step: number) => void): Promise<SoakSample[]> {
   const samples: SoakSample[] = [];
-  // a full collection before each sample: the JavaScript bytes are then what is still referenced, not
-  // garbage of earlier work in the process that a collection mid-run would read as memory given back
+  // a full collection before each sample of the JavaScript bytes: they are then what is still referenced,
+  // not garbage of earlier work in the process that a collection mid-run would read as memory given back
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   let last = performance.now();
@@ -27,9 +27,10 @@ export async function soak(c: TimedCase, steps: number, every: number, afterStep
       afterStep?.(i + 1);
       if ((i + 1) % every !== 0 && i !== steps - 1) return;
       const ms = (performance.now() - last) / every;
-      gc();
-      const p = poolStats(), m = process.memoryUsage();
-      samples.push({ step: i + 1, poolBytes: p.totalBytes, liveBytes: p.liveBytes, rssBytes: m.rss, arrayBytes: m.arrayBuffers, heapBytes: m.heapUsed, ms });
+      const p = poolStats(), rss = process.memoryUsage.rss();
+      gc(); // after the RSS read: the resident set is judged as the process runs, JavaScript's bytes as referenced
+      const m = process.memoryUsage();
+      samples.push({ step: i + 1, poolBytes: p.totalBytes, liveBytes: p.liveBytes, rssBytes: rss, arrayBytes: m.arrayBuffers, heapBytes: m.heapUsed, ms });
       last = performance.now(); // the collection's time is not a step's
     },
   });
