@@ -204,8 +204,8 @@ ${main(`var acc = vec3f(0.0);
 });
 
 // ---------------------------------------------------------------------------------------------
-// Elementwise passes: normalize (x -> y) and the dx of backward. An invocation handles one 16-byte
-// vector: a quad of 4 f32, or two quads of packed halves. The quad's channel lookups depend on H·W:
+// Elementwise passes: normalize (x -> y) and the dx of backward. An item is one 16-byte vector: a quad
+// of 4 f32, or two quads of packed halves (an invocation takes 1-4 items: launch_shape.ts). The quad's channel lookups depend on H·W:
 //   aligned  (H·W % 4 == 0): the quad lies in one plane, one lookup;
 //   straddle (H·W >= 4): it may cross into the next plane, two lookups and a per-lane select;
 //   tiny     (H·W < 4): each element looks up its own channel.

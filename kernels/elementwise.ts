@@ -1,6 +1,7 @@
 // Elementwise family: add, mul, scale, relu, addRelu (the residual add + ReLU of ShuffleNet's
-// stride-1 unit), and reluBackward. One template: each invocation handles one 16-byte vector (4 f32 or
-// 8 packed halves) of every operand; f16 is computed in f32 and rounded once on store.
+// stride-1 unit), and reluBackward. One template: an item is one 16-byte vector (4 f32 or 8 packed
+// halves) of every operand, an invocation takes 1-4 items (its tuned launch shape, launch_shape.ts);
+// f16 is computed in f32 and rounded once on store.
 //   add: y = a + b          backward: da = dy, db = dy
 //   mul: y = a * b          backward: da = dy * b, db = dy * a
 //   scale: y = s * a        backward: da = s * dy
