@@ -16,8 +16,8 @@
 // Backward (dy' = dy·[y > 0] when relu is fused, the mask recomputed from x exactly as forward
 // rounded y): a reduction + finalize give dgamma = Σ dy'·xhat, dbeta = Σ dy' and per-channel k, then
 //   training: dx = gamma·invstd/n · (n·dy' - Σdy' - xhat·Σ(dy'·xhat))     eval: dx = gamma·invstd·dy'
-// is written as dx = k1·dy' + k2·(x - K - m) + k3. Shapes follow llvmpipe (a CPU): see the notes on
-// the reductions and the elementwise passes.
+// is written as dx = k1·dy' + k2·(x - K - m) + k3. The reductions' shape is the adapter's (a CPU's or a
+// GPU's, reduction_shape.ts); the elementwise passes take tuned launch shapes.
 // Binding windows (kernels/windows.ts): when x is over the storage binding limit every pass runs over
 // windows of whole images. Each reduction window writes its chunks' partials into one shared partial
 // buffer at its own chunk offset, all about image 0's pivot, and the one finalize merges them all.
@@ -26,6 +26,7 @@ import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
 import { builtins } from './wgsl.ts';
 import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
 import { batchWindows, rowsOf, type Window } from './windows.ts';
+import { reductionShape, type ReductionShape } from './reduction_shape.ts';
 import { DEFAULT_LAUNCH, chooseLaunch, launchGrid, launchMain, launchVariant, type LaunchShape } from './launch_shape.ts';
 
 const OP = 'batchNorm';
@@ -49,29 +50,28 @@ fn affine(c: u32) -> vec3f {
 // ---------------------------------------------------------------------------------------------
 // Per-channel reductions: workgroup (c, p) walks chunk p of channel c's N·HWu units, a unit being
 // E = 4 elements of one plane (a vec4f, or 4 packed halves) when H·W % 4 == 0, else one element.
-// llvmpipe runs 8 invocations as one SIMD batch, and a batch streams memory well only while it reads
-// consecutive addresses (a 256-wide strided loop ran at under half the speed): so RW = 8, one batch
-// reading 8 consecutive units per step, unrolled 4 times, the unit index stepped by additions (di,
-// and dwrap into the channel's next plane) with no division in the loop. The RW partials are combined
-// by invocation 0 from workgroup memory, or (sg) with subgroup operations (workgroup_reduce.ts).
+// A workgroup of W invocations (the adapter's reduction shape, reduction_shape.ts: 8 on a CPU, whose
+// SIMD batch of 8 streams memory well only over consecutive addresses; 64 on a GPU) reads W
+// consecutive units per step, unrolled 4 times, the unit index stepped by additions (di, and dwrap
+// into the channel's next plane) with no division in the loop. The W partials are combined by
+// invocation 0 from workgroup memory, or (sg) with subgroup operations (workgroup_reduce.ts).
 // Windowed, a dispatch sees only its window's images: u.units and u.L are the window's, u.P is the
 // chunks per channel over all windows (the partial buffer's stride) and u.p0 the window's first chunk;
 // the pivot comes from its own binding of image 0, so every window subtracts the same K.
 type Width = 1 | 4;
 type Spec = { dtype: DType; E: Width };
-type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean; sg: boolean };
+type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean; sg: boolean; width: number };
 
 // WGSL type of a unit's values.
 const V = (s: Spec) => (s.E === 4 ? 'vec4f' : 'f32');
 
-const RW = 8;
 const UNROLL = 4;
 
-const walk = (body: string) => {
+const walk = (width: number, body: string) => {
   const step = `{
       ${body}
     }
-    j += ${RW}u;
+    j += ${width}u;
     s += u.stepS;
     i += u.di;
     if (s >= u.HWu) { s -= u.HWu; i += u.dwrap; }`;
@@ -100,7 +100,7 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
 
 const reduceKernel = defineKernel({
   name: 'batch_norm.reduce',
-  variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}${s.relu ? '/relu' : ''}${s.sg ? '/sg' : ''}`,
+  variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}/w${s.width}${s.relu ? '/relu' : ''}${s.sg ? '/sg' : ''}`,
   uniforms: { C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32', p0: 'u32' },
   buffers: (s) => s.kind === 'stats'
     ? [input('x', s.dtype, s.E), input('pivot', s.dtype, s.E), output('partial', 'f32', 4)]
@@ -133,24 +133,24 @@ const reduceKernel = defineKernel({
   workgroupBarrier();
   if (t == 0u) {
     var a = part[0];
-    for (var k = 1u; k < ${RW}u; k++) { a = ${stats ? 'merge(a, part[k])' : 'a + part[k]'}; }
+    for (var k = 1u; k < ${s.width}u; k++) { a = ${stats ? 'merge(a, part[k])' : 'a + part[k]'}; }
     ${store}
   }`;
     return /* wgsl */ `
 ${!stats && s.relu ? AFFINE : ''}
 ${MERGE}
-${s.sg ? workgroupReduce('wg_combine', 'vec3f', RW, stats ? 'welford' : 'add') : `var<workgroup> part: array<vec3f, ${RW}>;`}
-// one workgroup per (channel, chunk); invocation t takes units t, t + ${RW}, ... of the chunk
-@compute @workgroup_size(${RW})
+${s.sg ? workgroupReduce('wg_combine', 'vec3f', s.width, stats ? 'welford' : 'add') : `var<workgroup> part: array<vec3f, ${s.width}>;`}
+// one workgroup per (channel, chunk); invocation t takes units t, t + ${s.width}, ... of the chunk
+@compute @workgroup_size(${s.width})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32${s.sg ? `, ${SUBGROUP_BUILTINS}` : ''}) {
   ${stats ? `let K = ld_pivot(wid.x * u.HWu)${s.E === 4 ? '.x' : ''};   // the pivot: x[0, c, 0, 0]
   var acc = vec3f(0.0);
-  ${walk(welford)}
+  ${walk(s.width, welford)}
   let mine = acc;` : `${s.relu ? 'let ab = affine(wid.x);' : 'let ab = vec3f(stats[wid.x].x, 0.0, 0.0);'}
   let m = stats[wid.x].y;
   var s1 = ${V(s)}(0.0);
   var s2 = ${V(s)}(0.0);
-  ${walk(grad)}
+  ${walk(s.width, grad)}
   ${s.E === 4 ? 'let mine = vec3f(0.0, dot(s1, vec4f(1.0)), dot(s2, vec4f(1.0)));' : 'let mine = vec3f(0.0, s1, s2);'}`}
   ${combine}
 }`;
@@ -351,13 +351,12 @@ const dimsOf = (x: Tensor): Dims => {
   return { N, C, HW: H * W, spec, HWu: (H * W) / spec.E };
 };
 
-// Chunks per channel of `images` images: enough workgroups to keep every core busy, at least 64 units
-// per invocation.
-const TARGET_GROUPS = 64;
-function chunking(d: Dims, images: number) {
-  const perChannel = images * d.HWu;
-  const P = Math.max(1, Math.min(Math.ceil(TARGET_GROUPS / d.C), Math.floor(perChannel / (RW * 64))));
-  const stepN = Math.floor(RW / d.HWu), stepS = RW % d.HWu;
+// Chunks per channel of `images` images: about the shape's workgroups in all, at least 64 units per
+// invocation.
+function chunking(d: Dims, images: number, shape: ReductionShape) {
+  const perChannel = images * d.HWu, W = shape.width;
+  const P = Math.max(1, Math.min(Math.ceil(shape.groups / d.C), Math.floor(perChannel / (W * 64))));
+  const stepN = Math.floor(W / d.HWu), stepS = W % d.HWu;
   return {
     C: d.C, HWu: d.HWu, units: perChannel, L: Math.ceil(perChannel / P), P,
     stepS, di: stepN * d.C * d.HWu + stepS, dwrap: (d.C - 1) * d.HWu,
@@ -368,8 +367,8 @@ function chunking(d: Dims, images: number) {
  * The reduction dispatches over `windows`: each chunks its own images (grid [C, chunks, 1]) and writes
  * its partials from chunk p0 on, into partials [C, P, 4] shared by all (P = every window's chunks).
  */
-function reductions(d: Dims, windows: readonly Window[]) {
-  const each = windows.map((w) => chunking(d, w.count));
+function reductions(d: Dims, windows: readonly Window[], shape: ReductionShape) {
+  const each = windows.map((w) => chunking(d, w.count, shape));
   const P = each.reduce((sum, c) => sum + c.P, 0);
   let p0 = 0;
   const runs = windows.map((w, k) => {
@@ -387,10 +386,11 @@ function reductions(d: Dims, windows: readonly Window[]) {
  */
 export function batchNormStats(x: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: number, eps: number): Tensor {
   const d = dimsOf(x);
-  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x]));
+  const shape = reductionShape();
+  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x]), shape);
   const partial = Tensor.empty([d.C, P, 4], 'f32');
   const pivot = rowsOf(x, d.N, { first: 0, count: 1 }); // image 0, whichever window is reduced
-  const spec: Red = { ...d.spec, kind: 'stats', relu: false, sg: subgroupsEnabled() };
+  const spec: Red = { ...d.spec, kind: 'stats', relu: false, sg: subgroupsEnabled(), width: shape.width };
   for (const r of runs) reduceKernel.run(spec, { uniforms: r.uniforms, buffers: { x: rowsOf(x, d.N, r.w), pivot, partial }, grid: r.grid });
   const stats = Tensor.empty([d.C, 4], 'f32');
   finalizeKernel.run({ kind: 'train' }, {
@@ -430,9 +430,10 @@ export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: T
   const d = dimsOf(x);
   const relu = opts.relu;
   const affine: Record<string, Tensor> = relu ? { gamma, beta } : {};
-  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x, dy]));
+  const shape = reductionShape();
+  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x, dy]), shape);
   const partial = Tensor.empty([d.C, P, 4], 'f32');
-  const spec: Red = { ...d.spec, kind: 'grad', relu, sg: subgroupsEnabled() };
+  const spec: Red = { ...d.spec, kind: 'grad', relu, sg: subgroupsEnabled(), width: shape.width };
   for (const r of runs) {
     reduceKernel.run(spec, {
       uniforms: r.uniforms, buffers: { x: rowsOf(x, d.N, r.w), dy: rowsOf(dy, d.N, r.w), stats, ...affine, partial }, grid: r.grid,

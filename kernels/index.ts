@@ -2,6 +2,7 @@
 // launchers + autograd rule), and the spec API for new kernels. Launchers without autograd (no checks,
 // no tape) stay in their files for benchmarks and fused paths.
 export { defineKernel, input, output, f16Storage, setF16Storage, subgroupsEnabled, setSubgroups, type KernelSpec, type BufferDecl, type DefinedKernel, type Dispatch } from './kernel.ts';
+export { reductionShape, setReductionShape, REDUCTION_SHAPES, type ReductionShape } from './reduction_shape.ts';
 export { WG, builtins, flatIndex, pairs, storePair } from './wgsl.ts';
 export { add, mul, scale, relu, addRelu } from './elementwise.ts';
 export { sum, mean } from './reduce.ts';

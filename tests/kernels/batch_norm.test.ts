@@ -1,11 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tensor, Rng, backward, noGrad, type DType } from '../../engine/index.ts';
+import { Tensor, Rng, backward, noGrad, capture, scope, deviceInfo, describeDevice, type DType } from '../../engine/index.ts';
+import { reductionShape, setReductionShape } from '../../kernels/reduction_shape.ts';
 import { batchNorm, batchNormStats, batchNormEvalStats, batchNormNormalize, batchNormBackward, type BatchNormOptions } from '../../kernels/batch_norm.ts';
 import { batchWindows } from '../../kernels/windows.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, withReduction, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { batchNormRef, batchNormBackwardRef, type BatchNormRefOptions } from '../ref/batch_norm.ts';
@@ -22,9 +23,15 @@ const BWD = { f32: TOL.f32, f16: 1e-2 };
 // over several chunks (Chan merge across workgroups). [2, 2, 1, 1] is the smallest training batch
 // (2 values per channel), forward only: there dx is exactly 0 but for eps (xhat = ±1), so its
 // relative error measures nothing but cancellation; [3, 2, 1, 1] stands in. The statistics and gradient
-// reductions run in both their subgroup and plain variants where the device has subgroups.
+// reductions run in every variant on every adapter: both reduction shapes (8-wide CPU-shaped and
+// 64-wide GPU-shaped workgroups, reduction_shape.ts), each in its subgroup and plain form where the
+// device has subgroups.
 const SHAPES: number[][] = [[2, 3, 5, 7], [3, 8, 4, 4], [2, 7, 6, 6], [4, 5, 7, 7], [3, 5, 1, 3], [3, 2, 1, 1]];
 const FWD_SHAPES: number[][] = [...SHAPES, [2, 2, 1, 1], [2, 3, 128, 128], [3, 2, 105, 105]];
+
+const PATHS = SUBGROUP_PATHS.flatMap((sg) => (['cpu', 'gpu'] as const).map((red) => ({ sg, red })));
+const pathName = (p: (typeof PATHS)[number]) => `${sgName(p.sg)} (${p.red} reduction)`;
+const onPath = <T>(p: (typeof PATHS)[number], fn: () => Promise<T>) => withSubgroups(p.sg, () => withReduction(p.red, fn));
 
 interface Fixture { x: Float64Array; gamma: Float64Array; beta: Float64Array; rm: Float64Array; rv: Float64Array; r: Float64Array }
 
@@ -63,9 +70,9 @@ const MODES: BatchNormOptions[] = [
 ];
 const name = (o: BatchNormOptions) => `${o.training ? 'train' : 'eval'}${o.relu ? '+relu' : ''}${o.momentum ? ` m=${o.momentum} eps=${o.eps}` : ''}`;
 
-for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
+for (const p of PATHS) for (const dtype of DTYPES_UNDER_TEST) {
   for (const shape of FWD_SHAPES) {
-    test(`batchNorm forward ${dtype} [${shape}]${sgName(sg)}`, () => withSubgroups(sg, async () => {
+    test(`batchNorm forward ${dtype} [${shape}]${pathName(p)}`, () => onPath(p, async () => {
       const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 7));
       for (const o of MODES) {
         const t = gpuInputs(f, shape, dtype);
@@ -83,7 +90,7 @@ for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
   }
 
   for (const shape of SHAPES) {
-    test(`batchNorm backward ${dtype} [${shape}]${sgName(sg)}`, () => withSubgroups(sg, async () => {
+    test(`batchNorm backward ${dtype} [${shape}]${pathName(p)}`, () => onPath(p, async () => {
       for (const o of MODES) {
         const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 11));
         if (o.relu) assert.ok(margin(f, shape, o) > 1e-4, 'fixture lands on the ReLU kink');
@@ -105,7 +112,7 @@ for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
   }
 }
 
-for (const sg of SUBGROUP_PATHS) test(`batchNorm backward over several chunks per channel (f32 [2, 3, 128, 128], train + relu)${sgName(sg)}`, () => withSubgroups(sg, async () => {
+for (const p of PATHS) test(`batchNorm backward over several chunks per channel (f32 [2, 3, 128, 128], train + relu)${pathName(p)}`, () => onPath(p, async () => {
   const shape = [2, 3, 128, 128], o = { training: true, relu: true };
   const f = fixture(shape, 'f32', 99);
   const t = gpuInputs(f, shape, 'f32', true);
@@ -118,8 +125,8 @@ for (const sg of SUBGROUP_PATHS) test(`batchNorm backward over several chunks pe
 }));
 
 // Naive E[x²] - E[x]² in f32 loses everything here (1e6 - 1e6); the pivoted Welford keeps the f32 bound.
-for (const sg of SUBGROUP_PATHS) for (const dtype of DTYPES_UNDER_TEST) {
-  test(`batchNorm large-mean input x = 1000 + N(0, 1) keeps the variance (${dtype})${sgName(sg)}`, () => withSubgroups(sg, async () => {
+for (const p of PATHS) for (const dtype of DTYPES_UNDER_TEST) {
+  test(`batchNorm large-mean input x = 1000 + N(0, 1) keeps the variance (${dtype})${pathName(p)}`, () => onPath(p, async () => {
     const shape = [4, 6, 9, 9];
     const f = fixture(shape, dtype, 5, 0);
     f.x = quantize(new Rng(6).normals(f.x.length).map((v) => 1000 + v), dtype);
@@ -147,6 +154,32 @@ test(subgroupVariantTitle('batchNorm statistics and gradient reductions'), async
     const stats = batchNormStats(t.x, t.rm, t.rv, 0.1, 1e-5);
     batchNormBackward(dy, t.x, stats, t.gamma, t.beta, { training: true, relu: false });
   });
+  for (const v of [...Object.values(t), dy]) v.dispose();
+});
+
+test('batchNorm reductions: the adapter picks the shape (a CPU 8-wide workgroups, a GPU 64-wide), WG_REDUCTION and setReductionShape override it', async () => {
+  const shape = [2, 3, 5, 7];
+  const f = fixture(shape, 'f32', 23);
+  const t = gpuInputs(f, shape, 'f32');
+  const dy = upload(f.r, shape);
+  const widths = async () => {
+    const { step } = capture(() => scope(() => {
+      const stats = batchNormStats(t.x, t.rm, t.rv, 0.1, 1e-5);
+      batchNormBackward(dy, t.x, stats, t.gamma, t.beta, { training: true, relu: false });
+    }));
+    try { return (await step.profile()).map((p) => p.kernel).filter((k) => k.startsWith('batch_norm.reduce/')).map((k) => /\/w(\d+)/.exec(k)?.[1]); } finally { step.dispose(); }
+  };
+  assert.is(reductionShape().name, deviceInfo().software ? 'cpu' : 'gpu', `${describeDevice()} takes its own shape`);
+  assert.equal(await widths(), deviceInfo().software ? ['8', '8'] : ['64', '64']);
+  assert.equal(await withReduction('gpu', widths), ['64', '64']);
+  assert.equal(await withReduction('cpu', widths), ['8', '8']);
+  process.env.WG_REDUCTION = 'gpu';
+  try {
+    assert.is(reductionShape().name, 'gpu');
+    process.env.WG_REDUCTION = 'wide';
+    assert.throws(() => reductionShape(), /WG_REDUCTION: unknown reduction shape 'wide'; use one of: cpu, gpu/);
+  } finally { delete process.env.WG_REDUCTION; }
+  assert.throws(() => setReductionShape('big' as 'cpu'), /setReductionShape: unknown reduction shape 'big'/);
   for (const v of [...Object.values(t), dy]) v.dispose();
 });
 
@@ -214,9 +247,9 @@ const WINDOW_CASES = [
 const shapeIn = (shape: number[], dtype: DType) => [shape[0]!, shape[1]! * (dtype === 'f16' ? 2 : 1), shape[2]!, shape[3]!];
 const imageBytes = (shape: number[]) => shape[1]! * shape[2]! * shape[3]! * 4; // f32's C·H·W·4 = f16's 2C·H·W·2
 
-for (const dtype of DTYPES_UNDER_TEST) for (const c of WINDOW_CASES) for (const relu of [false, true]) {
+for (const dtype of DTYPES_UNDER_TEST) for (const c of WINDOW_CASES) for (const relu of [false, true]) for (const red of ['cpu', 'gpu'] as const) {
   const shape = shapeIn(c.shape, dtype), limit = c.perWindow * imageBytes(c.shape);
-  test(`batchNorm training in ${c.windows} binding windows ${dtype} [${shape}] (${c.what})${relu ? ' + relu' : ''} equals the whole-tensor run`, async () => {
+  test(`batchNorm training in ${c.windows} binding windows ${dtype} [${shape}] (${c.what})${relu ? ' + relu' : ''}, ${red} reduction, equals the whole-tensor run`, () => withReduction(red, async () => {
     const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 31));
     const t = gpuInputs(f, shape, dtype);
     const dy = upload(f.r, shape, dtype), C = shape[1]!;
@@ -240,7 +273,7 @@ for (const dtype of DTYPES_UNDER_TEST) for (const c of WINDOW_CASES) for (const 
       },
     });
     for (const v of [...Object.values(t), dy, stats]) v.dispose();
-  });
+  }));
 }
 
 for (const dtype of DTYPES_UNDER_TEST) {

@@ -3,6 +3,7 @@
 import * as assert from 'uvu/assert';
 import { initDevice, describeDevice, deviceInfo, capture, scope, Tensor, roundToHalf, type DType, type Shape, type TensorOptions } from '../../engine/index.ts';
 import { setSubgroups, subgroupsEnabled } from '../../kernels/kernel.ts';
+import { setReductionShape, type ReductionShape } from '../../kernels/reduction_shape.ts';
 
 await initDevice();
 if (!process.env.QUIET_ADAPTER) { console.log(`adapter: ${describeDevice()}`); process.env.QUIET_ADAPTER = '1'; }
@@ -43,6 +44,12 @@ export const sgName = (sg: boolean) => (sg ? ' (subgroups)' : '');
 export async function withSubgroups<T>(on: boolean, fn: () => T | Promise<T>): Promise<T> {
   setSubgroups(on);
   try { return await fn(); } finally { setSubgroups(null); }
+}
+
+/** fn with the reductions forced to a shape (setReductionShape), the adapter's restored after. */
+export async function withReduction<T>(name: ReductionShape['name'], fn: () => T | Promise<T>): Promise<T> {
+  setReductionShape(name);
+  try { return await fn(); } finally { setReductionShape(null); }
 }
 
 /** Title of a test of which variant `what` dispatches; without subgroups it says that nothing is covered. */
