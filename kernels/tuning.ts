@@ -16,6 +16,12 @@ export interface TunedEntry {
   /** Median ms of the choice and of the default when measured (reports). */
   ms: number;
   defaultMs: number;
+  /**
+   * Candidates timed (the default first, in candidates() order) when a time budget ended the tuning
+   * part-way: the choice is the best of those, and the next tuning goes on from there. Absent when
+   * every candidate was timed.
+   */
+  timed?: number;
 }
 
 const table = new Map<string, TunedEntry>();
@@ -63,9 +69,10 @@ export function loadTuned(entries: Record<string, unknown>): { loaded: number; s
   for (const [k, v] of Object.entries(entries)) {
     const e = v as Partial<TunedEntry> | null;
     const ok = !!e && typeof e.source === 'string' && typeof e.ms === 'number' && typeof e.defaultMs === 'number' &&
-      !!e.choice && typeof e.choice === 'object' && Object.values(e.choice).every((x) => Number.isSafeInteger(x)) && k.includes(' ');
+      !!e.choice && typeof e.choice === 'object' && Object.values(e.choice).every((x) => Number.isSafeInteger(x)) && k.includes(' ') &&
+      (e.timed === undefined || (Number.isSafeInteger(e.timed) && e.timed >= 1));
     if (!ok) { skipped++; continue; }
-    table.set(k, { choice: { ...e!.choice }, source: e!.source!, ms: e!.ms!, defaultMs: e!.defaultMs! });
+    table.set(k, { choice: { ...e!.choice }, source: e!.source!, ms: e!.ms!, defaultMs: e!.defaultMs!, ...(e!.timed === undefined ? {} : { timed: e!.timed }) });
     loaded++;
   }
   return { loaded, skipped };
@@ -84,10 +91,12 @@ export interface TuningProblem {
   candidates(): Choice[];
   /** The choice the kernel makes now (tuned or default). */
   current(): Choice;
-  /** Whether a tuned choice for this kernel source is cached. */
+  /** Whether a tuned choice for this kernel source is cached, every candidate timed. */
   tuned(): boolean;
-  /** Record `c` as the choice (measured `ms`, the default `defaultMs`). */
-  keep(c: Choice, ms: number, defaultMs: number): void;
+  /** A choice cached for this kernel source from a tuning a time budget ended part-way, and how many candidates it timed. */
+  partial(): { choice: Choice; timed: number } | undefined;
+  /** Record `c` as the choice (measured `ms`, the default `defaultMs`); `timed` when not every candidate was timed. */
+  keep(c: Choice, ms: number, defaultMs: number, timed?: number): void;
   /** Tensors for one run of the problem; run(c) dispatches it with choice c. */
   open(): { run: (c: Choice) => void; dispose: () => void };
   /** 0 for tile choices, 1 for launch shapes (less to gain): recordProblems puts lower ranks first. */
@@ -142,12 +151,14 @@ export function choose<C extends object>(t: Tunable<C>): C {
 
 function problemOf<C extends object>(t: Tunable<C>): TuningProblem {
   const tuned = () => tunedChoice(t.kernel, t.shape, t.source, t.valid);
+  const timed = () => (tuned() ? table.get(key(t.kernel, t.shape))!.timed : undefined);
   return {
     key: key(t.kernel, t.shape), text: t.text, rank: t.rank ?? 0,
     candidates: () => t.candidates() as unknown as Choice[],
     current: () => tuned() ?? (t.def as unknown as Choice),
-    tuned: () => tuned() !== undefined,
-    keep: (c, ms, defaultMs) => setTuned(t.kernel, t.shape, { choice: { ...c }, source: t.source(), ms, defaultMs }),
+    tuned: () => tuned() !== undefined && timed() === undefined,
+    partial: () => { const n = timed(); return n === undefined ? undefined : { choice: tuned()!, timed: n }; },
+    keep: (c, ms, defaultMs, n) => setTuned(t.kernel, t.shape, { choice: { ...c }, source: t.source(), ms, defaultMs, ...(n === undefined ? {} : { timed: n }) }),
     open: () => { const p = t.open(); return { run: (c: Choice) => p.run(c as unknown as C), dispose: p.dispose }; },
   };
 }

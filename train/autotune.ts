@@ -5,7 +5,7 @@
 // never slower than the default beyond noise; every candidate computes the default's bits, so tuning
 // never changes a result (and a resumed run stays exact whatever was tuned in between).
 import { sync } from '../engine/index.ts';
-import type { Choice, TuningProblem } from '../kernels/tuning.ts';
+import { choiceText, type Choice, type TuningProblem } from '../kernels/tuning.ts';
 
 /**
  * Median ms of up to 5 runs after one untimed run (which compiles the pipeline), each waited for; a
@@ -28,46 +28,62 @@ async function median(run: () => void): Promise<number> {
 export interface Tuned { problem: TuningProblem; def: Choice; defMs: number; chosen: Choice; ms: number }
 
 export interface TuneReport {
-  /** The problems tuned, in order (those the time budget left out are not here). */
+  /** The problems tuned to the end, in order (those the time budget left out are not here). */
   done: Tuned[];
-  /** Problems left untuned because the budget ran out. */
+  /** The problem the budget ended part-way, its best so far kept: `timed` of `of` candidates timed. */
+  partial: (Tuned & { timed: number; of: number }) | null;
+  /** Problems not tuned to the end because the budget ran out (the partial one among them). */
   left: number;
   seconds: number;
 }
 
+const sameChoice = (a: Choice, b: Choice) => choiceText(a) === choiceText(b);
+
 /**
  * Tune `problems` in order, recording each one's choice (kernels/tuning.ts; the caller saves them),
- * until `budgetMs` has passed: a problem whose candidates were not all timed by then keeps the
- * default heuristic. `each` hears every problem as it is done.
+ * until `budgetMs` has passed. A problem the budget ends part-way keeps the best of the candidates
+ * timed so far and how many those were; the next tuning of it (a later run) times the default, that
+ * best and the candidates not yet timed, so every run gets further, however small its budget: each
+ * problem it starts times at least one candidate it has not timed before. `each` hears every problem
+ * as it is done.
  */
 export async function tuneProblems(problems: readonly TuningProblem[], budgetMs = Infinity, each?: (t: Tuned) => void): Promise<TuneReport> {
   const t0 = performance.now();
   const over = () => performance.now() - t0 > budgetMs;
   const done: Tuned[] = [];
+  let partial: TuneReport['partial'] = null;
   for (const problem of problems) {
     if (over()) break;
+    const all = problem.candidates();
+    const def = all[0]!, before = problem.partial();
+    const from = before ? Math.min(before.timed, all.length) : 1; // the first candidate not yet timed
     const p = problem.open();
     try {
-      const [def, ...rest] = problem.candidates();
-      const defMs = await median(() => p.run(def!));
-      let best = { c: def!, ms: defMs };
-      let timedOut = false;
-      for (const c of rest) {
-        if (over()) { timedOut = true; break; }
+      const defMs = await median(() => p.run(def));
+      let best = { c: def, ms: defMs };
+      if (before && !sameChoice(before.choice, def)) best = { c: before.choice, ms: await median(() => p.run(before.choice)) };
+      let timed = from;
+      for (const c of all.slice(from)) {
+        if (timed > from && over()) break;
         const ms = await median(() => p.run(c));
         if (ms < best.ms) best = { c, ms };
+        timed++;
       }
-      if (timedOut) break;
-      const chosen = best.ms < 0.97 * defMs ? best : { c: def!, ms: defMs };
+      const chosen = best.ms < 0.97 * defMs ? best : { c: def, ms: defMs };
+      const t = { problem, def, defMs, chosen: chosen.c, ms: chosen.ms };
+      if (timed < all.length) {
+        problem.keep(chosen.c, chosen.ms, defMs, timed);
+        partial = { ...t, timed, of: all.length };
+        break;
+      }
       problem.keep(chosen.c, chosen.ms, defMs);
-      const t = { problem, def: def!, defMs, chosen: chosen.c, ms: chosen.ms };
       done.push(t);
       each?.(t);
     } finally {
       p.dispose();
     }
   }
-  return { done, left: problems.length - done.length, seconds: (performance.now() - t0) / 1000 };
+  return { done, partial, left: problems.length - done.length, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** `before -> after ms (ratio)` over the problems a report tuned. */

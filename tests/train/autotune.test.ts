@@ -1,0 +1,79 @@
+// The autotuner's loop (train/autotune.ts) on problems whose candidates take known times: the fastest
+// candidate is kept only when it beats the default by more than 3%, and a time budget that ends a
+// problem part-way keeps the best so far, which later tunings of the problem go on from (every run
+// gets further, however small its budget) until every candidate has been timed.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import '../util/gpu.ts';
+import { choose, clearTuned, recordProblems, tunedEntries, type TuningProblem } from '../../kernels/tuning.ts';
+import { tuneProblems } from '../../train/autotune.ts';
+
+/** A problem whose candidate k = {K: k} runs for ms[k] milliseconds (a busy wait), the default K = 0. */
+function fakeProblem(name: string, ms: number[]): { problem: TuningProblem; runs: number[] } {
+  const runs = ms.map(() => 0);
+  recordProblems(true);
+  choose({
+    kernel: `fake.${name}`, shape: 'one', text: `fake ${name}`, def: { K: 0 },
+    candidates: () => ms.map((_, K) => ({ K })),
+    valid: (c) => Number.isSafeInteger(c.K) && c.K! >= 0 && c.K! < ms.length,
+    source: () => 'source-1',
+    open: () => ({
+      run: (c: { K: number }) => { runs[c.K]!++; const end = performance.now() + ms[c.K]!; while (performance.now() < end); },
+      dispose: () => {},
+    }),
+  });
+  const [problem] = recordProblems(false);
+  return { problem: problem!, runs };
+}
+
+test('without a budget every candidate is timed; the fastest is kept only when over 3% faster than the default', async () => {
+  clearTuned();
+  const fast = fakeProblem('fast', [20, 30, 8, 25]);
+  const slower = fakeProblem('slower', [20, 26, 30]);
+  const r = await tuneProblems([fast.problem, slower.problem]);
+  assert.is(r.done.length, 2);
+  assert.is(r.partial, null);
+  assert.is(r.left, 0);
+  assert.equal(fast.problem.current(), { K: 2 });
+  assert.ok(fast.problem.tuned() && fast.problem.partial() === undefined);
+  assert.equal(slower.problem.current(), { K: 0 }, 'nothing faster than the default: the default stays');
+  assert.ok(fast.runs.every((n) => n > 0) && slower.runs.every((n) => n > 0), 'every candidate ran');
+  clearTuned();
+});
+
+test('a budget that ends a problem part-way keeps its best so far; later tunings go on from there to the end', async () => {
+  clearTuned();
+  // 8 candidates of 20-40 ms, each timed over up to 250 ms: one tuning of 300 ms times 2-3 of them
+  const ms = [40, 30, 28, 26, 24, 22, 8, 35];
+  const f = fakeProblem('slow', ms);
+  const other = fakeProblem('after', [5, 5]);
+  const first = await tuneProblems([f.problem, other.problem], 300);
+  assert.ok(first.partial, 'the budget ended the first problem part-way');
+  assert.is(first.done.length, 0);
+  assert.is(first.left, 2);
+  assert.is(first.partial!.of, ms.length);
+  let timed = first.partial!.timed;
+  assert.ok(timed >= 2 && timed < ms.length, `timed ${timed}`);
+  assert.is(f.runs.slice(timed).reduce((a, b) => a + b, 0), 0, 'candidates after the cut not run');
+  assert.ok(!f.problem.tuned(), 'a part-way problem is not tuned');
+  assert.equal(f.problem.partial(), { choice: f.problem.current(), timed });
+  assert.ok(f.problem.current().K! >= 1 && f.problem.current().K! < timed, `best so far: ${JSON.stringify(f.problem.current())}`);
+  assert.is(tunedEntries().get('fake.slow one')!.timed, timed, 'what a cache would save');
+  // a budget too small for anything still times one new candidate per tuning: every run gets further
+  for (let round = 0; round < ms.length && !f.problem.tuned(); round++) {
+    const before = f.runs.slice(), best = f.problem.current().K!;
+    const r = await tuneProblems([f.problem, other.problem], 1);
+    const next = r.partial?.timed ?? ms.length;
+    assert.ok(next > timed, `round ${round}: ${timed} -> ${next}`);
+    assert.ok(f.runs[timed]! > before[timed]!, `round ${round}: candidate ${timed} timed`);
+    for (let k = 1; k < timed; k++) if (k !== best) assert.is(f.runs[k], before[k], `round ${round}: candidate ${k}, timed before and not the best so far, is not timed again`);
+    assert.ok(f.runs[best]! > before[best]!, `round ${round}: the best so far (${best}) is timed again beside the default`);
+    timed = next;
+  }
+  assert.ok(f.problem.tuned(), 'every candidate timed in the end');
+  assert.equal(f.problem.current(), { K: 6 });
+  assert.is(tunedEntries().get('fake.slow one')!.timed, undefined);
+  clearTuned();
+});
+
+test.run();
