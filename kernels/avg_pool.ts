@@ -9,7 +9,7 @@
 // images (windows.ts), each dispatch the pool of its images alone.
 import { Tensor, defineOp, type Shape } from '../engine/index.ts';
 import {
-  type PoolOptions, type Reducer, checkPool, poolGeometry, forwardPlan, backwardPlan,
+  type PoolOptions, type Reducer, type Plan, checkPool, poolGeometry, choosePoolPlan,
   forwardKernel, backwardKernel, uniformsOf, gridOf,
 } from './pool2d.ts';
 import { batchWindows, rowsOf } from './windows.ts';
@@ -26,31 +26,46 @@ const avg: Reducer = {
 const forward = forwardKernel(avg);
 const backward = backwardKernel(avg);
 
-/** Raw forward (no autograd). */
-export function avgPoolForward(x: Tensor, opts: PoolOptions = {}): Tensor {
-  const g = poolGeometry(x.shape, opts);
-  const y = Tensor.empty([g.N, g.C, g.Ho, g.Wo], x.dtype);
-  const plan = forwardPlan(g, x.dtype, false);
-  for (const w of batchWindows('avgPool2d', g.N, [x, y])) {
-    const total = w.count * g.C * g.Ho * g.Wo;
-    forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: false }, {
-      uniforms: uniformsOf(g, total), buffers: { x: rowsOf(x, g.N, w), y: rowsOf(y, g.N, w) }, grid: gridOf(plan, x.dtype, total),
-    });
-  }
+/** Raw forward (no autograd); `plan`: a thread plan instead of the tuned or default one (tests). */
+export function avgPoolForward(x: Tensor, opts: PoolOptions = {}, plan?: Plan): Tensor {
+  const g = poolGeometry(x.shape, opts), dtype = x.dtype;
+  const shape = [g.N, g.C, g.Ho, g.Wo];
+  const y = Tensor.empty(shape, dtype);
+  const spec = (p: Plan) => ({ dtype, k: g.k, s: g.s, plan: p, arg: false });
+  const run = (p: Plan, x: Tensor, y: Tensor) => {
+    for (const w of batchWindows('avgPool2d', g.N, [x, y])) {
+      const total = w.count * g.C * g.Ho * g.Wo;
+      forward.run(spec(p), { uniforms: uniformsOf(g, total), buffers: { x: rowsOf(x, g.N, w), y: rowsOf(y, g.N, w) }, grid: gridOf(p, dtype, total) });
+    }
+  };
+  run(plan ?? choosePoolPlan({
+    kernel: 'avg_pool.forward', kind: 'forward', g, dtype, arg: false, wgsl: (p) => forward.wgsl(spec(p)),
+    open: () => {
+      const t = [Tensor.zeros(x.shape, dtype), Tensor.empty(shape, dtype)];
+      return { run: (p) => run(p, t[0]!, t[1]!), dispose: () => { for (const v of t) v.dispose(); } };
+    },
+  }), x, y);
   return y;
 }
 
-/** Raw backward: dx of x's shape from dy. */
-export function avgPoolBackward(dy: Tensor, xShape: Shape, opts: PoolOptions = {}): Tensor {
-  const g = poolGeometry(xShape, opts);
-  const dx = Tensor.empty(xShape, dy.dtype);
-  const plan = backwardPlan(g, dy.dtype, false);
-  for (const w of batchWindows('avgPool2d.backward', g.N, [dy, dx])) {
-    const total = w.count * g.C * g.H * g.W;
-    backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: false }, {
-      uniforms: uniformsOf(g, total), buffers: { dy: rowsOf(dy, g.N, w), dx: rowsOf(dx, g.N, w) }, grid: gridOf(plan, dy.dtype, total),
-    });
-  }
+/** Raw backward: dx of x's shape from dy; `plan` as for forward. */
+export function avgPoolBackward(dy: Tensor, xShape: Shape, opts: PoolOptions = {}, plan?: Plan): Tensor {
+  const g = poolGeometry(xShape, opts), dtype = dy.dtype;
+  const dx = Tensor.empty(xShape, dtype);
+  const spec = (p: Plan) => ({ dtype, k: g.k, s: g.s, plan: p, arg: false });
+  const run = (p: Plan, dy: Tensor, dx: Tensor) => {
+    for (const w of batchWindows('avgPool2d.backward', g.N, [dy, dx])) {
+      const total = w.count * g.C * g.H * g.W;
+      backward.run(spec(p), { uniforms: uniformsOf(g, total), buffers: { dy: rowsOf(dy, g.N, w), dx: rowsOf(dx, g.N, w) }, grid: gridOf(p, dtype, total) });
+    }
+  };
+  run(plan ?? choosePoolPlan({
+    kernel: 'avg_pool.backward', kind: 'backward', g, dtype, arg: false, wgsl: (p) => backward.wgsl(spec(p)),
+    open: () => {
+      const t = [Tensor.zeros(dy.shape, dtype), Tensor.empty(xShape, dtype)];
+      return { run: (p) => run(p, t[0]!, t[1]!), dispose: () => { for (const v of t) v.dispose(); } };
+    },
+  }), dy, dx);
   return dx;
 }
 

@@ -13,7 +13,7 @@
 // images (windows.ts), each dispatch the pool of its images alone.
 import { Tensor, defineOp, gradEnabled, type Shape } from '../engine/index.ts';
 import {
-  type PoolOptions, type Reducer, checkPool, poolGeometry, forwardPlan, backwardPlan,
+  type PoolOptions, type Reducer, type Plan, checkPool, poolGeometry, choosePoolPlan,
   forwardKernel, backwardKernel, uniformsOf, gridOf,
 } from './pool2d.ts';
 import { batchWindows, rowsOf } from './windows.ts';
@@ -29,35 +29,54 @@ const max: Reducer = {
 const forward = forwardKernel(max);
 const backward = backwardKernel(max);
 
-/** Raw forward (no autograd): y, and the argmax indices when `withArg` (layout in the header). */
-export function maxPoolForward(x: Tensor, opts: PoolOptions = {}, withArg = true): { y: Tensor; arg: Tensor | null } {
-  const g = poolGeometry(x.shape, opts);
+/**
+ * Raw forward (no autograd): y, and the argmax indices when `withArg` (layout in the header). `plan`:
+ * a thread plan instead of the tuned or default one (tests).
+ */
+export function maxPoolForward(x: Tensor, opts: PoolOptions = {}, withArg = true, plan?: Plan): { y: Tensor; arg: Tensor | null } {
+  const g = poolGeometry(x.shape, opts), dtype = x.dtype;
   const shape = [g.N, g.C, g.Ho, g.Wo];
-  const y = Tensor.empty(shape, x.dtype);
-  const arg = withArg ? Tensor.empty(shape, x.dtype) : null;
-  const plan = forwardPlan(g, x.dtype, withArg);
-  const batched = arg ? [x, y, arg] : [x, y];
-  for (const w of batchWindows('maxPool2d', g.N, batched)) {
-    const [X, Y, A] = batched.map((t) => rowsOf(t, g.N, w));
-    const total = w.count * g.C * g.Ho * g.Wo;
-    forward.run({ dtype: x.dtype, k: g.k, s: g.s, plan, arg: withArg }, {
-      uniforms: uniformsOf(g, total), buffers: A ? { x: X, y: Y, arg_out: A } : { x: X, y: Y }, grid: gridOf(plan, x.dtype, total),
-    });
-  }
+  const y = Tensor.empty(shape, dtype);
+  const arg = withArg ? Tensor.empty(shape, dtype) : null;
+  const spec = (p: Plan) => ({ dtype, k: g.k, s: g.s, plan: p, arg: withArg });
+  const run = (p: Plan, x: Tensor, y: Tensor, arg: Tensor | null) => {
+    const batched = arg ? [x, y, arg] : [x, y];
+    for (const w of batchWindows('maxPool2d', g.N, batched)) {
+      const [X, Y, A] = batched.map((t) => rowsOf(t, g.N, w));
+      const total = w.count * g.C * g.Ho * g.Wo;
+      forward.run(spec(p), { uniforms: uniformsOf(g, total), buffers: A ? { x: X, y: Y, arg_out: A } : { x: X, y: Y }, grid: gridOf(p, dtype, total) });
+    }
+  };
+  run(plan ?? choosePoolPlan({
+    kernel: 'max_pool.forward', kind: 'forward', g, dtype, arg: withArg, wgsl: (p) => forward.wgsl(spec(p)),
+    open: () => {
+      const t = [Tensor.zeros(x.shape, dtype), Tensor.empty(shape, dtype), ...(withArg ? [Tensor.empty(shape, dtype)] : [])];
+      return { run: (p) => run(p, t[0]!, t[1]!, t[2] ?? null), dispose: () => { for (const v of t) v.dispose(); } };
+    },
+  }), x, y, arg);
   return { y, arg };
 }
 
-/** Raw backward: dx of x's shape from dy and the forward's arg. */
-export function maxPoolBackward(dy: Tensor, arg: Tensor, xShape: Shape, opts: PoolOptions = {}): Tensor {
-  const g = poolGeometry(xShape, opts);
-  const dx = Tensor.empty(xShape, dy.dtype);
-  const plan = backwardPlan(g, dy.dtype, true);
-  for (const w of batchWindows('maxPool2d.backward', g.N, [dy, arg, dx])) {
-    const total = w.count * g.C * g.H * g.W;
-    backward.run({ dtype: dy.dtype, k: g.k, s: g.s, plan, arg: true }, {
-      uniforms: uniformsOf(g, total), buffers: { dy: rowsOf(dy, g.N, w), arg: rowsOf(arg, g.N, w), dx: rowsOf(dx, g.N, w) }, grid: gridOf(plan, dy.dtype, total),
-    });
-  }
+/** Raw backward: dx of x's shape from dy and the forward's arg; `plan` as for forward. */
+export function maxPoolBackward(dy: Tensor, arg: Tensor, xShape: Shape, opts: PoolOptions = {}, plan?: Plan): Tensor {
+  const g = poolGeometry(xShape, opts), dtype = dy.dtype;
+  const dx = Tensor.empty(xShape, dtype);
+  const spec = (p: Plan) => ({ dtype, k: g.k, s: g.s, plan: p, arg: true });
+  const run = (p: Plan, dy: Tensor, arg: Tensor, dx: Tensor) => {
+    for (const w of batchWindows('maxPool2d.backward', g.N, [dy, arg, dx])) {
+      const total = w.count * g.C * g.H * g.W;
+      backward.run(spec(p), {
+        uniforms: uniformsOf(g, total), buffers: { dy: rowsOf(dy, g.N, w), arg: rowsOf(arg, g.N, w), dx: rowsOf(dx, g.N, w) }, grid: gridOf(p, dtype, total),
+      });
+    }
+  };
+  run(plan ?? choosePoolPlan({
+    kernel: 'max_pool.backward', kind: 'backward', g, dtype, arg: true, wgsl: (p) => backward.wgsl(spec(p)),
+    open: () => {
+      const t = [Tensor.zeros(dy.shape, dtype), Tensor.zeros(dy.shape, dtype), Tensor.empty(xShape, dtype)];
+      return { run: (p) => run(p, t[0]!, t[1]!, t[2]!), dispose: () => { for (const v of t) v.dispose(); } };
+    },
+  }), dy, arg, dx);
   return dx;
 }
 

@@ -16,9 +16,12 @@
 // Strips need pad_left = 0 and rows that split into whole vectors (see forwardPlan/backwardPlan);
 // every other shape takes the 'flat' plan: one invocation per 16-byte vector of the output in flat
 // NCHW order (so packed-half stores stay whole words even where a vector spans rows), scalar loads.
+// The default plan is the cheapest by a cost model measured on llvmpipe; the autotuner may pick any
+// other candidate per problem (choosePoolPlan), all of which give the default's bits.
 import { grid1d, samePadding, type DType, type Expect, type Shape, type Tensor } from '../engine/index.ts';
 import { defineKernel, input, output, type UniformFields, type Vec } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
+import { choose, variantHash, type Choice } from './tuning.ts';
 
 /** Window options; ShuffleNetV1's pools are the defaults, 3x3 stride 2. */
 export interface PoolOptions { kernel?: number; stride?: number }
@@ -71,11 +74,15 @@ const widest = (dtype: DType, ...ns: number[]) =>
 // measured at 16 slots with an arg (max pool forward) and past 28 without.
 const SLOTS = { arg: 14, plain: 28 } as const;
 
-/** Forward: P outputs along a row (P | Wo) or R = 2 whole rows; loads of L | W, L | P·s. */
-export function forwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
-  if (g.pl !== 0) return FLAT;
+/** A plan and its modelled cost per output element. */
+type Costed = { plan: Plan; cost: number };
+const cheapest = (all: Costed[]): Plan => all.reduce((a, b) => (b.cost < a.cost ? b : a), { plan: FLAT, cost: Infinity }).plan;
+
+/** Forward strips: P outputs along a row (P | Wo) or R = 2 whole rows; loads of L | W, L | P·s. */
+function forwardStrips(g: PoolGeometry, dtype: DType, arg: boolean): Costed[] {
+  if (g.pl !== 0) return [];
   const f32 = dtype === 'f32', cap = arg ? SLOTS.arg : SLOTS.plain;
-  let best: Plan = FLAT, bestCost = Infinity;
+  const out: Costed[] = [];
   for (const P of divisors(g.Wo, cap)) {
     for (const R of P === g.Wo && 2 * P <= cap ? [1, 2] : [1]) {
       if (!f32 && (R * P) % 2 !== 0) continue; // halves are stored a word at a time
@@ -83,26 +90,74 @@ export function forwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
       if (!f32 && L === 1) continue;
       const loads = Math.ceil(((P - 1) * g.s + g.k) / L), words = f32 ? R * P : (R * P) / 2, sw = pow2(words);
       const cost = (R * g.k * loads * (wordsPer(dtype, L) + 1) + (words / sw) * (sw + 1) * (arg ? 2 : 1) + 2) / (R * P);
-      if (cost < bestCost) { best = { mode: 'strip', n: P, R, L, sw }; bestCost = cost; }
+      out.push({ plan: { mode: 'strip', n: P, R, L, sw }, cost });
     }
   }
-  return best;
+  return out;
 }
 
-/** Backward: Q pixels along a row of dx (Q | W, s | Q); dy (and arg) rows read as vectors of L | Wo, L | Q/s. */
-export function backwardPlan(g: PoolGeometry, dtype: DType, arg: boolean): Plan {
-  if (g.pl !== 0) return FLAT;
+/** Backward strips: Q pixels along a row of dx (Q | W, s | Q); dy (and arg) rows read as vectors of L | Wo, L | Q/s. */
+function backwardStrips(g: PoolGeometry, dtype: DType, arg: boolean): Costed[] {
+  if (g.pl !== 0) return [];
   const f32 = dtype === 'f32', rows = Math.ceil(g.k / g.s), lo = -Math.floor((g.k - 1) / g.s);
-  let best: Plan = FLAT, bestCost = Infinity;
+  const out: Costed[] = [];
   for (const Q of divisors(g.W, 16)) {
     if (Q % g.s !== 0 || (!f32 && Q % 2 !== 0)) continue;
     const L = widest(dtype, g.Wo, Q / g.s), hi = Math.floor((Q - 1) / g.s);
     const vecs = Math.floor(hi / L) - Math.floor(lo / L) + 1, words = f32 ? Q : Q / 2, sw = pow2(words);
     const select = !f32 && L === 1 ? 1 : 0; // an f16 element picked out of its word at run time
     const cost = (rows * vecs * (wordsPer(dtype, L) + 1 + select) * (arg ? 2 : 1) + (words / sw) * (sw + 1) + 2) / Q;
-    if (cost < bestCost) { best = { mode: 'strip', n: Q, R: 1, L, sw }; bestCost = cost; }
+    out.push({ plan: { mode: 'strip', n: Q, R: 1, L, sw }, cost });
   }
-  return best;
+  return out;
+}
+
+/** Forward's default: the cheapest strip by the cost model, else flat. */
+export const forwardPlan = (g: PoolGeometry, dtype: DType, arg: boolean): Plan => cheapest(forwardStrips(g, dtype, arg));
+
+/** Backward's default: the cheapest strip by the cost model, else flat. */
+export const backwardPlan = (g: PoolGeometry, dtype: DType, arg: boolean): Plan => cheapest(backwardStrips(g, dtype, arg));
+
+const samePlan = (a: Plan, b: Plan) => planKey(a) === planKey(b);
+
+/**
+ * The plans the tuner times, the default first. Forward: every strip and flat (each output folds its
+ * window's pixels in row-major order whatever the plan, so all give the default's bits). Backward:
+ * the strips (each pixel adds its windows' terms in the same order whatever the strip's length; flat
+ * adds a row's two windows the other way round, so it is a candidate only where it is the default).
+ */
+export function poolPlanCandidates(kind: 'forward' | 'backward', g: PoolGeometry, dtype: DType, arg: boolean): Plan[] {
+  const def = kind === 'forward' ? forwardPlan(g, dtype, arg) : backwardPlan(g, dtype, arg);
+  const all = kind === 'forward' ? [...forwardStrips(g, dtype, arg).map((c) => c.plan), FLAT] : backwardStrips(g, dtype, arg).map((c) => c.plan);
+  return [def, ...all.filter((p) => !samePlan(p, def))];
+}
+
+// A plan as a tuning choice (numbers only): flat is { strip: 0 }.
+const planChoice = (p: Plan): Choice => (p.mode === 'flat' ? { strip: 0 } : { strip: 1, n: p.n, R: p.R, L: p.L, sw: p.sw });
+const choicePlan = (c: Choice): Plan => (c.strip === 0 ? FLAT : { mode: 'strip', n: c.n!, R: c.R!, L: c.L!, sw: c.sw! });
+
+/**
+ * The plan for a pool problem: a tuned one for this shape on this adapter (kernels/tuning.ts) where
+ * cached and still a candidate, else the cost model's. `run(plan)` dispatches the problem once on
+ * scratch tensors (the tuner times it); `wgsl` is the kernel's source for a plan (the cache's staleness check).
+ */
+export function choosePoolPlan(t: {
+  kernel: string; kind: 'forward' | 'backward'; g: PoolGeometry; dtype: DType; arg: boolean;
+  wgsl: (p: Plan) => string; open: () => { run: (p: Plan) => void; dispose: () => void };
+}): Plan {
+  const { g, dtype } = t;
+  const candidates = () => poolPlanCandidates(t.kind, g, dtype, t.arg);
+  const def = t.kind === 'forward' ? forwardPlan(g, dtype, t.arg) : backwardPlan(g, dtype, t.arg);
+  if (def.mode === 'flat' && t.kind === 'backward') return def; // the only candidate
+  const c = choose<Choice>({
+    kernel: t.kernel, shape: `${dtype} k${g.k}s${g.s} N${g.N} C${g.C} ${g.H}x${g.W}${t.arg ? ' arg' : ''}`, def: planChoice(def),
+    text: `${t.kernel} ${dtype} ${g.k}x${g.k}/${g.s} [${g.N}, ${g.C}, ${g.H}, ${g.W}]${t.arg ? ' with arg' : ''}`,
+    candidates: () => candidates().map(planChoice),
+    valid: (c) => candidates().some((p) => planKey(p) === planKey(choicePlan(c))),
+    source: () => variantHash(`${t.kernel} ${dtype} k${g.k}s${g.s}${t.arg ? ' arg' : ''} ${planKey(def)}`, () => t.wgsl(def)),
+    open: () => { const o = t.open(); return { run: (c: Choice) => o.run(choicePlan(c)), dispose: o.dispose }; },
+  });
+  return choicePlan(c);
 }
 
 // ---- WGSL building blocks ----------------------------------------------------------------------

@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward } from '../../engine/index.ts';
 import { avgPool2d, avgPoolForward, avgPoolBackward } from '../../kernels/avg_pool.ts';
-import { poolGeometry, forwardPlan, backwardPlan, type Plan, type PoolGeometry } from '../../kernels/pool2d.ts';
+import { poolGeometry, forwardPlan, backwardPlan, poolPlanCandidates, planKey, type Plan, type PoolGeometry } from '../../kernels/pool2d.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, KeptOutputs } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { avgPoolRef, avgPoolBackwardRef, poolOutShape, type Shape4 } from '../ref/pool.ts';
@@ -41,6 +41,29 @@ for (const dtype of DTYPES_UNDER_TEST) {
       X.dispose(); Xg.dispose(); R.dispose();
     });
   }
+}
+
+// The tuner may pick any candidate plan (kernels/pool2d.ts), so each must give the default's bits:
+// forward sums each window in row-major order whatever the plan, backward each pixel's windows in one order.
+for (const dtype of DTYPES_UNDER_TEST) {
+  test(`avgPool2d ${dtype}: every plan the tuner may pick gives the default plan's bits`, async () => {
+    let compared = 0;
+    for (const shape of SHAPES) {
+      const g = poolGeometry(shape), n = size(shape), out = poolOutShape(shape);
+      const X = upload(quantize(new Rng(n + 5).normals(n), dtype), shape, dtype);
+      const D = upload(quantize(new Rng(n + 6).normals(size(out)), dtype), out, dtype);
+      const kept = new KeptOutputs();
+      const check = async (kind: 'forward' | 'backward', run: (p: Plan) => Tensor) => {
+        const [def, ...rest] = poolPlanCandidates(kind, g, dtype, false);
+        const want = await kept.read(run(def));
+        for (const p of rest) { assert.equal(await kept.read(run(p)), want, `[${shape}] ${kind}, ${planKey(p)} against ${planKey(def)}`); compared++; }
+      };
+      await check('forward', (p) => avgPoolForward(X, {}, p));
+      await check('backward', (p) => avgPoolBackward(D, shape, {}, p));
+      kept.dispose(); X.dispose(); D.dispose();
+    }
+    assert.ok(compared > 30, `${compared} plans compared`);
+  });
 }
 
 test('avgPool2d: the shapes above exercise every plan', () => {

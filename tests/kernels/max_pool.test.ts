@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, noGrad } from '../../engine/index.ts';
 import { maxPool2d, maxPoolForward, maxPoolBackward } from '../../kernels/max_pool.ts';
-import { poolGeometry, forwardPlan, backwardPlan, type Plan, type PoolGeometry } from '../../kernels/pool2d.ts';
+import { poolGeometry, forwardPlan, backwardPlan, poolPlanCandidates, planKey, type Plan, type PoolGeometry } from '../../kernels/pool2d.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, KeptOutputs } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { maxPoolRef, maxPoolBackwardRef, poolOutShape, type Shape4 } from '../ref/pool.ts';
@@ -56,6 +56,37 @@ for (const dtype of DTYPES_UNDER_TEST) {
       X.dispose(); Xg.dispose(); R.dispose();
     });
   }
+}
+
+// The tuner may pick any candidate plan (kernels/pool2d.ts), so each must give the default's bits: y
+// and arg forward (with and without arg), dx backward (a pixel the argmax of several windows sums them).
+for (const dtype of DTYPES_UNDER_TEST) {
+  test(`maxPool2d ${dtype}: every plan the tuner may pick gives the default plan's bits`, async () => {
+    let compared = 0;
+    for (const shape of SHAPES) {
+      const g = poolGeometry(shape), n = size(shape), out = poolOutShape(shape);
+      const X = upload(quantize(new Rng(n + 5).normals(n), dtype), shape, dtype);
+      const R = upload(quantize(new Rng(n + 6).uniforms(size(out)), dtype), out, dtype);
+      const kept = new KeptOutputs();
+      for (const withArg of [true, false]) {
+        const [def, ...rest] = poolPlanCandidates('forward', g, dtype, withArg);
+        const want = maxPoolForward(X, {}, withArg, def);
+        const wy = await kept.read(want.y), wa = want.arg ? await kept.read(want.arg) : null;
+        for (const p of rest) {
+          const got = maxPoolForward(X, {}, withArg, p);
+          assert.equal(await kept.read(got.y), wy, `[${shape}] y, ${planKey(p)} against ${planKey(def)}`);
+          if (wa) assert.equal(await kept.read(got.arg!), wa, `[${shape}] arg, ${planKey(p)}`);
+          compared++;
+        }
+      }
+      const { arg } = maxPoolForward(X, {}, true);
+      const [def, ...rest] = poolPlanCandidates('backward', g, dtype, true);
+      const want = await kept.read(maxPoolBackward(R, arg!, shape, {}, def));
+      for (const p of rest) { assert.equal(await kept.read(maxPoolBackward(R, arg!, shape, {}, p)), want, `[${shape}] dx, ${planKey(p)} against ${planKey(def)}`); compared++; }
+      kept.dispose(); arg!.dispose(); X.dispose(); R.dispose();
+    }
+    assert.ok(compared > 30, `${compared} plans compared`);
+  });
 }
 
 test('maxPool2d: the shapes above exercise every plan', () => {
