@@ -12,14 +12,16 @@
 // the fully unrolled window reads them at constant indices (broadcasts), leaving one lane-loop load per
 // input tap per pixel, shared by COT output channels. Shapes too big to unroll use a loop over input
 // channels with weights loaded from storage. dgrad is one generic gather per dx pair: the model never
-// needs it (the stem's input is the image), the general op does.
+// needs it (the stem's input is the image), the general op does. The forward's tile (output channels
+// per invocation, workgroup size) is tuned per problem (directForward; every tile gives the same bits).
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts), w bound
 // whole; wgrad's windows chunk their own positions and write their columns of the one partial-sum buffer.
-import { Tensor, grid1d, type DType, type Shape } from '../engine/index.ts';
+import { Tensor, deviceInfo, grid1d, type DType, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type UniformFields } from './kernel.ts';
 import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { sumRows } from './reduce.ts';
 import { batchWindows, rowsOf } from './windows.ts';
+import { choose, variantHash, type Choice } from './tuning.ts';
 
 export interface DirectOptions { stride: number; padding: number; groups: number }
 
@@ -41,7 +43,7 @@ const MAX_UNROLL = 64;
  * tile: one invocation per pair of consecutive output pixels of a plane × COT output channels;
  * pairs: one invocation per pair of y elements (f16 planes of odd size, where a pixel pair would straddle planes).
  */
-type FwdSpec = { dtype: DType; mode: 'tile' | 'pairs'; KH: number; KW: number; Cig: number; COT: number; unroll: boolean };
+type FwdSpec = { dtype: DType; mode: 'tile' | 'pairs'; KH: number; KW: number; Cig: number; COT: number; unroll: boolean; WG: number };
 
 /** x value of input channel offset `cb` at (ih, iw) = (ihb + kh, iwb + kw), 0 in the padding. */
 const xTap = (cb: string, ihb: string, iwb: string, kh: number, kw: number) =>
@@ -57,7 +59,7 @@ fn ldz(cb: u32, ih: i32, iw: i32) -> f32 {
 
 const forwardKernel = defineKernel({
   name: 'conv2d_direct.forward',
-  variant: (s: FwdSpec) => `${s.dtype}/${s.mode}/k${s.KH}x${s.KW}/cig${s.unroll ? s.Cig : '*'}/cot${s.COT}${s.unroll ? '/unrolled' : ''}`,
+  variant: (s: FwdSpec) => `${s.dtype}/${s.mode}/k${s.KH}x${s.KW}/cig${s.unroll ? s.Cig : '*'}/cot${s.COT}${s.unroll ? '/unrolled' : ''}${s.WG === FWD_WG ? '' : `/wg${s.WG}`}`,
   uniforms: GEOMETRY,
   buffers: (s) => [input('x', s.dtype), input('w', 'f32'), output('y', s.dtype)],
   body: (s) => {
@@ -97,15 +99,15 @@ ${pairMain('y', 'one', 'u.threads')}`;
       : range(COT).map((co) => `st2_y((yb + ${co}u * plane) >> 1u, vec2f(a0_${co}, a1_${co}));`).join('\n    ');
     return /* wgsl */ `${ldz}
 ${s.unroll ? `var<workgroup> ws: array<f32, ${COT * s.Cig * KK}>;` : ''}
-// workgroups: x/y fold the pixel pairs of all planes (${FWD_WG} per group), z the block of ${COT} output channels
-@compute @workgroup_size(${FWD_WG})
+// workgroups: x/y fold the pixel pairs of all planes (${s.WG} per group), z the block of ${COT} output channels
+@compute @workgroup_size(${s.WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
   let co0 = wid.z * ${COT}u;
   let Cig = u.Cin / u.G;
-  ${s.unroll ? `for (var i = t; i < ${COT * s.Cig * KK}u; i += ${FWD_WG}u) { ws[i] = w[co0 * ${s.Cig * KK}u + i]; }
+  ${s.unroll ? `for (var i = t; i < ${COT * s.Cig * KK}u; i += ${s.WG}u) { ws[i] = w[co0 * ${s.Cig * KK}u + i]; }
   workgroupBarrier();` : ''}
   // no early return: the unrolled loads of ws must run outside control flow to stay broadcasts
-  let q = (wid.x + wid.y * nwg.x) * ${FWD_WG}u + t;
+  let q = (wid.x + wid.y * nwg.x) * ${s.WG}u + t;
   let qq = min(q, u.threads - 1u);
   let plane = u.Ho * u.Wo;
   let hw0 = (qq % u.pairs) * 2u;
@@ -226,28 +228,74 @@ function dims(xShape: Shape, N: number, wShape: Shape, o: DirectOptions,
   };
 }
 
-/** y [N, Cout, Ho, Wo] (x's dtype) = conv2d(x [N, Cin, H, W], w [Cout, Cin/G, KH, KW] f32). */
-export function directForward(x: Tensor, w: Tensor, o: DirectOptions): Tensor {
-  const [N, , H, W] = x.shape;
+/** A forward tile: output channels per invocation (COT) and invocations per workgroup (WG). */
+export interface DirectTile { COT: number; WG: number }
+
+const FWD_WGS = [64, 256];
+const COTS = [1, 2, 4, 8, 12];
+const cotCap = (unroll: boolean) => (unroll ? 12 : 8);
+const fitsWg = (wg: number) => wg <= deviceInfo().limits.maxComputeInvocationsPerWorkgroup && wg <= deviceInfo().limits.maxComputeWorkgroupSizeX;
+
+/**
+ * Forward tiles the tuner times (each output is the same fma chain over (ci, kh, kw) whatever the
+ * tile, so all give the default's bits): the default (the most output channels per invocation up to
+ * 12 unrolled / 8 looped that divide a group's, 64 invocations), then 1, 2, 4, 8 or 12 output channels
+ * where they divide a group's, x workgroups of 64 or 256 (few: each is an unrolled pipeline to compile).
+ */
+export function directTileCandidates(wShape: Shape, groups: number): DirectTile[] {
+  const [Cout, Cig, KH, KW] = wShape, Coutg = Cout / groups, unroll = Cig * KH * KW <= MAX_UNROLL;
+  const def = { COT: divisorUpTo(Coutg, cotCap(unroll)), WG: FWD_WG };
+  const cots = COTS.filter((c) => c <= cotCap(unroll) && Coutg % c === 0);
+  return [def, ...cots.flatMap((COT) => FWD_WGS.filter(fitsWg).map((WG) => ({ COT, WG }))).filter((t) => t.COT !== def.COT || t.WG !== def.WG)];
+}
+/** A cached choice is used only while it is still a candidate (all tested; an edited cache may hold anything). */
+const validTile = (wShape: Shape, groups: number) => (c: Choice): boolean => Object.keys(c).sort().join() === 'COT,WG' &&
+  directTileCandidates(wShape, groups).some((t) => t.COT === c.COT && t.WG === c.WG);
+
+/**
+ * y [N, Cout, Ho, Wo] (x's dtype) = conv2d(x [N, Cin, H, W], w [Cout, Cin/G, KH, KW] f32). `tile`: a
+ * forward tile instead of the tuned or default one (tests).
+ */
+export function directForward(x: Tensor, w: Tensor, o: DirectOptions, tile?: DirectTile): Tensor {
+  const [N, Cin, H, W] = x.shape;
   const [Cout, Cig, KH, KW] = w.shape;
   const Ho = outSize(H, KH, o.stride, o.padding), Wo = outSize(W, KW, o.stride, o.padding);
   const y = Tensor.empty([N, Cout, Ho, Wo], x.dtype);
-  const plane = Ho * Wo;
-  const pairsMode = x.dtype === 'f16' && plane % 2 === 1;
+  const plane = Ho * Wo, dtype = x.dtype;
+  const pairsMode = dtype === 'f16' && plane % 2 === 1;
   const unroll = Cig * KH * KW <= MAX_UNROLL;
-  const COT = pairsMode ? 1 : divisorUpTo(Cout / o.groups, unroll ? 12 : 8);
-  const spec: FwdSpec = pairsMode ? { dtype: x.dtype, mode: 'pairs', KH, KW, Cig, COT, unroll: false } : { dtype: x.dtype, mode: 'tile', KH, KW, Cig, COT, unroll };
-  for (const win of batchWindows('conv2d_direct.forward', N, [x, y])) {
-    const buffers = { x: rowsOf(x, N, win), w, y: rowsOf(y, N, win) };
-    if (pairsMode) {
-      const total = win.count * Cout * plane;
-      forwardKernel.run(spec, { uniforms: dims(x.shape, win.count, w.shape, o, { threads: total }), buffers, grid: grid1d(Math.ceil(total / 2), WG) });
-      continue;
+  const tileSpec = (t: DirectTile): FwdSpec => ({ dtype, mode: 'tile', KH, KW, Cig, COT: t.COT, unroll, WG: t.WG });
+  const run = (spec: FwdSpec, x: Tensor, w: Tensor, y: Tensor) => {
+    for (const win of batchWindows('conv2d_direct.forward', N, [x, y])) {
+      const buffers = { x: rowsOf(x, N, win), w, y: rowsOf(y, N, win) };
+      if (spec.mode === 'pairs') {
+        const total = win.count * Cout * plane;
+        forwardKernel.run(spec, { uniforms: dims(x.shape, win.count, w.shape, o, { threads: total }), buffers, grid: grid1d(Math.ceil(total / 2), WG) });
+        continue;
+      }
+      const pairs = Math.ceil(plane / 2), threads = win.count * pairs;
+      const [gx, gy] = grid1d(threads, spec.WG);
+      forwardKernel.run(spec, { uniforms: dims(x.shape, win.count, w.shape, o, { threads, pairs }), buffers, grid: [gx, gy, Cout / spec.COT] });
     }
-    const pairs = Math.ceil(plane / 2), threads = win.count * pairs;
-    const [gx, gy] = grid1d(threads, FWD_WG);
-    forwardKernel.run(spec, { uniforms: dims(x.shape, win.count, w.shape, o, { threads, pairs }), buffers, grid: [gx, gy, Cout / COT] });
+  };
+  if (pairsMode) {
+    run({ dtype, mode: 'pairs', KH, KW, Cig, COT: 1, unroll: false, WG }, x, w, y);
+    return y;
   }
+  const [def] = directTileCandidates(w.shape, o.groups);
+  const t = tile ?? choose<DirectTile>({
+    kernel: 'conv2d_direct.forward', def: def!,
+    shape: `${dtype} N${N} ${Cin}x${H}x${W} -> ${Cout} k${KH}x${KW} s${o.stride} p${o.padding} g${o.groups}`,
+    text: `direct conv ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} ${KH}x${KW}/${o.stride}`,
+    candidates: () => directTileCandidates(w.shape, o.groups),
+    valid: validTile(w.shape, o.groups),
+    source: () => variantHash(`${forwardKernel.name}/${JSON.stringify(tileSpec(def!))}`, () => forwardKernel.wgsl(tileSpec(def!))),
+    open: () => {
+      const a = Tensor.zeros(x.shape, dtype), k = Tensor.zeros(w.shape, 'f32'), b = Tensor.empty(y.shape, dtype);
+      return { run: (c) => run(tileSpec(c), a, k, b), dispose: () => { a.dispose(); k.dispose(); b.dispose(); } };
+    },
+  });
+  run(tileSpec(t), x, w, y);
   return y;
 }
 

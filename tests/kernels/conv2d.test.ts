@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, type DType } from '../../engine/index.ts';
 import { conv2d, conv2dVariant, type Conv2dOptions } from '../../kernels/conv2d.ts';
-import { directForward, directDgrad, directWgrad } from '../../kernels/conv2d_direct.ts';
+import { directForward, directDgrad, directWgrad, directTileCandidates } from '../../kernels/conv2d_direct.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, KeptOutputs } from '../util/gpu.ts';
 import { expectClose, TOL, TOL_ROUND, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { expectWindowedSame } from '../util/windows.ts';
@@ -71,6 +71,26 @@ for (const [xShape, wShape, o] of DIRECT) {
       X.dispose(); Wt.dispose(); DY.dispose();
     });
   }
+}
+
+// The tuner may pick any forward tile (output channels per invocation x workgroup size), so each must
+// give the default's bits on every shape above (f16's odd planes take the pairs kernel: no tiles).
+for (const dtype of DTYPES_UNDER_TEST) {
+  test(`direct ${dtype} forward: every tile the tuner may pick gives the default tile's bits`, async () => {
+    let compared = 0;
+    for (const [xShape, wShape, o] of DIRECT) {
+      const { x, w } = data(xShape, wShape, o, dtype, 77);
+      const X = upload(x, xShape, dtype), Wt = upload(w, wShape), kept = new KeptOutputs();
+      const [def, ...rest] = directTileCandidates(wShape, o.groups);
+      const want = await kept.read(directForward(X, Wt, o, def));
+      for (const t of rest) {
+        assert.equal(await kept.read(directForward(X, Wt, o, t)), want, `x[${xShape}] w[${wShape}] COT${t.COT} WG${t.WG} against COT${def!.COT} WG${def!.WG}`);
+        compared++;
+      }
+      kept.dispose(); X.dispose(); Wt.dispose();
+    }
+    assert.ok(compared > 30, `${compared} tiles compared`);
+  });
 }
 
 // Binding windows: under a lowered storage binding limit the direct kernels (forward, dgrad, wgrad's
