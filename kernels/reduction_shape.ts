@@ -38,3 +38,9 @@ export function reductionShape(): ReductionShape {
 export function setReductionShape(name: ReductionShape['name'] | null): void {
   override = name === null ? null : named(name, 'setReductionShape');
 }
+
+/** The shape in one line, for benchmark headers. */
+export function reductionLine(): string {
+  const s = reductionShape();
+  return `batch-norm reductions: ${s.name} shape (${s.width}-wide workgroups, about ${s.groups} in all; WG_REDUCTION=cpu|gpu overrides)`;
+}

@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { initDevice, describeDevice, device, scope, sync, poolStats, capture, hasTimestamps, pipelineCount, type DType } from '../engine/index.ts';
+import { reductionLine } from '../kernels/reduction_shape.ts';
 import { programFlags, runMain } from '../train/flags.ts';
 import { ACC, copyProbe, fmaProbe, type Probe } from './bench/ceilings.ts';
 import { allCases, largestActivation, type Bench, type Case } from './bench/cases.ts';
@@ -174,6 +175,7 @@ async function main(argv: string[]): Promise<number> {
   const rows = cases.map((c, i) => row(c, timings[i]!, ceilings));
 
   console.log(`adapter: ${adapter}`);
+  console.log(reductionLine());
   console.log(`ShuffleNetV1 2.0x g=3, 224x224, batch ${N}, ${dtype} activations; ms = median of ${v.reps} samples (each K calls then one sync, after a warm-up call)`);
   console.log(`host: ${os.availableParallelism()} CPUs, load average ${fixed(load0, 2)} at the start, ${fixed(os.loadavg()[0]!, 2)} at the end`);
   console.log(!v.check ? 'checks: SKIPPED (--no-check): no output was compared with its float64 reference'

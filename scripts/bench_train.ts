@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeDevice, initDevice, type CapturedStep } from '../engine/index.ts';
 import { timeSteps } from '../train/step_timing.ts';
+import { reductionLine } from '../kernels/reduction_shape.ts';
 import { programFlags, runMain } from '../train/flags.ts';
 import { resolvePrecision } from '../train/adapter.ts';
 import { useTuneCache } from '../train/tune_cache.ts';
@@ -98,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
   await initDevice();
   const adapter = describeDevice();
   console.log(`adapter: ${adapter}`);
+  console.log(reductionLine());
   if (v.tuned) useTuneCache((l) => console.log(l));
   else console.log('tuning: not used (--no-tuned): kernels use their default choices');
   const cases = CASES.filter((c) => !v.filter || c.name.includes(v.filter));
