@@ -3,8 +3,9 @@
 # have neither node, nor node_modules, nor the Vulkan loader (scripts/gpu_bundle.sh packs them into
 # .gpu/, which travels with the work tree):
 #   scripts/gpu_check.sh OUT_DIR
-# writes OUT_DIR/adapter.txt, tests.log, kernels_f32.json, kernels_f16.json, train.json, train_f16.json
-# and summary.txt; exits non-zero if the suite failed or no GPU adapter was found.
+# writes OUT_DIR/adapter.txt, tests.log, kernels_f32.json, kernels_bn_cpu.json, kernels_f16.json,
+# train_untuned.json, tuning.json, train.json, train_f16.json and summary.txt; exits non-zero if the
+# suite failed or no GPU adapter was found.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: scripts/gpu_check.sh OUT_DIR}
@@ -24,6 +25,7 @@ fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 export WG_BACKEND=vulkan QUIET_ADAPTER=1
+export WG_TUNE_CACHE=$OUT/tuning.json # this run's choices only, kept with its results
 
 node --import tsx --input-type=module -e "
   const { initDevice, describeDevice } = await import('./engine/index.ts');
@@ -42,7 +44,12 @@ step() { # NAME COMMAND... (stdout+stderr to OUT/NAME.log)
 }
 step tests node --import tsx scripts/run_tests.ts; tests_rc=$?
 step kernels_f32 node --import tsx scripts/bench_kernels.ts --json "$OUT/kernels_f32.json"
+# batch norm's reductions in the CPU shape on this GPU (the default here is the GPU shape, above)
+step kernels_bn_cpu env WG_REDUCTION=cpu node --import tsx scripts/bench_kernels.ts --filter "batch norm" --json "$OUT/kernels_bn_cpu.json"
 step kernels_f16 node --import tsx scripts/bench_kernels.ts --dtype f16 --json "$OUT/kernels_f16.json"
+# untuned steps first, then tune one pass of the seed preset and time the steps with its choices
+step train_untuned node --import tsx scripts/bench_train.ts --precision fp32 --no-tuned --json "$OUT/train_untuned.json"
+step tune node --import tsx scripts/tune.ts
 step train node --import tsx scripts/bench_train.ts --precision fp32 --json "$OUT/train.json"
 step train_f16 node --import tsx scripts/bench_train.ts --precision fp16 --json "$OUT/train_f16.json"
 {
