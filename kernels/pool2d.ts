@@ -148,7 +148,7 @@ export function choosePoolPlan(t: {
   const { g, dtype } = t;
   const candidates = () => poolPlanCandidates(t.kind, g, dtype, t.arg);
   const def = t.kind === 'forward' ? forwardPlan(g, dtype, t.arg) : backwardPlan(g, dtype, t.arg);
-  if (def.mode === 'flat' && t.kind === 'backward') return def; // the only candidate
+  if (candidates().length < 2) return def; // nothing to choose (e.g. backward's flat plan)
   const c = choose<Choice>({
     kernel: t.kernel, shape: `${dtype} k${g.k}s${g.s} N${g.N} C${g.C} ${g.H}x${g.W}${t.arg ? ' arg' : ''}`, def: planChoice(def),
     text: `${t.kernel} ${dtype} ${g.k}x${g.k}/${g.s} [${g.N}, ${g.C}, ${g.H}, ${g.W}]${t.arg ? ' with arg' : ''}`,
