@@ -245,7 +245,7 @@ const fitsWg = (wg: number) => wg <= deviceInfo().limits.maxComputeInvocationsPe
 export function directTileCandidates(wShape: Shape, groups: number): DirectTile[] {
   const [Cout, Cig, KH, KW] = wShape, Coutg = Cout / groups, unroll = Cig * KH * KW <= MAX_UNROLL;
   const def = { COT: divisorUpTo(Coutg, cotCap(unroll)), WG: FWD_WG };
-  const cots = COTS.filter((c) => c <= cotCap(unroll) && Coutg % c === 0);
+  const cots = [...new Set([def.COT, ...COTS])].filter((c) => c <= cotCap(unroll) && Coutg % c === 0);
   return [def, ...cots.flatMap((COT) => FWD_WGS.filter(fitsWg).map((WG) => ({ COT, WG }))).filter((t) => t.COT !== def.COT || t.WG !== def.WG)];
 }
 /** A cached choice is used only while it is still a candidate (all tested; an edited cache may hold anything). */
@@ -279,7 +279,7 @@ export function directForward(x: Tensor, w: Tensor, o: DirectOptions, tile?: Dir
     }
   };
   if (pairsMode) {
-    run({ dtype, mode: 'pairs', KH, KW, Cig, COT: 1, unroll: false, WG }, x, w, y);
+    run({ dtype, mode: 'pairs', KH, KW, Cig, COT: 1, unroll: false, WG: FWD_WG }, x, w, y); // (pairs launch WG-wide whatever spec.WG)
     return y;
   }
   const [def] = directTileCandidates(w.shape, o.groups);

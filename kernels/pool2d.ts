@@ -146,9 +146,9 @@ export function choosePoolPlan(t: {
   wgsl: (p: Plan) => string; open: () => { run: (p: Plan) => void; dispose: () => void };
 }): Plan {
   const { g, dtype } = t;
-  const candidates = () => poolPlanCandidates(t.kind, g, dtype, t.arg);
-  const def = t.kind === 'forward' ? forwardPlan(g, dtype, t.arg) : backwardPlan(g, dtype, t.arg);
-  if (candidates().length < 2) return def; // nothing to choose (e.g. backward's flat plan)
+  const plans = poolPlanCandidates(t.kind, g, dtype, t.arg), def = plans[0]!;
+  const candidates = () => plans;
+  if (plans.length < 2) return def; // nothing to choose (e.g. backward's flat plan)
   const c = choose<Choice>({
     kernel: t.kernel, shape: `${dtype} k${g.k}s${g.s} N${g.N} C${g.C} ${g.H}x${g.W}${t.arg ? ' arg' : ''}`, def: planChoice(def),
     text: `${t.kernel} ${dtype} ${g.k}x${g.k}/${g.s} [${g.N}, ${g.C}, ${g.H}, ${g.W}]${t.arg ? ' with arg' : ''}`,

@@ -1,10 +1,11 @@
 // How batch norm's per-channel reductions spread over the device: `width` invocations per workgroup
-// reading consecutive units, and about `groups` workgroups in all (each channel split into chunks, at
-// least 64 units per invocation). Unlike a launch shape or a tile, the shape decides the summation
+// reading consecutive units, each channel split into ceil(groups / C) chunks (so at least `groups`
+// workgroups in all where the data allows, never fewer than one per channel) of at least 64 units per
+// invocation. Unlike a launch shape or a tile, the shape decides the summation
 // order, so it is not a tuning choice (tuning must never change results): it is fixed per adapter.
-//   cpu: 8-wide workgroups, 64 of them: llvmpipe runs 8 invocations as one SIMD batch, which streams
-//        memory well only over consecutive addresses, and 64 workgroups keep every core's threads busy.
-//   gpu: 64-wide workgroups (two 32-wide SIMD groups or one 64-wide), up to 4096 of them: 8-wide ones
+//   cpu: 8-wide workgroups, a target of 64: llvmpipe runs 8 invocations as one SIMD batch, which
+//        streams memory well only over consecutive addresses, and 64 workgroups keep its threads busy.
+//   gpu: 64-wide workgroups (two 32-wide SIMD groups or one 64-wide), a target of 4096: 8-wide ones
 //        would leave most of each SIMD group idle, and one workgroup per channel a few hundred
 //        workgroups, far too few for a GPU's thousands of lanes.
 // WG_REDUCTION=cpu|gpu (or setReductionShape) overrides the adapter's choice: to compare the two on
@@ -42,5 +43,5 @@ export function setReductionShape(name: ReductionShape['name'] | null): void {
 /** The shape in one line, for benchmark headers. */
 export function reductionLine(): string {
   const s = reductionShape();
-  return `batch-norm reductions: ${s.name} shape (${s.width}-wide workgroups, about ${s.groups} in all; WG_REDUCTION=cpu|gpu overrides)`;
+  return `batch-norm reductions: ${s.name} shape (${s.width}-wide workgroups, at least ${s.groups} where the data allows; WG_REDUCTION=cpu|gpu overrides)`;
 }

@@ -18,10 +18,12 @@ export interface TunedEntry {
   defaultMs: number;
   /**
    * Candidates timed (the default first, in candidates() order) when a time budget ended the tuning
-   * part-way: the choice is the best of those, and the next tuning goes on from there. Absent when
-   * every candidate was timed.
+   * part-way: the choice is the one made among those, and the next tuning goes on from there, provided
+   * the candidate list is still the one of `list`. Absent when every candidate was timed.
    */
   timed?: number;
+  /** Hash of the candidate list a part-way tuning timed `timed` of (a changed list starts over). */
+  list?: string;
 }
 
 const table = new Map<string, TunedEntry>();
@@ -70,9 +72,9 @@ export function loadTuned(entries: Record<string, unknown>): { loaded: number; s
     const e = v as Partial<TunedEntry> | null;
     const ok = !!e && typeof e.source === 'string' && typeof e.ms === 'number' && typeof e.defaultMs === 'number' &&
       !!e.choice && typeof e.choice === 'object' && Object.values(e.choice).every((x) => Number.isSafeInteger(x)) && k.includes(' ') &&
-      (e.timed === undefined || (Number.isSafeInteger(e.timed) && e.timed >= 1));
+      (e.timed === undefined || (Number.isSafeInteger(e.timed) && e.timed >= 1 && typeof e.list === 'string'));
     if (!ok) { skipped++; continue; }
-    table.set(k, { choice: { ...e!.choice }, source: e!.source!, ms: e!.ms!, defaultMs: e!.defaultMs!, ...(e!.timed === undefined ? {} : { timed: e!.timed }) });
+    table.set(k, { choice: { ...e!.choice }, source: e!.source!, ms: e!.ms!, defaultMs: e!.defaultMs!, ...(e!.timed === undefined ? {} : { timed: e!.timed, list: e!.list! }) });
     loaded++;
   }
   return { loaded, skipped };
@@ -151,14 +153,19 @@ export function choose<C extends object>(t: Tunable<C>): C {
 
 function problemOf<C extends object>(t: Tunable<C>): TuningProblem {
   const tuned = () => tunedChoice(t.kernel, t.shape, t.source, t.valid);
-  const timed = () => (tuned() ? table.get(key(t.kernel, t.shape))!.timed : undefined);
+  const entry = () => (tuned() ? table.get(key(t.kernel, t.shape))! : undefined);
+  const list = () => sourceHash((t.candidates() as unknown as Choice[]).map(choiceText).join('|'));
   return {
     key: key(t.kernel, t.shape), text: t.text, rank: t.rank ?? 0,
     candidates: () => t.candidates() as unknown as Choice[],
     current: () => tuned() ?? (t.def as unknown as Choice),
-    tuned: () => tuned() !== undefined && timed() === undefined,
-    partial: () => { const n = timed(); return n === undefined ? undefined : { choice: tuned()!, timed: n }; },
-    keep: (c, ms, defaultMs, n) => setTuned(t.kernel, t.shape, { choice: { ...c }, source: t.source(), ms, defaultMs, ...(n === undefined ? {} : { timed: n }) }),
+    tuned: () => entry() !== undefined && entry()!.timed === undefined,
+    partial: () => {
+      const e = entry();
+      if (e?.timed === undefined) return undefined;
+      return { choice: e.choice, timed: e.list === list() ? e.timed : 1 }; // another candidate list: start over
+    },
+    keep: (c, ms, defaultMs, n) => setTuned(t.kernel, t.shape, { choice: { ...c }, source: t.source(), ms, defaultMs, ...(n === undefined ? {} : { timed: n, list: list() }) }),
     open: () => { const p = t.open(); return { run: (c: Choice) => p.run(c as unknown as C), dispose: p.dispose }; },
   };
 }

@@ -41,11 +41,11 @@ const sameChoice = (a: Choice, b: Choice) => choiceText(a) === choiceText(b);
 
 /**
  * Tune `problems` in order, recording each one's choice (kernels/tuning.ts; the caller saves them),
- * until `budgetMs` has passed. A problem the budget ends part-way keeps the best of the candidates
- * timed so far and how many those were; the next tuning of it (a later run) times the default, that
- * best and the candidates not yet timed, so every run gets further, however small its budget: each
- * problem it starts times at least one candidate it has not timed before. `each` hears every problem
- * as it is done.
+ * until `budgetMs` has passed. A problem the budget ends part-way keeps its choice so far (the best
+ * candidate timed, if more than 3% faster than the default, else the default) and how many candidates
+ * were timed; the next tuning of it (a later run) times the default, that choice and the candidates
+ * not yet timed, so every run gets further, however small its budget: each problem it starts times at
+ * least one candidate it has not timed before. `each` hears every problem as it is done.
  */
 export async function tuneProblems(problems: readonly TuningProblem[], budgetMs = Infinity, each?: (t: Tuned) => void): Promise<TuneReport> {
   const t0 = performance.now();

@@ -13,6 +13,7 @@ import { choiceLines, costLine } from './preset_choice.ts';
 import { signalExitCode } from './stop_policy.ts';
 import { hms } from './format.ts';
 import { useTuneCache } from './tune_cache.ts';
+import { reductionLine } from '../kernels/reduction_shape.ts';
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
   if (parsed.help) { console.log(trainHelp()); return 0; }
   await initDevice();
   console.log(`adapter: ${describeDevice()}`);
+  console.log(reductionLine()); // the one kernel choice that sets a summation order: a resume elsewhere differs
   const tuning: string[] = []; // loaded now, so the cost estimate below runs the tuned kernels; said after it
   useTuneCache((l) => tuning.push(l));
   // --preset auto is settled by the adapter; a resumed run takes the checkpoint's preset instead

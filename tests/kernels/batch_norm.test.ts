@@ -169,16 +169,18 @@ test('batchNorm reductions: the adapter picks the shape (a CPU 8-wide workgroups
     }));
     try { return (await step.profile()).map((p) => p.kernel).filter((k) => k.startsWith('batch_norm.reduce/')).map((k) => /\/w(\d+)/.exec(k)?.[1]); } finally { step.dispose(); }
   };
-  assert.is(reductionShape().name, deviceInfo().software ? 'cpu' : 'gpu', `${describeDevice()} takes its own shape`);
-  assert.equal(await widths(), deviceInfo().software ? ['8', '8'] : ['64', '64']);
-  assert.equal(await withReduction('gpu', widths), ['64', '64']);
-  assert.equal(await withReduction('cpu', widths), ['8', '8']);
-  process.env.WG_REDUCTION = 'gpu';
+  const env = process.env.WG_REDUCTION; // a suite run under WG_REDUCTION=... gets it back
+  delete process.env.WG_REDUCTION;
   try {
+    assert.is(reductionShape().name, deviceInfo().software ? 'cpu' : 'gpu', `${describeDevice()} takes its own shape`);
+    assert.equal(await widths(), deviceInfo().software ? ['8', '8'] : ['64', '64']);
+    assert.equal(await withReduction('gpu', widths), ['64', '64']);
+    assert.equal(await withReduction('cpu', widths), ['8', '8']);
+    process.env.WG_REDUCTION = 'gpu';
     assert.is(reductionShape().name, 'gpu');
     process.env.WG_REDUCTION = 'wide';
     assert.throws(() => reductionShape(), /WG_REDUCTION: unknown reduction shape 'wide'; use one of: cpu, gpu/);
-  } finally { delete process.env.WG_REDUCTION; }
+  } finally { if (env === undefined) delete process.env.WG_REDUCTION; else process.env.WG_REDUCTION = env; }
   assert.throws(() => setReductionShape('big' as 'cpu'), /setReductionShape: unknown reduction shape 'big'/);
   for (const v of [...Object.values(t), dy]) v.dispose();
 });

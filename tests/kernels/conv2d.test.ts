@@ -79,6 +79,8 @@ for (const dtype of DTYPES_UNDER_TEST) {
   test(`direct ${dtype} forward: every tile the tuner may pick gives the default tile's bits`, async () => {
     let compared = 0;
     for (const [xShape, wShape, o] of DIRECT) {
+      const [, , Ho, Wo] = conv2dShape(xShape, wShape, o);
+      if (dtype === 'f16' && (Ho! * Wo!) % 2 === 1) continue; // the pairs kernel: no tiles
       const { x, w } = data(xShape, wShape, o, dtype, 77);
       const X = upload(x, xShape, dtype), Wt = upload(w, wShape), kept = new KeptOutputs();
       const [def, ...rest] = directTileCandidates(wShape, o.groups);
@@ -89,7 +91,7 @@ for (const dtype of DTYPES_UNDER_TEST) {
       }
       kept.dispose(); X.dispose(); Wt.dispose();
     }
-    assert.ok(compared > 30, `${compared} tiles compared`);
+    assert.ok(compared > 20, `${compared} tiles compared`);
   });
 }
 

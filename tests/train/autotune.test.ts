@@ -29,7 +29,7 @@ function fakeProblem(name: string, ms: number[]): { problem: TuningProblem; runs
 test('without a budget every candidate is timed; the fastest is kept only when over 3% faster than the default', async () => {
   clearTuned();
   const fast = fakeProblem('fast', [20, 30, 8, 25]);
-  const slower = fakeProblem('slower', [20, 26, 30]);
+  const slower = fakeProblem('slower', [20, 40, 60]);
   const r = await tuneProblems([fast.problem, slower.problem]);
   assert.is(r.done.length, 2);
   assert.is(r.partial, null);
@@ -73,6 +73,17 @@ test('a budget that ends a problem part-way keeps its best so far; later tunings
   assert.ok(f.problem.tuned(), 'every candidate timed in the end');
   assert.equal(f.problem.current(), { K: 6 });
   assert.is(tunedEntries().get('fake.slow one')!.timed, undefined);
+  clearTuned();
+});
+
+test('a part-way tuning over another candidate list starts over', async () => {
+  clearTuned();
+  const ms = [40, 30, 28, 26, 24, 22, 8, 35];
+  const a = fakeProblem('list', ms);
+  const r = await tuneProblems([a.problem], 1);
+  assert.is(r.partial?.timed, 2);
+  assert.is(fakeProblem('list', ms).problem.partial()?.timed, 2, 'the same list goes on');
+  assert.is(fakeProblem('list', [...ms, 20]).problem.partial()?.timed, 1, 'a candidate more: the count means nothing, start over');
   clearTuned();
 });
 

@@ -26,7 +26,7 @@ test('save and load: this adapter\'s section round-trips, another adapter\'s is 
   fs.writeFileSync(file, JSON.stringify({ version: 1, adapters: { 'another GPU [vulkan, core]': { 'k s': entry(16) } } }));
   clearTuned();
   setTuned('k', 's', entry(4));
-  setTuned('k', 't', { ...entry(8), timed: 3 }); // tuned part-way: how far is kept
+  setTuned('k', 't', { ...entry(8), timed: 3, list: '0123abcd' }); // tuned part-way: how far, over which list
   saveTuneCache(file);
   const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
   assert.equal(Object.keys(saved.adapters).sort(), ['another GPU [vulkan, core]', adapterKey()].sort());
@@ -36,6 +36,7 @@ test('save and load: this adapter\'s section round-trips, another adapter\'s is 
   assert.equal(tunedEntries().get('k s')!.choice, { TM: 4, TPV: 1, WGX: 8 });
   assert.is(tunedEntries().get('k s')!.timed, undefined);
   assert.is(tunedEntries().get('k t')!.timed, 3);
+  assert.is(tunedEntries().get('k t')!.list, '0123abcd');
   assert.equal(warnings, []);
   assert.is(fs.readdirSync(path.dirname(file)).length, 1, 'no temporary file left');
   const lines: string[] = [];
@@ -64,10 +65,10 @@ test('no file: no entries and one line saying how to make them; a bad file: igno
   }
   // malformed entries in this adapter's section are skipped and counted; the good ones load
   const file = path.join(dir, 'partly.json');
-  fs.writeFileSync(file, JSON.stringify({ version: 1, adapters: { [adapterKey()]: { 'k s': entry(4), 'k t': { choice: 'big' }, 'k u': 3, 'k v': { ...entry(4), timed: 0 }, 'k w': { ...entry(4), timed: 2.5 } } } }));
+  fs.writeFileSync(file, JSON.stringify({ version: 1, adapters: { [adapterKey()]: { 'k s': entry(4), 'k t': { choice: 'big' }, 'k u': 3, 'k v': { ...entry(4), timed: 0, list: 'x' }, 'k w': { ...entry(4), timed: 2.5, list: 'x' }, 'k x': { ...entry(4), timed: 2 } } } }));
   const warnings: string[] = [];
   assert.is(loadTuneCache((w) => warnings.push(w), file), 1);
-  assert.match(warnings[0]!, /partly\.json: 4 malformed entries ignored$/);
+  assert.match(warnings[0]!, /partly\.json: 5 malformed entries ignored$/);
   // saving over a malformed file replaces it with a valid one
   fs.writeFileSync(path.join(dir, 'bad.json'), 'not json');
   saveTuneCache(path.join(dir, 'bad.json'));
