@@ -69,7 +69,6 @@ test('the same soak keeping a 4 MiB mapped buffer per step fails the RSS bound (
       kept.push(b);
     });
     const g = growth(samples, 10);
-    console.log(`DEBUG ${(g.rssBytesPerStep / KIB).toFixed(0)}`);
     assert.ok(g.rssBytesPerStep >= RSS_BOUND, `a 4 MiB/step native leak read as ${(g.rssBytesPerStep / KIB).toFixed(0)} KiB per step: ${list(samples, (s) => s.rssBytes)}`);
   } finally {
     for (const b of kept.splice(0)) b.destroy();
