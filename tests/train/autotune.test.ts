@@ -28,7 +28,7 @@ function fakeProblem(name: string, ms: number[]): { problem: TuningProblem; runs
 
 test('without a budget every candidate is timed; the fastest is kept only when over 3% faster than the default', async () => {
   clearTuned();
-  const fast = fakeProblem('fast', [20, 30, 8, 25]);
+  const fast = fakeProblem('fast', [30, 45, 5, 40]);
   const slower = fakeProblem('slower', [20, 40, 60]);
   const r = await tuneProblems([fast.problem, slower.problem]);
   assert.is(r.done.length, 2);
@@ -43,8 +43,9 @@ test('without a budget every candidate is timed; the fastest is kept only when o
 
 test('a budget that ends a problem part-way keeps its best so far; later tunings go on from there to the end', async () => {
   clearTuned();
-  // 8 candidates of 20-40 ms, each timed over up to 250 ms: one tuning of 300 ms times 2-3 of them
-  const ms = [40, 30, 28, 26, 24, 22, 8, 35];
+  // 8 candidates of 36-60 ms but one of 5 (wide gaps: a loaded machine overshoots a busy wait by a
+  // time slice), each timed over up to 250 ms: one tuning of 300 ms times 2 of them
+  const ms = [60, 45, 42, 40, 38, 36, 5, 50];
   const f = fakeProblem('slow', ms);
   const other = fakeProblem('after', [5, 5]);
   const first = await tuneProblems([f.problem, other.problem], 300);
@@ -78,7 +79,7 @@ test('a budget that ends a problem part-way keeps its best so far; later tunings
 
 test('a part-way tuning over another candidate list starts over', async () => {
   clearTuned();
-  const ms = [40, 30, 28, 26, 24, 22, 8, 35];
+  const ms = [60, 45, 42, 40, 38, 36, 5, 50];
   const a = fakeProblem('list', ms);
   const r = await tuneProblems([a.problem], 1);
   assert.is(r.partial?.timed, 2);
