@@ -26,7 +26,6 @@ async function main(argv: string[]): Promise<number> {
   if (parsed.help) { console.log(trainHelp()); return 0; }
   await initDevice();
   console.log(`adapter: ${describeDevice()}`);
-  console.log(reductionLine()); // the one kernel choice that sets a summation order: a resume elsewhere differs
   const tuning: string[] = []; // loaded now, so the cost estimate below runs the tuned kernels; said after it
   useTuneCache((l) => tuning.push(l));
   // --preset auto is settled by the adapter; a resumed run takes the checkpoint's preset instead
@@ -45,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
     if (lines.length) console.log(await costLine(parsed.config, resolvePrecision(parsed.config.precision)));
   }
   for (const l of tuning) console.log(l);
+  console.log(reductionLine()); // the one kernel choice that sets a summation order: a resume elsewhere differs
   const t0 = performance.now();
   console.log('============== Starting Training ==============');
   const r = await train(parsed.config, { explicit: parsed.explicit });

@@ -24,12 +24,13 @@ test('tune --preset smoke --max-problems 1: one problem timed, the choice printe
   assert.is(r.code, 0, out);
   assert.match(out, /^tuning 0\.5x g=3 cifar stem at 32x32, 16 images a pass, f32; 0 entries already cached$/m);
   assert.match(out, /^\d+ kernel problems, the first 1 tuned \(--max-problems\); timing up to \d+ candidates each$/m);
-  assert.match(out, /^ {2}pointwise GEMM f32>f32 \[16, 1x\d+ -> 1x\d+, 1024\] +default TM\d+ TPV\d+ WGX8 +[\d.]+ ms -> TM\d+ TPV\d+ WGX\d+( WGY\d+ BK\d+)? +[\d.]+ ms/m);
+  // the first problem dispatched: the stem's direct convolution
+  assert.match(out, /^ {2}direct conv f32 \[16, 3, 32, 32\] -> \d+ 3x3\/1 +default COT\d+ WG64 +[\d.]+ ms -> COT\d+ WG\d+ +[\d.]+ ms/m);
   assert.match(out, new RegExp(`saved to ${file.replace(/[.]/g, '\\.')}$`, 'm'));
   const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
   const entries = Object.entries(saved.adapters[adapterKey()]) as [string, { choice: Record<string, number>; ms: number; defaultMs: number }][];
   assert.is(entries.length, 1);
-  assert.match(entries[0]![0], /^conv2d_pointwise\.gemm f32>f32 N16 G1 R\d+ O\d+ P1024$/);
+  assert.match(entries[0]![0], /^conv2d_direct\.forward f32 N16 3x32x32 -> \d+ k3x3 s1 p1 g1$/);
   assert.ok(entries[0]![1].ms <= entries[0]![1].defaultMs, 'never slower than the default as measured');
 });
 
