@@ -40,10 +40,7 @@ export function avgPoolForward(x: Tensor, opts: PoolOptions = {}, plan?: Plan): 
   };
   run(plan ?? choosePoolPlan({
     kernel: 'avg_pool.forward', kind: 'forward', g, dtype, arg: false, wgsl: (p) => forward.wgsl(spec(p)),
-    open: () => {
-      const t = [Tensor.zeros(x.shape, dtype), Tensor.empty(shape, dtype)];
-      return { run: (p) => run(p, t[0]!, t[1]!), dispose: () => { for (const v of t) v.dispose(); } };
-    },
+    inputs: [x.shape], outputs: [shape], run: (p, [a, b]) => run(p, a!, b!),
   }), x, y);
   return y;
 }
@@ -61,10 +58,7 @@ export function avgPoolBackward(dy: Tensor, xShape: Shape, opts: PoolOptions = {
   };
   run(plan ?? choosePoolPlan({
     kernel: 'avg_pool.backward', kind: 'backward', g, dtype, arg: false, wgsl: (p) => backward.wgsl(spec(p)),
-    open: () => {
-      const t = [Tensor.zeros(dy.shape, dtype), Tensor.empty(xShape, dtype)];
-      return { run: (p) => run(p, t[0]!, t[1]!), dispose: () => { for (const v of t) v.dispose(); } };
-    },
+    inputs: [dy.shape], outputs: [xShape], run: (p, [a, b]) => run(p, a!, b!),
   }), dy, dx);
   return dx;
 }

@@ -49,10 +49,7 @@ export function maxPoolForward(x: Tensor, opts: PoolOptions = {}, withArg = true
   };
   run(plan ?? choosePoolPlan({
     kernel: 'max_pool.forward', kind: 'forward', g, dtype, arg: withArg, wgsl: (p) => forward.wgsl(spec(p)),
-    open: () => {
-      const t = [Tensor.zeros(x.shape, dtype), Tensor.empty(shape, dtype), ...(withArg ? [Tensor.empty(shape, dtype)] : [])];
-      return { run: (p) => run(p, t[0]!, t[1]!, t[2] ?? null), dispose: () => { for (const v of t) v.dispose(); } };
-    },
+    inputs: [x.shape], outputs: withArg ? [shape, shape] : [shape], run: (p, [a, b, c]) => run(p, a!, b!, c ?? null),
   }), x, y, arg);
   return { y, arg };
 }
@@ -72,10 +69,7 @@ export function maxPoolBackward(dy: Tensor, arg: Tensor, xShape: Shape, opts: Po
   };
   run(plan ?? choosePoolPlan({
     kernel: 'max_pool.backward', kind: 'backward', g, dtype, arg: true, wgsl: (p) => backward.wgsl(spec(p)),
-    open: () => {
-      const t = [Tensor.zeros(dy.shape, dtype), Tensor.zeros(dy.shape, dtype), Tensor.empty(xShape, dtype)];
-      return { run: (p) => run(p, t[0]!, t[1]!, t[2]!), dispose: () => { for (const v of t) v.dispose(); } };
-    },
+    inputs: [dy.shape, dy.shape], outputs: [xShape], run: (p, [a, b, c]) => run(p, a!, b!, c!),
   }), dy, arg, dx);
   return dx;
 }

@@ -18,7 +18,7 @@
 // NCHW order (so packed-half stores stay whole words even where a vector spans rows), scalar loads.
 // The default plan is the cheapest by a cost model measured on llvmpipe; the autotuner may pick any
 // other candidate per problem (choosePoolPlan), all of which give the default's bits.
-import { grid1d, samePadding, type DType, type Expect, type Shape, type Tensor } from '../engine/index.ts';
+import { Tensor, grid1d, samePadding, type DType, type Expect, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type UniformFields, type Vec } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { choose, variantHash, type Choice } from './tuning.ts';
@@ -143,7 +143,9 @@ const choicePlan = (c: Choice): Plan => (c.strip === 0 ? FLAT : { mode: 'strip',
  */
 export function choosePoolPlan(t: {
   kernel: string; kind: 'forward' | 'backward'; g: PoolGeometry; dtype: DType; arg: boolean;
-  wgsl: (p: Plan) => string; open: () => { run: (p: Plan) => void; dispose: () => void };
+  wgsl: (p: Plan) => string;
+  /** Scratch tensors for the tuner's runs, of the problem's dtype: inputs (zeros), then outputs. */
+  inputs: Shape[]; outputs: Shape[]; run: (p: Plan, scratch: Tensor[]) => void;
 }): Plan {
   const { g, dtype } = t;
   const plans = poolPlanCandidates(t.kind, g, dtype, t.arg), def = plans[0]!;
@@ -155,7 +157,10 @@ export function choosePoolPlan(t: {
     candidates: () => candidates().map(planChoice),
     valid: (c) => candidates().some((p) => planKey(p) === planKey(choicePlan(c))),
     source: () => variantHash(`${t.kernel} ${dtype} k${g.k}s${g.s}${t.arg ? ' arg' : ''} ${planKey(def)}`, () => t.wgsl(def)),
-    open: () => { const o = t.open(); return { run: (c: Choice) => o.run(choicePlan(c)), dispose: o.dispose }; },
+    open: () => {
+      const scratch = [...t.inputs.map((sh) => Tensor.zeros(sh, dtype)), ...t.outputs.map((sh) => Tensor.empty(sh, dtype))];
+      return { run: (c: Choice) => t.run(choicePlan(c), scratch), dispose: () => { for (const v of scratch) v.dispose(); } };
+    },
   });
   return choicePlan(c);
 }
