@@ -5,16 +5,18 @@
 // shared with the whole suite, or a driver swinging by 100 MiB a step, moves neither): ArrayBuffer
 // bytes catch typed arrays kept per step from 64 KiB (a copy of each step's 192 KiB input batch fails,
 // shown below). RSS swings by +-20 MiB between samples on lavapipe (measured in CI), which over the
-// 60 judged steps reads as up to ~400 KiB/step either way, so its bound is 1 MiB/step: it catches native
-// memory kept per step at that size (a 4 MiB mapped buffer kept per step fails, shown below); smaller
-// native leaks need more steps than a test can afford (`npm run bench:soak` runs 2,000).
+// 60 judged steps reads as up to ~400 KiB/step either way, so its bound is 1 MiB/step. Proving that it
+// catches native memory needs a planted leak larger than the swings: SwiftShader's RSS moved by 130 MiB
+// between two samples in CI, which hid a 4 MiB/step leak (40 MiB per sample), so the planted one keeps
+// 32 MiB per step (320 MiB per sample). Smaller native leaks need more steps than a test can afford
+// (`npm run bench:soak` runs 2,000).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../util/gpu.ts';
 import { device } from '../../engine/index.ts';
 import { growth, soak, soakCase, type SoakSample } from '../../train/soak.ts';
 
-const KIB = 1024, ARRAY_BOUND = 64 * KIB, RSS_BOUND = 1024 * KIB;
+const KIB = 1024, ARRAY_BOUND = 64 * KIB, RSS_BOUND = 1024 * KIB, LEAK_BYTES = 32 * 2 ** 20;
 const list = (samples: SoakSample[], bytes: (s: SoakSample) => number) => samples.map((s) => (bytes(s) / 2 ** 20).toFixed(1)).join(', ') + ' MiB';
 const synthetic = (rss: (step: number) => number): SoakSample[] =>
   Array.from({ length: 11 }, (_, i) => ({ step: i * 10, poolBytes: 0, liveBytes: 0, rssBytes: rss(i * 10), arrayBytes: rss(i * 10), heapBytes: 0, ms: 0 }));
@@ -58,18 +60,18 @@ test('the same soak keeping a copy of the input batch per step fails the ArrayBu
   kept.length = 0;
 });
 
-test('the same soak keeping a 4 MiB mapped buffer per step fails the RSS bound (native memory)', async () => {
+test('the same soak keeping a 32 MiB mapped buffer per step fails the RSS bound (native memory)', async () => {
   // a mappable buffer kept mapped is host memory on every adapter (a GPU's host-visible memory or
   // staging copy, a CPU adapter's own); written so every page is resident
   const kept: GPUBuffer[] = [];
   try {
-    const samples = await soak(soakCase(), 30, 10, (step) => {
-      const b = device().createBuffer({ size: 4 * 2 ** 20, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    const samples = await soak(soakCase(), 40, 10, (step) => {
+      const b = device().createBuffer({ size: LEAK_BYTES, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
       new Uint32Array(b.getMappedRange()).fill(step);
       kept.push(b);
     });
     const g = growth(samples, 10);
-    assert.ok(g.rssBytesPerStep >= RSS_BOUND, `a 4 MiB/step native leak read as ${(g.rssBytesPerStep / KIB).toFixed(0)} KiB per step: ${list(samples, (s) => s.rssBytes)}`);
+    assert.ok(g.rssBytesPerStep >= RSS_BOUND, `a ${LEAK_BYTES / 2 ** 20} MiB/step native leak read as ${(g.rssBytesPerStep / KIB).toFixed(0)} KiB per step: ${list(samples, (s) => s.rssBytes)}`);
   } finally {
     for (const b of kept.splice(0)) b.destroy();
   }
