@@ -329,14 +329,12 @@ function elementwiseLaunch(base: Omit<Ew, 'launch'>, x: Tensor, batched: Record<
     kernel: ewKernel.name, shape: `${base.kind} ${base.dtype}${base.relu ? ' relu' : ''} N${N} C${C} ${H}x${W}`,
     text: `batch norm ${base.kind}${base.relu ? ' + ReLU' : ''} ${base.dtype} [${N}, ${C}, ${H}, ${W}]`,
     wgsl: () => ewKernel.wgsl({ ...base, launch: DEFAULT_LAUNCH }),
-    open: () => {
-      const copy = (t: Tensor) => Tensor.zeros(t.shape, t.dtype);
-      const b = Object.fromEntries(Object.entries(batched).map(([k, t]) => [k, copy(t)]));
-      const pc = Object.fromEntries(Object.entries(perChannel).map(([k, t]) => [k, copy(t)]));
-      return {
-        tensors: [...Object.values(b), ...Object.values(pc)],
-        run: (s) => elementwise(base.kind, b.x!, b, pc, base.relu, s).dispose(),
-      };
+    inputs: [...Object.values(batched), ...Object.values(perChannel)].map((t) => [t.shape, t.dtype] as const),
+    run: (s, t) => {
+      // the scratch copies, under the same names (batched first, then per channel)
+      const named = (names: string[], from: number) => Object.fromEntries(names.map((k, i) => [k, t[from + i]!]));
+      const b = named(Object.keys(batched), 0), pc = named(Object.keys(perChannel), Object.keys(batched).length);
+      elementwise(base.kind, b.x!, b, pc, base.relu, s).dispose();
     },
   });
 }

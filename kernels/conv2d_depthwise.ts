@@ -26,7 +26,7 @@ import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { shuffleSrcWgsl } from './channel_shuffle.ts';
 import { sumColumns } from './reduce.ts';
 import { batchWindows, rowsOf } from './windows.ts';
-import { choose, variantHash, type Choice } from './tuning.ts';
+import { choose, scratchRuns, variantHash, type Choice } from './tuning.ts';
 
 type Stride = 1 | 2;
 type Kind = 'forward' | 'dgrad' | 'wgrad';
@@ -312,10 +312,7 @@ function chooseSpec(kind: 'forward' | 'dgrad', src: Tensor, xShape: Shape, strid
     candidates: () => depthwiseTileCandidates(kind, dtype, stride, outW, outH),
     valid: validTile(kind, stride),
     source: () => variantHash(`${kernel.name}/${JSON.stringify(spec(def))}`, () => kernel.wgsl(spec(def))),
-    open: () => {
-      const a = Tensor.zeros(src.shape, dtype), w = Tensor.zeros([C, 1, 3, 3], 'f32'), b = Tensor.empty(kind === 'forward' ? [N, C, outH, outW] : xShape, dtype);
-      return { run: (c) => gather(spec(c), xShape, G, a, w, b), dispose: () => { a.dispose(); w.dispose(); b.dispose(); } };
-    },
+    open: scratchRuns([[src.shape, dtype], [[C, 1, 3, 3], 'f32']], [[kind === 'forward' ? [N, C, outH, outW] : xShape, dtype]], (c, [a, w, b]) => gather(spec(c), xShape, G, a!, w!, b!)),
   });
   return spec(t);
 }

@@ -21,7 +21,7 @@ import { defineKernel, input, output, type UniformFields } from './kernel.ts';
 import { WG, builtins, flatIndex, range, pairMain } from './wgsl.ts';
 import { sumRows } from './reduce.ts';
 import { batchWindows, rowsOf } from './windows.ts';
-import { choose, variantHash, type Choice } from './tuning.ts';
+import { choose, scratchRuns, variantHash, type Choice } from './tuning.ts';
 
 export interface DirectOptions { stride: number; padding: number; groups: number }
 
@@ -290,10 +290,7 @@ export function directForward(x: Tensor, w: Tensor, o: DirectOptions, tile?: Dir
     candidates: () => directTileCandidates(w.shape, o.groups),
     valid: validTile(w.shape, o.groups),
     source: () => variantHash(`${forwardKernel.name}/${JSON.stringify(tileSpec(def!))}`, () => forwardKernel.wgsl(tileSpec(def!))),
-    open: () => {
-      const a = Tensor.zeros(x.shape, dtype), k = Tensor.zeros(w.shape, 'f32'), b = Tensor.empty(y.shape, dtype);
-      return { run: (c) => run(tileSpec(c), a, k, b), dispose: () => { a.dispose(); k.dispose(); b.dispose(); } };
-    },
+    open: scratchRuns([[x.shape, dtype], [w.shape, 'f32']], [[y.shape, dtype]], (c, [a, k, b]) => run(tileSpec(c), a!, k!, b!)),
   });
   run(tileSpec(t), x, w, y);
   return y;

@@ -5,8 +5,11 @@
 // (PyTorch Conv2d(Cin, Cout, 1, groups=G, bias=False)). Backward:
 //   dgrad: dX[n, g] = W[g]^T · dY[n, g], the same GEMM kernel on a transposed copy of w (w is small;
 //   transpose.ts copies it);
-//   wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]^T, a reduction over N·P in two passes: one invocation per
-//   (chunk of pixels, tile of dW) writes partial sums [chunks, weights], then reduce.ts's sumColumns adds them.
+//   wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]^T, a reduction over N·P in two passes: partial sums per
+//   (chunk of pixels, tile of dW) into [chunks, weights], then reduce.ts's sumColumns adds them. The
+//   first pass takes the adapter's reduction shape (reduction_shape.ts): cpu, one invocation per
+//   (chunk, tile), below; gpu, a workgroup per (chunk, tile) whose lanes read neighbouring pixels
+//   (conv2d_pointwise_wgrad_gpu.ts). The shape sets the summation order; the tile never does.
 // x, y, dy, dx are f32 or packed f16 (computed in f32); w and dw are f32; every sum is f32.
 //
 // Speed on llvmpipe (Mesa 22.3, the CPU target): every storage load is a loop over the 8 SIMD lanes with
@@ -22,13 +25,15 @@
 // Batches over the storage binding limit run in windows of whole images (kernels/windows.ts): the GEMM
 // and pack pass per window; wgrad's windows write their chunks' partial sums into one buffer, summed once.
 import { Tensor, bindingLimit, defineOp, deviceInfo, grid1d, type Binding, type DType, type Shape } from '../engine/index.ts';
-import { choose, variantHash, type Choice } from './tuning.ts';
-import { defineKernel, input, output } from './kernel.ts';
+import { choose, scratchRuns, variantHash, type Choice } from './tuning.ts';
+import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { sumColumns } from './reduce.ts';
 import { permuteForward } from './transpose.ts';
 import { batchWindows, rowsOf, type Window } from './windows.ts';
 import { tiledCandidates, tiledFits, tiledGemmKernel } from './conv2d_pointwise_tiled.ts';
+import { wgradGpuCandidates, wgradGpuKernel, wgradGpuSharedBytes, wgradGpuTiles, type WgradGpuSpec, type WgradGpuTiles } from './conv2d_pointwise_wgrad_gpu.ts';
+import { reductionShape, type ReductionShape } from './reduction_shape.ts';
 
 /** Pixels per vector access: the widest of 4, 2, 1 that divides P, so a vector never straddles rows. */
 export const pixelVector = (P: number): 1 | 2 | 4 => (P % 4 === 0 ? 4 : P % 2 === 0 ? 2 : 1);
@@ -152,13 +157,8 @@ export function chooseGemmTiles(g: GemmShape): GemmTiles {
     candidates: () => gemmCandidates(g),
     valid: validTiles(pixelVector(g.P)),
     source: () => gemmSource(g, def),
-    open: () => {
-      const x = Tensor.zeros([g.N, g.G * g.R, g.P], g.x), a = Tensor.zeros([g.G * g.O, g.R], 'f32'), y = Tensor.empty([g.N, g.G * g.O, g.P], g.y);
-      return {
-        run: (tiles) => gemmBatch('conv2d_pointwise.tune', x, a, y, { G: g.G, R: g.R, O: g.O, P: g.P, yOff: 0, tiles }),
-        dispose: () => { x.dispose(); a.dispose(); y.dispose(); },
-      };
-    },
+    open: scratchRuns([[[g.N, g.G * g.R, g.P], g.x], [[g.G * g.O, g.R], 'f32']], [[[g.N, g.G * g.O, g.P], g.y]],
+      (tiles, [x, a, y]) => gemmBatch('conv2d_pointwise.tune', x!, a!, y!, { G: g.G, R: g.R, O: g.O, P: g.P, yOff: 0, tiles })),
   });
 }
 
@@ -364,6 +364,13 @@ export function wgradChunks(Pv: number, tiles: number, S: number): { chunks: num
   return { chunks: Math.ceil(Pv / L), L };
 }
 
+/** The GPU shape's chunking: about shape.groups workgroups in all, each lane taking 4 pixel vectors or more, bounded scratch. */
+export function wgradGpuChunks(Pv: number, tiles: number, S: number, shape: ReductionShape): { chunks: number; L: number } {
+  const chunks = Math.max(1, Math.min(Math.ceil(shape.groups / tiles), Math.ceil(Pv / (4 * shape.width)), Math.floor(partFloats() / S)));
+  const L = Math.ceil(Pv / chunks);
+  return { chunks: Math.ceil(Pv / L), L };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Launchers (no checks, no tape): for conv2d's dispatcher, backward rules and benchmarks.
 
@@ -451,48 +458,94 @@ export function chooseWgradTiles(w: WgradShape): WgradTiles {
     candidates: () => wgradCandidates(w),
     valid: validWgrad,
     source: () => variantHash(`${wgradKernel.name}/${JSON.stringify(wgradSpec(w, def))}`, () => wgradKernel.wgsl(wgradSpec(w, def))),
-    open: () => {
-      const x = Tensor.zeros([w.N, w.G * w.K, 1, w.P], w.x), dy = Tensor.zeros([w.N, w.G * w.M, 1, w.P], w.x);
-      return { run: (tiles) => pointwiseWgrad(x, dy, w.G, tiles).dispose(), dispose: () => { x.dispose(); dy.dispose(); } };
-    },
+    open: scratchRuns([[[w.N, w.G * w.K, 1, w.P], w.x], [[w.N, w.G * w.M, 1, w.P], w.x]], [], (tiles, [x, dy]) => pointwiseWgrad(x!, dy!, w.G, tiles).dispose()),
   });
 }
 
+/** The first pass for a problem in one reduction shape: its dW tile, chunk length and dispatch. */
+interface WgradPass {
+  TM: number; TK: number;
+  /** Pixel vectors per chunk, from the shape's default tile (so the tile does not change the result). */
+  L: number;
+  /** Dispatch over `chunks` chunks of a window with these uniforms and bindings. */
+  run: (uniforms: Record<string, number>, buffers: Record<string, Binding>, dwTiles: number, chunks: number) => void;
+}
+
+const dwTileCount = (w: WgradShape, TM: number, TK: number) => w.G * Math.ceil(w.M / TM) * Math.ceil(w.K / TK);
+
+function cpuWgradPass(w: WgradShape, tiles?: WgradTiles | { TM: number; TK: number } | WgradGpuTiles): WgradPass {
+  if (tiles && 'TQ' in tiles) throw new Error(`pointwiseWgrad: tiles ${JSON.stringify(tiles)} are the gpu reduction shape's; this run takes the cpu shape's { TM, TK, WGX? }`);
+  const def = wgradDefault(w), PV = pixelVector(w.P);
+  const { TM, TK, WGX } = tiles ? { WGX: 8, ...tiles } : chooseWgradTiles(w);
+  const L = wgradChunks((w.N * w.P) / PV, dwTileCount(w, def.TM, def.TK), w.G * w.M * w.K).L;
+  return {
+    TM, TK, L,
+    run: (uniforms, buffers, dwTiles, chunks) => wgradKernel.run({ dtype: w.x, PV, TM, TK, WGX }, { uniforms, buffers, grid: grid1d(dwTiles * chunks, WGX) }),
+  };
+}
+
+const gpuSpec = (w: WgradShape, t: WgradGpuTiles, shape: ReductionShape): WgradGpuSpec =>
+  ({ dtype: w.x, PV: pixelVector(w.P), TM: t.TM, TQ: t.TQ, WG: shape.width, sg: subgroupsEnabled() });
+const validGpuWgrad = (shape: ReductionShape) => (c: Choice): boolean => Object.keys(c).sort().join() === 'TM,TQ' &&
+  [c.TM, c.TQ].every((v) => Number.isSafeInteger(v) && v! >= 1) && c.TM! * c.TQ! <= 16 && c.TQ! <= 4 &&
+  wgradGpuSharedBytes({ TM: c.TM!, TQ: c.TQ!, WG: shape.width, sg: subgroupsEnabled() }) <= deviceInfo().limits.maxComputeWorkgroupStorageSize;
+
+/** The GPU-shaped kernel's tile: a tuned choice for this shape on this adapter, else wgradGpuTiles(). */
+export function chooseWgradGpuTiles(w: WgradShape, shape: ReductionShape = reductionShape()): WgradGpuTiles {
+  const def = wgradGpuTiles(w.M, w.K), sg = subgroupsEnabled();
+  return choose<WgradGpuTiles>({
+    kernel: wgradGpuKernel.name, shape: `${w.x} N${w.N} G${w.G} M${w.M} K${w.K} P${w.P} wg${shape.width}${sg ? ' sg' : ''}`, def,
+    text: `pointwise wgrad (gpu shape${sg ? ', subgroups' : ''}) ${w.x} [${w.N}, ${w.G}x${w.M} x ${w.G}x${w.K}, ${w.P}]`,
+    candidates: () => wgradGpuCandidates(w.M, w.K).filter((t) => validGpuWgrad(shape)(t)),
+    valid: validGpuWgrad(shape),
+    source: () => variantHash(`${wgradGpuKernel.name}/${JSON.stringify(gpuSpec(w, def, shape))}`, () => wgradGpuKernel.wgsl(gpuSpec(w, def, shape))),
+    open: scratchRuns([[[w.N, w.G * w.K, 1, w.P], w.x], [[w.N, w.G * w.M, 1, w.P], w.x]], [], (tiles, [x, dy]) => pointwiseWgrad(x!, dy!, w.G, tiles).dispose()),
+  });
+}
+
+function gpuWgradPass(w: WgradShape, shape: ReductionShape, tiles?: WgradTiles | { TM: number; TK: number } | WgradGpuTiles): WgradPass {
+  if (tiles && !('TQ' in tiles)) throw new Error(`pointwiseWgrad: tiles ${JSON.stringify(tiles)} are the cpu reduction shape's; this run takes the gpu shape's { TM, TQ }`);
+  const t = tiles ?? chooseWgradGpuTiles(w, shape), def = wgradGpuTiles(w.M, w.K);
+  if (!validGpuWgrad(shape)(t)) throw new Error(`pointwiseWgrad: gpu-shape tiles ${JSON.stringify(t)} do not fit (TM·TQ <= 16, TQ <= 4, workgroup memory within the device's limit)`);
+  const L = wgradGpuChunks((w.N * w.P) / pixelVector(w.P), dwTileCount(w, def.TM, 4 * def.TQ), w.G * w.M * w.K, shape).L;
+  const spec = gpuSpec(w, t, shape);
+  return {
+    TM: t.TM, TK: 4 * t.TQ, L,
+    run: (uniforms, buffers, dwTiles, chunks) => wgradGpuKernel.run(spec, { uniforms, buffers, grid: grid1d(dwTiles * chunks, 1) }),
+  };
+}
+
 /**
- * dw = conv1x1 wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]ᵀ, f32 [Cout, Cin/G, 1, 1]. `tiles` (tests, the
- * tuner) replaces the chosen dW tile; the reduction's chunks stay the default tile's, so the result
+ * dw = conv1x1 wgrad: dW[g] = Σ_n dY[n, g] · X[n, g]ᵀ, f32 [Cout, Cin/G, 1, 1], in the adapter's
+ * reduction shape. `tiles` (tests, the tuner) replaces the chosen dW tile (the cpu shape's { TM, TK,
+ * WGX? } or the gpu shape's { TM, TQ }); the reduction's chunks stay the default tile's, so the result
  * does not depend on it.
  */
-export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: WgradTiles | { TM: number; TK: number }): Tensor {
+export function pointwiseWgrad(x: Tensor, dy: Tensor, G: number, tiles?: WgradTiles | { TM: number; TK: number } | WgradGpuTiles): Tensor {
   const [N, Cin, H, W] = x.shape;
   const Cout = dy.shape[1], P = H * W, K = Cin / G, M = Cout / G;
-  const PV = pixelVector(P), HWv = P / PV, Pv = N * HWv;
+  const PV = pixelVector(P), HWv = P / PV;
   const problem: WgradShape = { x: x.dtype, N, G, M, K, P };
-  const def = wgradDefault(problem);
-  const t = tiles ? { WGX: 8, ...tiles } : chooseWgradTiles(problem);
-  const { TM, TK, WGX } = t;
-  const mTiles = Math.ceil(M / TM), kTiles = Math.ceil(K / TK), S = Cout * K;
+  const shape = reductionShape();
+  const pass = shape.name === 'gpu' ? gpuWgradPass(problem, shape, tiles) : cpuWgradPass(problem, tiles);
+  const mTiles = Math.ceil(M / pass.TM), kTiles = Math.ceil(K / pass.TK), S = Cout * K;
   const dwTiles = G * mTiles * kTiles;
   const windows = batchWindows('conv2d_pointwise.wgrad', N, [x, dy]);
-  const defTiles = G * Math.ceil(M / def.TM) * Math.ceil(K / def.TK);
-  const L = windowedChunkLength(windows, HWv, wgradChunks(Pv, defTiles, S).L, S);
+  const L = windowedChunkLength(windows, HWv, pass.L, S);
   const perWindow = windows.map((w) => Math.ceil((w.count * HWv) / L));
   const chunks = perWindow.reduce((a, b) => a + b, 0);
-  const shape = [Cout, K, 1, 1];
+  const dwShape = [Cout, K, 1, 1];
   // every window's chunks write their rows of one part buffer (at most partFloats(), bound whole)
-  const part = Tensor.empty(chunks === 1 ? shape : [chunks, S], 'f32');
+  const part = Tensor.empty(chunks === 1 ? dwShape : [chunks, S], 'f32');
   let c0 = 0;
   windows.forEach((w, i) => {
     const cw = perWindow[i]!;
-    wgradKernel.run({ dtype: x.dtype, PV, TM, TK, WGX }, {
-      uniforms: { Pv: w.count * HWv, HWv, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, chunks: cw, c0, mTiles, kTiles, S },
-      buffers: { x: rowsOf(x, N, w), dy: rowsOf(dy, N, w), part },
-      grid: grid1d(dwTiles * cw, WGX),
-    });
+    pass.run({ Pv: w.count * HWv, HWv, M, K, Cx: Cin, Cy: Cout, L, tiles: dwTiles, chunks: cw, c0, mTiles, kTiles, S },
+      { x: rowsOf(x, N, w), dy: rowsOf(dy, N, w), part }, dwTiles, cw);
     c0 += cw;
   });
   if (chunks === 1) return part;
-  const dw = sumColumns(part, shape);
+  const dw = sumColumns(part, dwShape);
   part.dispose();
   return dw;
 }

@@ -48,10 +48,8 @@ function launchOf(fn: ElementwiseFn, a: Tensor, launch?: LaunchShape): LaunchSha
   return chooseLaunch({
     kernel: 'elementwise', shape: `${fn} ${dtype} ${a.size}`, text: `elementwise ${fn} ${dtype} [${a.shape.join(', ')}]`,
     wgsl: () => kernel.wgsl({ fn, dtype, launch: DEFAULT_LAUNCH }),
-    open: () => {
-      const tensors = [Tensor.zeros(a.shape, dtype), ...(binary ? [Tensor.zeros(a.shape, dtype)] : [])];
-      return { tensors, run: (s) => runElementwise(fn, tensors[0]!, binary ? tensors[1]! : null, 1, s).dispose() };
-    },
+    inputs: Array(binary ? 2 : 1).fill([a.shape, dtype]),
+    run: (s, [x, y]) => runElementwise(fn, x!, y ?? null, 1, s).dispose(),
   });
 }
 

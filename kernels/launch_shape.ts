@@ -6,7 +6,7 @@
 // any of them (kernels/tuning.ts). The default, 256 x 1, is the shape these kernels always had.
 import { deviceInfo, grid1d, type Tensor } from '../engine/index.ts';
 import { builtins, flatIndex } from './wgsl.ts';
-import { choose, variantHash, type Choice } from './tuning.ts';
+import { choose, scratchRuns, variantHash, type Choice, type Scratch } from './tuning.ts';
 
 export interface LaunchShape { WG: number; VPI: number }
 
@@ -67,8 +67,10 @@ export interface LaunchProblem {
   text: string;
   /** The kernel's WGSL at the default shape: a cache entry measured on other WGSL is stale. */
   wgsl: () => string;
-  /** Tensors for one run; run(s) dispatches the problem with shape s. */
-  open: () => { run: (s: LaunchShape) => void; tensors: Tensor[] };
+  /** Scratch tensors for the tuner's runs (tuning.ts's scratchRuns): inputs zeroed, then outputs; run(s, t) dispatches the problem with shape s. */
+  inputs: readonly Scratch[];
+  outputs?: readonly Scratch[];
+  run: (s: LaunchShape, t: Tensor[]) => void;
 }
 
 /** The launch shape for a problem: its tuned one where cached and valid, else the default. */
@@ -77,9 +79,6 @@ export function chooseLaunch(p: LaunchProblem): LaunchShape {
     kernel: p.kernel, shape: p.shape, text: p.text, def: DEFAULT_LAUNCH, rank: 1,
     candidates: launchCandidates, valid: validLaunch,
     source: () => variantHash(`${p.kernel} ${p.shape}`, p.wgsl),
-    open: () => {
-      const o = p.open();
-      return { run: o.run, dispose: () => { for (const t of o.tensors) t.dispose(); } };
-    },
+    open: scratchRuns(p.inputs, p.outputs ?? [], p.run),
   });
 }

@@ -21,7 +21,7 @@
 import { Tensor, grid1d, samePadding, type DType, type Expect, type Shape } from '../engine/index.ts';
 import { defineKernel, input, output, type UniformFields, type Vec } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
-import { choose, variantHash, type Choice } from './tuning.ts';
+import { choose, scratchRuns, variantHash, type Choice } from './tuning.ts';
 
 /** Window options; ShuffleNetV1's pools are the defaults, 3x3 stride 2. */
 export interface PoolOptions { kernel?: number; stride?: number }
@@ -157,10 +157,7 @@ export function choosePoolPlan(t: {
     candidates: () => candidates().map(planChoice),
     valid: (c) => candidates().some((p) => planKey(p) === planKey(choicePlan(c))),
     source: () => variantHash(`${t.kernel} ${dtype} k${g.k}s${g.s}${t.arg ? ' arg' : ''} ${planKey(def)}`, () => t.wgsl(def)),
-    open: () => {
-      const scratch = [...t.inputs.map((sh) => Tensor.zeros(sh, dtype)), ...t.outputs.map((sh) => Tensor.empty(sh, dtype))];
-      return { run: (c: Choice) => t.run(choicePlan(c), scratch), dispose: () => { for (const v of scratch) v.dispose(); } };
-    },
+    open: scratchRuns(t.inputs.map((sh) => [sh, dtype] as const), t.outputs.map((sh) => [sh, dtype] as const), (c: Choice, scratch) => t.run(choicePlan(c), scratch)),
   });
   return choicePlan(c);
 }

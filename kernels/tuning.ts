@@ -4,6 +4,7 @@
 // another version of the kernel (its WGSL hash differs), or when the choice is not one the kernel
 // accepts: a stale or edited cache can only cost speed, never correctness. Browser-safe (no disk here).
 
+import { Tensor, type DType, type Shape } from '../engine/index.ts';
 import { f16Storage } from './kernel.ts';
 
 export type Choice = Readonly<Record<string, number>>;
@@ -142,6 +143,20 @@ export interface Tunable<C extends object> {
   open: () => { run: (c: C) => void; dispose: () => void };
   /** See TuningProblem.rank; 0 when not given. */
   rank?: number;
+}
+
+/** A scratch tensor of a tuner's runs: its shape and dtype. */
+export type Scratch = readonly [Shape, DType];
+
+/**
+ * A Tunable's `open` on scratch tensors made for the tuning and freed after it: `inputs` zeroed (every
+ * kernel reads finite values), then `outputs` uninitialised, handed to `run` in that order.
+ */
+export function scratchRuns<C>(inputs: readonly Scratch[], outputs: readonly Scratch[], run: (c: C, t: Tensor[]) => void): () => { run: (c: C) => void; dispose: () => void } {
+  return () => {
+    const t = [...inputs.map(([s, d]) => Tensor.zeros(s, d)), ...outputs.map(([s, d]) => Tensor.empty(s, d))];
+    return { run: (c) => run(c, t), dispose: () => { for (const x of t.splice(0)) x.dispose(); } };
+  };
 }
 
 /** The choice for a problem: its tuned one where cached and valid, else the default; noted while recording. */

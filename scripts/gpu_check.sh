@@ -44,8 +44,10 @@ step() { # NAME COMMAND... (stdout+stderr to OUT/NAME.log)
 }
 step tests node --import tsx scripts/run_tests.ts; tests_rc=$?
 step kernels_f32 node --import tsx scripts/bench_kernels.ts --json "$OUT/kernels_f32.json"
-# batch norm's reductions in the CPU shape on this GPU (the default here is the GPU shape, above)
+# the reductions in the CPU shape on this GPU (the default here is the GPU shape, above): batch norm's
+# statistics and sums, the pointwise weight gradient's first pass
 step kernels_bn_cpu env WG_REDUCTION=cpu node --import tsx scripts/bench_kernels.ts --filter "batch norm" --json "$OUT/kernels_bn_cpu.json"
+step kernels_pointwise_cpu env WG_REDUCTION=cpu node --import tsx scripts/bench_kernels.ts --filter "pointwise" --json "$OUT/kernels_pointwise_cpu.json"
 step kernels_f16 node --import tsx scripts/bench_kernels.ts --dtype f16 --json "$OUT/kernels_f16.json"
 # untuned steps first, then tune one pass of the seed preset and time the steps with its choices
 step train_untuned node --import tsx scripts/bench_train.ts --precision fp32 --no-tuned --json "$OUT/train_untuned.json"

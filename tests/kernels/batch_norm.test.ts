@@ -6,7 +6,7 @@ import { batchNorm, batchNormStats, batchNormEvalStats, batchNormNormalize, batc
 import { batchWindows } from '../../kernels/windows.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST, SUBGROUP_PATHS, sgName, withSubgroups, withReduction, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, REDUCTION_PATHS, reductionPathName, onReductionPath, withReduction, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { batchNormRef, batchNormBackwardRef, type BatchNormRefOptions } from '../ref/batch_norm.ts';
@@ -29,9 +29,7 @@ const BWD = { f32: TOL.f32, f16: 1e-2 };
 const SHAPES: number[][] = [[2, 3, 5, 7], [3, 8, 4, 4], [2, 7, 6, 6], [4, 5, 7, 7], [3, 5, 1, 3], [3, 2, 1, 1]];
 const FWD_SHAPES: number[][] = [...SHAPES, [2, 2, 1, 1], [2, 3, 128, 128], [3, 2, 105, 105]];
 
-const PATHS = SUBGROUP_PATHS.flatMap((sg) => (['cpu', 'gpu'] as const).map((red) => ({ sg, red })));
-const pathName = (p: (typeof PATHS)[number]) => `${sgName(p.sg)} (${p.red} reduction)`;
-const onPath = <T>(p: (typeof PATHS)[number], fn: () => Promise<T>) => withSubgroups(p.sg, () => withReduction(p.red, fn));
+const PATHS = REDUCTION_PATHS, pathName = reductionPathName, onPath = onReductionPath;
 
 interface Fixture { x: Float64Array; gamma: Float64Array; beta: Float64Array; rm: Float64Array; rv: Float64Array; r: Float64Array }
 

@@ -2,10 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tensor, Rng, backward, type DType } from '../../engine/index.ts';
 import { pointwiseForward, pointwiseDgrad, pointwiseWgrad, pointwiseConv, pixelVector, type GemmTiles } from '../../kernels/conv2d_pointwise.ts';
+import type { WgradGpuTiles } from '../../kernels/conv2d_pointwise_wgrad_gpu.ts';
 import { tiledFits, type TiledTiles } from '../../kernels/conv2d_pointwise_tiled.ts';
 import { mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
-import { upload, download, quantize, DTYPES_UNDER_TEST } from '../util/gpu.ts';
+import { upload, download, quantize, DTYPES_UNDER_TEST, REDUCTION_PATHS, reductionPathName, onReductionPath, withReduction, expectSubgroupVariants, subgroupVariantTitle } from '../util/gpu.ts';
 import { expectClose, TOL, TOL_ROUND, dot } from '../util/check.ts';
 import { gradcheck } from '../util/gradcheck.ts';
 import { expectWindowedSame } from '../util/windows.ts';
@@ -59,7 +60,9 @@ for (const [N, Cin, Cout, H, W, G] of SHAPES) {
       const ref = pointwiseBackwardRef(x, xShape, w, dy, Cout, G);
       expectClose(await download(pointwiseForward(X, Wt, G)), pointwiseRef(x, xShape, w, Cout, G), FWD_TOL[dtype], 'y');
       expectClose(await download(pointwiseDgrad(DY, Wt, G, xShape)), ref.dx, DGRAD_TOL[dtype], 'dx');
-      expectClose(await download(pointwiseWgrad(X, DY, G)), ref.dw, TOL.f32, 'dw');
+      // wgrad's first pass takes the reduction shape (cpu: an invocation per chunk; gpu: a workgroup
+      // per chunk, combined by subgroups or a tree in workgroup memory): every path
+      for (const p of REDUCTION_PATHS) expectClose(await onReductionPath(p, () => download(pointwiseWgrad(X, DY, G))), ref.dw, TOL.f32, `dw${reductionPathName(p)}`);
       X.dispose(); Wt.dispose(); DY.dispose();
     });
   }
@@ -73,6 +76,8 @@ const TILED: TiledTiles[] = [
   { TM: 4, TPV: 1, WGX: 16, WGY: 16, BK: 16 }, { TM: 4, TPV: 2, WGX: 16, WGY: 8, BK: 8 }, { TM: 3, TPV: 1, WGX: 4, WGY: 4, BK: 4 },
   { TM: 1, TPV: 2, WGX: 8, WGY: 4, BK: 6 }, { TM: 2, TPV: 2, WGX: 8, WGY: 8, BK: 32 },
 ];
+// wgrad's gpu-shape tiles: rows 1-16 (more than M here: clamped rows store nothing), 1-2 vec4s of columns
+const GPU_WGRAD_TILES: WgradGpuTiles[] = [{ TM: 1, TQ: 1 }, { TM: 4, TQ: 2 }, { TM: 3, TQ: 1 }, { TM: 8, TQ: 2 }, { TM: 16, TQ: 1 }];
 for (const dtype of DTYPES_UNDER_TEST) {
   for (const [N, Cin, Cout, H, W, G] of [[3, 24, 36, 4, 6, 3], [2, 12, 20, 3, 5, 2]]) {
     test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tiling agrees with the ref`, async () => {
@@ -85,8 +90,15 @@ for (const dtype of DTYPES_UNDER_TEST) {
         expectClose(await download(pointwiseForward(X, Wt, G, { tiles })), y, FWD_TOL[dtype], `y ${JSON.stringify(tiles)}`);
         expectClose(await download(pointwiseDgrad(DY, Wt, G, xShape, tiles)), dx, DGRAD_TOL[dtype], `dx ${JSON.stringify(tiles)}`);
       }
-      for (const tiles of [{ TM: 1, TK: 1 }, { TM: 4, TK: 8 }, { TM: 3, TK: 5 }, { TM: 16, TK: 8, WGX: 8 }, { TM: 8, TK: 16 }]) {
-        expectClose(await download(pointwiseWgrad(X, DY, G, tiles)), dw, TOL.f32, `dw ${JSON.stringify(tiles)}`);
+      await withReduction('cpu', async () => {
+        for (const tiles of [{ TM: 1, TK: 1 }, { TM: 4, TK: 8 }, { TM: 3, TK: 5 }, { TM: 16, TK: 8, WGX: 8 }, { TM: 8, TK: 16 }]) {
+          expectClose(await download(pointwiseWgrad(X, DY, G, tiles)), dw, TOL.f32, `dw ${JSON.stringify(tiles)}`);
+        }
+      });
+      for (const p of REDUCTION_PATHS.filter((q) => q.red === 'gpu')) {
+        await onReductionPath(p, async () => {
+          for (const tiles of GPU_WGRAD_TILES) expectClose(await download(pointwiseWgrad(X, DY, G, tiles)), dw, TOL.f32, `dw ${JSON.stringify(tiles)}${reductionPathName(p)}`);
+        });
       }
       X.dispose(); Wt.dispose(); DY.dispose();
     });
@@ -118,8 +130,25 @@ test('pointwise f32 [2, 12, 48, 48] -> 16 G=4: long reductions', async () => {
   const ref = pointwiseBackwardRef(x, xShape, w, dy, 16, 4);
   expectClose(await download(pointwiseForward(X, Wt, 4)), pointwiseRef(x, xShape, w, 16, 4), TOL.f32, 'y');
   expectClose(await download(pointwiseDgrad(DY, Wt, 4, xShape)), ref.dx, TOL.f32, 'dx');
-  expectClose(await download(pointwiseWgrad(X, DY, 4)), ref.dw, TOL.f32, 'dw');
+  for (const p of REDUCTION_PATHS) expectClose(await onReductionPath(p, () => download(pointwiseWgrad(X, DY, 4))), ref.dw, TOL.f32, `dw${reductionPathName(p)}`);
   X.dispose(); Wt.dispose(); DY.dispose();
+});
+
+// The gpu reduction shape dispatches wgrad's workgroup kernel, its subgroup variant where enabled.
+test(subgroupVariantTitle('pointwise wgrad, gpu reduction shape'), () => withReduction('gpu', async () => {
+  const { x, dy, xShape, yShape } = data(2, 12, 16, 6, 6, 4, 'f32', 98);
+  const X = upload(x, xShape), DY = upload(dy, yShape);
+  await expectSubgroupVariants('conv2d_pointwise.wgrad_gpu', 1, () => { pointwiseWgrad(X, DY, 4); });
+  X.dispose(); DY.dispose();
+}));
+
+test('pointwise wgrad: tiles of the other reduction shape are refused, naming the shape', async () => {
+  const { x, dy, xShape, yShape } = data(2, 12, 16, 2, 2, 4, 'f32', 97);
+  const X = upload(x, xShape), DY = upload(dy, yShape);
+  await withReduction('cpu', () => assert.throws(() => pointwiseWgrad(X, DY, 4, { TM: 4, TQ: 1 }), /gpu reduction shape's; this run takes the cpu shape's/));
+  await withReduction('gpu', () => assert.throws(() => pointwiseWgrad(X, DY, 4, { TM: 4, TK: 4 }), /cpu reduction shape's; this run takes the gpu shape's/));
+  await withReduction('gpu', () => assert.throws(() => pointwiseWgrad(X, DY, 4, { TM: 16, TQ: 2 }), /do not fit/));
+  X.dispose(); DY.dispose();
 });
 
 // Writing into a channel slice of a bigger tensor leaves the other channels exactly as they were
@@ -164,13 +193,16 @@ const WINDOW_CASES: [number, number, number, number, number, number, number][] =
 ];
 for (const dtype of DTYPES_UNDER_TEST) {
   for (const [N, Cin, Cout, H, W, G, limit] of WINDOW_CASES) {
-    test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G} in binding windows (limit ${limit}): y, bias + ReLU, dx, dw equal the whole run`, async () => {
+    // wgrad binds x and dy only: it windows where one of them is over the limit (not f16 [12, 32, 3, 3])
+    const wgradWindows = N * Math.max(Cin, Cout) * H * W * (dtype === 'f16' ? 2 : 4) > limit;
+    test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G} in binding windows (limit ${limit}): y, bias + ReLU, dx, dw${wgradWindows ? ' (both reduction shapes)' : ''} equal the whole run`, async () => {
       const { x, w, dy, xShape, wShape, yShape } = data(N, Cin, Cout, H, W, G, dtype, 500 + Cin + G);
       const X = upload(x, xShape, dtype), Wt = upload(w, wShape), DY = upload(dy, yShape, dtype), B = upload(new Rng(9).normals(Cout), [Cout]);
       await expectWindowedSame('pointwise', {
         limit, tol: [0, 0, 0, WINDOWED_DW],
         run: () => [pointwiseForward(X, Wt, G), pointwiseForward(X, Wt, G, { bias: B, relu: true, tiles: TILED[3] }), pointwiseDgrad(DY, Wt, G, xShape), pointwiseWgrad(X, DY, G)],
       });
+      if (wgradWindows) await withReduction('gpu', () => expectWindowedSame('pointwise wgrad, gpu reduction shape', { limit, tol: [WINDOWED_DW], run: () => [pointwiseWgrad(X, DY, G)] }));
       X.dispose(); Wt.dispose(); DY.dispose(); B.dispose();
     });
   }

@@ -8,7 +8,8 @@ import { Rng, type DType } from '../../engine/index.ts';
 import { gemmTiles, pointwiseDgrad, pointwiseForward, pointwiseWgrad, type GemmTiles, type WgradTiles } from '../../kernels/conv2d_pointwise.ts';
 import { clearTuned, loadTuned, recordProblems, setTuned, sourceHash, tunedChoice, tunedEntries } from '../../kernels/tuning.ts';
 import { depthwiseDgrad, depthwiseForward, type DepthwiseTile } from '../../kernels/conv2d_depthwise.ts';
-import { upload, quantize, KeptOutputs } from '../util/gpu.ts';
+import { upload, quantize, KeptOutputs, REDUCTION_PATHS, onReductionPath, reductionPathName, withReduction } from '../util/gpu.ts';
+import type { WgradGpuTiles } from '../../kernels/conv2d_pointwise_wgrad_gpu.ts';
 
 const kept = new KeptOutputs();
 
@@ -38,7 +39,7 @@ const SHAPES: [DType, number, number, number, number, number, number][] = [
   ['f16', 3, 12, 40, 3, 5, 2],
 ];
 for (const [dtype, N, Cin, Cout, H, W, G] of SHAPES) {
-  test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tuning candidate equals the default (GEMM forward; dgrad: two; wgrad: all); a tuned entry is used`, async () => {
+  test(`pointwise ${dtype} [${N}, ${Cin}, ${H}, ${W}] -> ${Cout} G=${G}: every tuning candidate equals the default (GEMM forward; dgrad: two; wgrad in the cpu reduction shape: all); a tuned entry is used`, () => withReduction('cpu', async () => {
     const rng = new Rng(Cin * Cout);
     const X = upload(quantize(rng.normals(N * Cin * H * W), dtype), [N, Cin, H, W], dtype);
     const Wt = upload(quantize(rng.normals(Cout * (Cin / G), 0.5), 'f32'), [Cout, Cin / G, 1, 1]);
@@ -75,7 +76,28 @@ for (const [dtype, N, Cin, Cout, H, W, G] of SHAPES) {
     assert.equal(fwd!.current(), cands[0], 'no entry: the default');
     assert.ok(!fwd!.tuned());
     X.dispose(); Wt.dispose(); DY.dispose(); kept.dispose();
-  });
+  }));
+}
+
+// wgrad in the gpu reduction shape: a lane's sum over its pixels and the workgroup's combine are the
+// same whatever the tile (a tile decides which workgroup computes a column of dw), so every candidate
+// gives the default's bits, on each subgroup path.
+for (const p of REDUCTION_PATHS.filter((q) => q.red === 'gpu')) {
+  test(`pointwise wgrad f32 [3, 24, 5, 6] -> 40 G=2, gpu reduction shape: every tile candidate equals the default${reductionPathName(p)}`, () => onReductionPath(p, async () => {
+    const [N, Cin, Cout, H, W, G] = [3, 24, 40, 5, 6, 2];
+    const rng = new Rng(77);
+    const X = upload(quantize(rng.normals(N * Cin * H * W), 'f32'), [N, Cin, H, W]);
+    const DY = upload(quantize(rng.normals(N * Cout * H * W), 'f32'), [N, Cout, H, W]);
+    recordProblems(true);
+    const dw = await kept.read(pointwiseWgrad(X, DY, G));
+    const [wg, ...more] = recordProblems(false);
+    assert.is(more.length, 0);
+    assert.match(wg!.key, new RegExp(`^conv2d_pointwise\\.wgrad_gpu f32 N${N} G${G} M${Cout / G} K${Cin / G} P${H * W} wg64${p.sg ? ' sg' : ''}$`));
+    const cands = wg!.candidates() as WgradGpuTiles[];
+    assert.ok(cands.length >= 6, `${cands.length} candidates`);
+    for (const tiles of cands) assert.equal(Array.from(await kept.read(pointwiseWgrad(X, DY, G, tiles))), Array.from(dw), `dw ${JSON.stringify(tiles)}`);
+    X.dispose(); DY.dispose(); kept.dispose();
+  }));
 }
 
 // Depthwise forward and dgrad: every output is the same 9-tap chain whatever the band tile, so every

@@ -55,7 +55,7 @@ test('npm run train says which preset it chose, why, what it costs and how to as
   }
   assert.match(lines[2]!, /^estimated .+ per epoch \(7500 steps of 8 on fashion-mnist, \d+ ms each, timed at batch 8\), .+ for the whole run \(1 step, --max-steps; evaluation not included\)$/);
   assert.match(lines[3]!, /^tuning: /);
-  assert.match(lines[4]!, /^batch-norm reductions: (cpu|gpu) shape /);
+  assert.match(lines[4]!, /^reductions \(batch norm, pointwise weight gradients\): (cpu|gpu) shape /);
   assert.match(lines[5]!, /Starting Training/);
 
   // the other preset, asked for: obeyed, and no choice announced

@@ -52,6 +52,17 @@ export async function withReduction<T>(name: ReductionShape['name'], fn: () => T
   try { return await fn(); } finally { setReductionShape(null); }
 }
 
+/**
+ * The paths a reduction kernel is tested on: both reduction shapes (reduction_shape.ts), each in its
+ * subgroup and plain form where the device has subgroups.
+ */
+export const REDUCTION_PATHS = SUBGROUP_PATHS.flatMap((sg) => (['cpu', 'gpu'] as const).map((red) => ({ sg, red })));
+export type ReductionPath = (typeof REDUCTION_PATHS)[number];
+/** Test-title suffix for a reduction path. */
+export const reductionPathName = (p: ReductionPath) => `${sgName(p.sg)} (${p.red} reduction)`;
+/** fn on a reduction path, the defaults restored after. */
+export const onReductionPath = <T>(p: ReductionPath, fn: () => T | Promise<T>): Promise<T> => withSubgroups(p.sg, () => withReduction(p.red, fn));
+
 /** Title of a test of which variant `what` dispatches; without subgroups it says that nothing is covered. */
 export const subgroupVariantTitle = (what: string) => deviceInfo().subgroups
   ? `${what}: subgroup variants dispatched where enabled, plain ones where switched off`
