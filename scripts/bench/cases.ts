@@ -121,14 +121,15 @@ export function allCases(N: number, dtype: DType): Case[] {
   }
 
   // Pointwise group convs [Cin, Cout, groups, H]: the first unit's 1x1 (groups 1 on the stem's 48
-  // channels), then each stage's stride-1 unit, in -> mid and mid -> out. Checked on two images of 8x8
+  // channels), then each stage's stride-1 unit, in -> mid and mid -> out. Checked on two images of 24x24
   // (even planes: vector pixels) or 13x13 (odd: scalar pixels, f16 through staging), enough pixels for
-  // the timed size's tiles and for wgrad's two passes.
+  // the timed size's tiles and for wgrad's two passes in either reduction shape (the gpu shape's lanes
+  // take 4 pixel vectors or more, so a second chunk needs over 256).
   const POINTWISE = [[48, 120, 1, 56], [480, 120, G, 28], [120, 480, G, 28], [960, 240, G, 14], [240, 960, G, 14], [1920, 480, G, 7], [480, 1920, G, 7]] as const;
   for (const [Cin, Cout, g, H] of POINTWISE) {
     const at = (b: number, h: number) => ({ x: [b, Cin, h, h], y: [b, Cout, h, h], w: [Cout, Cin / g, 1, 1] });
     const { x, y, w } = at(N, H), flop = 2 * numel(y) * (Cin / g);
-    const row = family('pointwise conv', at(N, H), at(n, H % 2 ? 13 : 8), (d) => `${dimsText(d.x)} -> ${Cout} g${g}`);
+    const row = family('pointwise conv', at(N, H), at(n, H % 2 ? 13 : 24), (d) => `${dimsText(d.x)} -> ${Cout} g${g}`);
     row('forward', 'compute', flop, act(x) + f32(w) + act(y), (d) => {
       const xt = rand(d.x), wt = rand(d.w, 'f32');
       return bench([xt, wt], () => ({ y: pointwiseForward(xt, wt, g) }), () => ({ y: pointwiseRef(vals(xt), d.x, vals(wt), Cout, g) }));
