@@ -5,9 +5,10 @@
 // load is what llvmpipe wants, and uncoalesced loads are what a GPU does not. Here the lanes of a
 // workgroup walk the chunk's pixel vectors side by side (lane t takes v0 + t, v0 + t + WG, ...), so a
 // warp's loads of a channel row are consecutive, and the workgroup then combines its lanes' partials:
-// with subgroupAdd per subgroup and the subgroups' slots added in order by invocation 0's neighbours,
-// or (plain) by a tree in workgroup memory. Both orders are fixed for a device, so the result does not
-// depend on the tile: tiles are a tuning choice, the shape (which sets the order) is not.
+// with subgroupAdd per subgroup, each subgroup's sums stored in slots that invocation r (one per
+// accumulator r) then adds in subgroup order, or (plain) by a tree in workgroup memory. Both orders are
+// fixed for a device, so the result does not depend on the tile: tiles are a tuning choice, the shape
+// (which sets the order) is not.
 // Accumulators are vec4f along k (4·TQ columns of dw per tile; columns past K load clamped rows and
 // store nothing), so the plain tree moves four sums per barrier.
 import type { DType } from '../engine/index.ts';
@@ -34,8 +35,8 @@ export const wgradGpuKernel = defineKernel({
     const Ms = range(s.TM), Qs = range(s.TQ), Ks = range(4 * s.TQ), acc = (i: number, q: number) => `acc${i}_${q}`;
     const prod = (i: number, j: number) => (s.PV === 1 ? `d${i} * x${j}` : `dot(d${i}, x${j})`);
     const sums = Ms.flatMap((i) => Qs.map((q) => ({ i, q, name: acc(i, q) })));
-    // the workgroup's sum of each accumulator, left in sum_i_q of invocation 0 (plain) or of invocation
-    // (i·TQ + q) (subgroups: one slot row per accumulator, the invocations add rows side by side)
+    // the workgroup's sum of each accumulator, stored by invocation i·TQ + q (subgroups: one row of
+    // slots per accumulator, the rows added side by side) or by invocation 0 after each tree (plain)
     const combine = s.sg ? /* wgsl */ `
   ${sums.map((a, r) => `{ let v = subgroupAdd(${a.name}); if (subgroupElect()) { slots[${r * maxSubgroups(s.WG)}u + sid] = v; } }`).join('\n  ')}
   workgroupBarrier();
