@@ -359,16 +359,18 @@ const partFloats = () => Math.min(16 * 2 ** 20, Math.floor(bindingLimit() / 4));
 /** Chunking of the N·P reduction: chunks of L pixel vectors, enough invocations, bounded scratch. */
 export function wgradChunks(Pv: number, tiles: number, S: number): { chunks: number; L: number } {
   const want = Math.max(Math.ceil(Pv / 256), Math.ceil(512 / tiles));
-  const chunks = Math.max(1, Math.min(want, Math.ceil(Pv / 16), Math.floor(partFloats() / S)));
+  return evenChunks(Pv, Math.max(1, Math.min(want, Math.ceil(Pv / 16), Math.floor(partFloats() / S))));
+}
+
+/** Pv pixel vectors in about `chunks` chunks of L each (the last may be shorter; none is empty). */
+function evenChunks(Pv: number, chunks: number): { chunks: number; L: number } {
   const L = Math.ceil(Pv / chunks);
   return { chunks: Math.ceil(Pv / L), L };
 }
 
 /** The GPU shape's chunking: about shape.groups workgroups in all, each lane taking 4 pixel vectors or more, bounded scratch. */
 export function wgradGpuChunks(Pv: number, tiles: number, S: number, shape: ReductionShape): { chunks: number; L: number } {
-  const chunks = Math.max(1, Math.min(Math.ceil(shape.groups / tiles), Math.ceil(Pv / (4 * shape.width)), Math.floor(partFloats() / S)));
-  const L = Math.ceil(Pv / chunks);
-  return { chunks: Math.ceil(Pv / L), L };
+  return evenChunks(Pv, Math.max(1, Math.min(Math.ceil(shape.groups / tiles), Math.ceil(Pv / (4 * shape.width)), Math.floor(partFloats() / S))));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -449,6 +451,10 @@ const wgradSpec = (w: WgradShape, t: WgradTiles): WgradSpec => ({ dtype: w.x, PV
 const validWgrad = (c: Choice): boolean => Object.keys(c).sort().join() === 'TK,TM,WGX' && [c.TM, c.TK].every((v) => Number.isSafeInteger(v) && v! >= 1) &&
   c.TM! * c.TK! <= 512 && [8, 16, 32, 64, 128, 256].includes(c.WGX!) && c.WGX! <= deviceInfo().limits.maxComputeInvocationsPerWorkgroup;
 
+/** The tuner's runs of a wgrad problem (either reduction shape's tiles) on zeroed x and dy. */
+const wgradScratch = <C extends WgradTiles | WgradGpuTiles>(w: WgradShape) =>
+  scratchRuns<C>([[[w.N, w.G * w.K, 1, w.P], w.x], [[w.N, w.G * w.M, 1, w.P], w.x]], [], (tiles, [x, dy]) => pointwiseWgrad(x!, dy!, w.G, tiles).dispose());
+
 /** wgrad's tiles: a tuned choice for this shape on this adapter (kernels/tuning.ts), else wgradTiles() in workgroups of 8. */
 export function chooseWgradTiles(w: WgradShape): WgradTiles {
   const def = wgradDefault(w);
@@ -458,7 +464,7 @@ export function chooseWgradTiles(w: WgradShape): WgradTiles {
     candidates: () => wgradCandidates(w),
     valid: validWgrad,
     source: () => variantHash(`${wgradKernel.name}/${JSON.stringify(wgradSpec(w, def))}`, () => wgradKernel.wgsl(wgradSpec(w, def))),
-    open: scratchRuns([[[w.N, w.G * w.K, 1, w.P], w.x], [[w.N, w.G * w.M, 1, w.P], w.x]], [], (tiles, [x, dy]) => pointwiseWgrad(x!, dy!, w.G, tiles).dispose()),
+    open: wgradScratch(w),
   });
 }
 
@@ -499,7 +505,7 @@ export function chooseWgradGpuTiles(w: WgradShape, shape: ReductionShape = reduc
     candidates: () => wgradGpuCandidates(w.M, w.K).filter((t) => validGpuWgrad(shape)(t)),
     valid: validGpuWgrad(shape),
     source: () => variantHash(`${wgradGpuKernel.name}/${JSON.stringify(gpuSpec(w, def, shape))}`, () => wgradGpuKernel.wgsl(gpuSpec(w, def, shape))),
-    open: scratchRuns([[[w.N, w.G * w.K, 1, w.P], w.x], [[w.N, w.G * w.M, 1, w.P], w.x]], [], (tiles, [x, dy]) => pointwiseWgrad(x!, dy!, w.G, tiles).dispose()),
+    open: wgradScratch(w),
   });
 }
 

@@ -14,15 +14,12 @@
 import type { DType } from '../engine/index.ts';
 import { defineKernel, input, output } from './kernel.ts';
 import { range } from './wgsl.ts';
-import { SUBGROUP_BUILTINS } from './workgroup_reduce.ts';
+import { SUBGROUP_BUILTINS, maxSubgroups } from './workgroup_reduce.ts';
 
 /** WG lanes (a power of two), TM rows x 4·TQ columns of dw per workgroup; sg: combine by subgroups. */
 export type WgradGpuSpec = { dtype: DType; PV: 1 | 2 | 4; TM: number; TQ: number; WG: number; sg: boolean };
 /** The tile a caller (the tuner, tests) may choose: TM rows x 4·TQ columns of dw. */
 export type WgradGpuTiles = { TM: number; TQ: number };
-
-/** Subgroups in a workgroup of `wg` invocations at most: WebGPU subgroups hold at least 4. */
-const maxSubgroups = (wg: number) => Math.ceil(wg / 4);
 
 export const wgradGpuKernel = defineKernel({
   name: 'conv2d_pointwise.wgrad_gpu',

@@ -18,7 +18,7 @@
 // NCHW order (so packed-half stores stay whole words even where a vector spans rows), scalar loads.
 // The default plan is the cheapest by a cost model measured on llvmpipe; the autotuner may pick any
 // other candidate per problem (choosePoolPlan), all of which give the default's bits.
-import { Tensor, grid1d, samePadding, type DType, type Expect, type Shape } from '../engine/index.ts';
+import { grid1d, samePadding, type DType, type Expect, type Shape, type Tensor } from '../engine/index.ts';
 import { defineKernel, input, output, type UniformFields, type Vec } from './kernel.ts';
 import { WG, builtins, flatIndex, range } from './wgsl.ts';
 import { choose, scratchRuns, variantHash, type Choice } from './tuning.ts';

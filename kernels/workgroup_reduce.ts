@@ -16,7 +16,7 @@ export type Combine = 'add' | 'welford';
 type WgslType = 'f32' | 'vec2f' | 'vec3f' | 'vec4f';
 
 /** Subgroups in a workgroup of `wg` invocations at most: WebGPU subgroups hold at least 4. */
-const maxSubgroups = (wg: number) => Math.ceil(wg / 4);
+export const maxSubgroups = (wg: number) => Math.ceil(wg / 4);
 
 /**
  * WGSL of `fn <name>(v, t, sid, nsg) -> T`: the workgroup's combined value of v, valid in invocation
