@@ -47,9 +47,10 @@ export class BatchNorm2d extends Module {
     this.runningVar = this.buffer('running_var', [C], new Float32Array(C).fill(1));
   }
 
-  /** `relu`: apply ReLU to the output in the same pass. */
-  forward(x: Tensor, relu = false): Tensor {
-    return batchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, { training: this.training, momentum: this.momentum, eps: this.eps, relu });
+  /** `relu`: apply ReLU to the output in the same pass; `residual` (x's shape): add it before the ReLU. */
+  forward(x: Tensor, relu = false, residual?: Tensor): Tensor {
+    const o = { training: this.training, momentum: this.momentum, eps: this.eps, relu };
+    return residual ? batchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, o, residual) : batchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, o);
   }
 }
 

@@ -5,8 +5,8 @@
 // MindSpore's 'same' padding, and a stride-2 unit applies ReLU to the whole concatenation.
 //
 // Fusions (each is a kernel option, not a separate pass): BN + ReLU; the channel shuffle is read
-// through the depthwise conv's input indexing (`shuffleGroups`); the residual add + ReLU and the
-// concat + ReLU are single ops. Each unit runs inside scope(), so its intermediates are released as
+// through the depthwise conv's input indexing (`shuffleGroups`); a stride-1 unit's last BN adds the
+// residual and applies the ReLU in its own pass (relu(bn3(x3) + x)); the concat + ReLU is one op. Each unit runs inside scope(), so its intermediates are released as
 // soon as it returns (autograd keeps its own handles on what backward needs).
 import { OpError, Rng, Tensor, fmt, scope } from '../engine/index.ts';
 import { channelShuffle } from '../kernels/channel_shuffle.ts';
@@ -14,7 +14,6 @@ import { maxPool2d } from '../kernels/max_pool.ts';
 import { avgPool2d } from '../kernels/avg_pool.ts';
 import { globalAvgPool } from '../kernels/global_avg_pool.ts';
 import { concatRelu } from '../kernels/concat.ts';
-import { addRelu } from '../kernels/elementwise.ts';
 import { Module, Sequential } from './module.ts';
 import { BatchNorm2d, Conv2d, Linear } from './layers.ts';
 import { channelsFor, checkImageSize, resolveConfig, unitPlans, type ModelConfig, type ShuffleNetConfig, type UnitPlan } from './architecture.ts';
@@ -51,8 +50,8 @@ export class ShuffleUnit extends Module {
     return scope(() => {
       const m1 = this.bn1.forward(this.conv1.forward(x), true);
       const d = G === 1 ? this.dw.forward(m1) : this.fuseShuffle ? this.dw.forward(m1, G) : this.dw.forward(channelShuffle(m1, G));
-      const m = this.bn3.forward(this.conv2.forward(this.bn2.forward(d)));
-      return this.plan.stride === 1 ? addRelu(x, m) : concatRelu(avgPool2d(x), m);
+      const c2 = this.conv2.forward(this.bn2.forward(d));
+      return this.plan.stride === 1 ? this.bn3.forward(c2, true, x) : concatRelu(avgPool2d(x), this.bn3.forward(c2));
     });
   }
 }

@@ -267,6 +267,33 @@ export function allCases(N: number, dtype: DType): Case[] {
     });
   }
 
+  // The stride-1 unit's tail as the model runs it: its last BN with the residual add and ReLU in the same
+  // pass, relu(bn(x) + r) (the rows above are that join on its own, as folded inference runs it).
+  for (const [C, H] of [[480, 28], [960, 14], [1920, 7]] as const) {
+    const at = (b: number) => [b, C, H, H];
+    const x = at(N), o = { training: true, momentum: 0.1, eps: 1e-5, relu: true };
+    const row = family('bn+add+relu', x, at(n), dimsText);
+    const params = () => [rand([C], 'f32'), rand([C], 'f32'), upload(new Float32Array(C), [C], 'f32'), upload(new Float32Array(C).fill(1), [C], 'f32')] as const;
+    row('forward', 'memory', 7 * numel(x), 4 * act(x), (d) => {
+      const xt = rand(d), residual = rand(d), [gamma, beta, rm, rv] = params();
+      return bench([xt, residual, gamma, beta, rm, rv], () => {
+        const stats = batchNormStats(xt, rm, rv, o.momentum, o.eps);
+        return { y: batchNormNormalize(xt, stats, gamma, beta, true, { residual }), runningMean: rm, runningVar: rv };
+      }, () => {
+        const r = batchNormRef(vals(xt), d, vals(gamma), vals(beta), vals(rm), vals(rv), { ...o, residual: vals(residual) });
+        return { y: r.y, runningMean: r.runningMean, runningVar: r.runningVar };
+      });
+    });
+    row('backward', 'memory', 8 * numel(x), 8 * act(x), (d) => {
+      const xt = rand(d), dy = rand(d), residual = rand(d), [gamma, beta, rm, rv] = params();
+      const stats = batchNormStats(xt, rm, rv, o.momentum, o.eps);
+      return bench([xt, dy, residual, gamma, beta, rm, rv, stats], () => {
+        const r = batchNormBackward(dy, xt, stats, gamma, beta, { training: true, relu: true, residual });
+        return { dx: r.dx!, dgamma: r.dgamma, dbeta: r.dbeta, dresidual: r.dr! };
+      }, () => batchNormBackwardRef(vals(xt), d, vals(gamma), vals(beta), vals(rm), vals(rv), vals(dy), { ...o, residual: vals(residual) }));
+    });
+  }
+
   // The stride-2 unit's join relu(concat(avgpool(x), main)) [Ca, Cb, H]; backward = both masked slices.
   // FLOP: 1 per output element (the ReLU).
   for (const [Ca, Cb, H] of [[48, 432, 28], [480, 480, 14], [960, 960, 7]] as const) {

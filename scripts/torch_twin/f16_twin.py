@@ -106,7 +106,7 @@ class _GradStore(torch.autograd.Function):
 
 def forward(model, x, f16):
     """Train-mode forward in the engine's op order (model/shufflenet.ts): fused BN+ReLU, the shuffle
-    read by the depthwise conv, relu(x + main) and relu(cat(avgpool(x), main)). With f16, st() marks
+    read by the depthwise conv, relu(bn3(main) + x) in one pass and relu(cat(avgpool(x), bn3(main))). With f16, st() marks
     each stored output and ld() each input edge. Returns (logits, {tap: stored tensor})."""
     st = _Store.apply if f16 else (lambda t: t)
     ld = _GradStore.apply if f16 else (lambda t: t)
@@ -131,10 +131,11 @@ def forward(model, x, f16):
         m = st(dw(ld(m)))
         m = st(bn2(ld(m)))
         m = st(conv2(ld(m)))
-        m = st(bn3(ld(m)))
         if b.stride == 1:
-            h = st(F.relu(ld(h) + ld(m)))
+            # bn3 adds the residual and applies the ReLU in its own pass: its output is not stored
+            h = st(F.relu(bn3(ld(m)) + ld(h)))
         else:
+            m = st(bn3(ld(m)))
             p = st(avgpool_same(ld(h)))
             h = st(F.relu(torch.cat([ld(p), ld(m)], dim=1)))
         h = tap(f'features.{i}', h)

@@ -4,7 +4,7 @@ import { Tensor, Rng, backward, noGrad, capture, scope, deviceInfo, describeDevi
 import { reductionShape, setReductionShape } from '../../kernels/reduction_shape.ts';
 import { batchNorm, batchNormStats, batchNormEvalStats, batchNormNormalize, batchNormBackward, type BatchNormOptions } from '../../kernels/batch_norm.ts';
 import { batchWindows } from '../../kernels/windows.ts';
-import { mul } from '../../kernels/elementwise.ts';
+import { addRelu, mul } from '../../kernels/elementwise.ts';
 import { sum } from '../../kernels/reduce.ts';
 import { upload, download, quantize, DTYPES_UNDER_TEST, REDUCTION_PATHS, reductionPathName, onReductionPath, withReduction, subgroupVariantTitle, expectSubgroupVariants } from '../util/gpu.ts';
 import { expectClose, dot, TOL, TOL_ROUND } from '../util/check.ts';
@@ -31,7 +31,8 @@ const FWD_SHAPES: number[][] = [...SHAPES, [2, 2, 1, 1], [2, 3, 128, 128], [3, 2
 
 const PATHS = REDUCTION_PATHS, pathName = reductionPathName, onPath = onReductionPath;
 
-interface Fixture { x: Float64Array; gamma: Float64Array; beta: Float64Array; rm: Float64Array; rv: Float64Array; r: Float64Array }
+// r: random dy (backward's dL/dy); res: a residual for the fused relu(bn(x) + res)
+interface Fixture { x: Float64Array; gamma: Float64Array; beta: Float64Array; rm: Float64Array; rv: Float64Array; r: Float64Array; res: Float64Array }
 
 function fixture(shape: number[], dtype: DType, seed: number, mean = 0.3): Fixture {
   const rng = new Rng(seed);
@@ -43,12 +44,13 @@ function fixture(shape: number[], dtype: DType, seed: number, mean = 0.3): Fixtu
     rm: quantize(rng.uniforms(C, -0.2, 0.2), 'f32'),
     rv: quantize(rng.uniforms(C, 0.5, 2), 'f32'),
     r: quantize(rng.uniforms(n, -1, 1), dtype),
+    res: quantize(rng.normals(n, 0.8), dtype),
   };
 }
 
 /** Smallest |pre-ReLU y| over the fixture: ReLU tests need it away from the kink. */
-function margin(f: Fixture, shape: number[], o: BatchNormRefOptions): number {
-  const y = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, { ...o, relu: false }).y;
+function margin(f: Fixture, shape: number[], o: Mode): number {
+  const y = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, refOptions(f, { ...o, relu: false })).y;
   return y.reduce((m, v) => Math.min(m, Math.abs(v)), Infinity);
 }
 
@@ -62,11 +64,20 @@ function gpuInputs(f: Fixture, shape: number[], dtype: DType, gradX = false) {
   };
 }
 
-const MODES: BatchNormOptions[] = [
+// res: the fused residual tail, relu(bn(x) + res) (or bn(x) + res without relu)
+type Mode = BatchNormOptions & { res?: boolean };
+const MODES: Mode[] = [
   { training: true }, { training: true, relu: true }, { training: false }, { training: false, relu: true },
   { training: true, momentum: 0.3, eps: 1e-3 },
+  { training: true, relu: true, res: true }, { training: false, relu: true, res: true }, { training: true, res: true },
 ];
-const name = (o: BatchNormOptions) => `${o.training ? 'train' : 'eval'}${o.relu ? '+relu' : ''}${o.momentum ? ` m=${o.momentum} eps=${o.eps}` : ''}`;
+const name = (o: Mode) => `${o.training ? 'train' : 'eval'}${o.res ? '+res' : ''}${o.relu ? '+relu' : ''}${o.momentum ? ` m=${o.momentum} eps=${o.eps}` : ''}`;
+const refOptions = (f: Fixture, o: Mode): BatchNormRefOptions => ({ ...o, ...(o.res ? { residual: f.res } : {}) });
+/** batchNorm with the mode's options, and the residual uploaded when the mode has one. */
+const runBatchNorm = (t: ReturnType<typeof gpuInputs>, o: Mode, res?: Tensor) => {
+  const { res: _, ...opts } = o;
+  return o.res ? batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, opts, res) : batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, opts);
+};
 
 for (const p of PATHS) for (const dtype of DTYPES_UNDER_TEST) {
   for (const shape of FWD_SHAPES) {
@@ -74,8 +85,10 @@ for (const p of PATHS) for (const dtype of DTYPES_UNDER_TEST) {
       const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 7));
       for (const o of MODES) {
         const t = gpuInputs(f, shape, dtype);
-        const y = await download(batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o));
-        const want = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, o);
+        const res = upload(f.res, shape, dtype);
+        const y = await download(runBatchNorm(t, o, res));
+        res.dispose();
+        const want = batchNormRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, refOptions(f, o));
         expectClose(y, want.y, FWD[dtype], `${name(o)} y`);
         // running statistics are f32 whatever x is; eval leaves them untouched (bit for bit)
         const rm = await download(t.rm), rv = await download(t.rv);
@@ -92,19 +105,25 @@ for (const p of PATHS) for (const dtype of DTYPES_UNDER_TEST) {
       for (const o of MODES) {
         const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 11));
         if (o.relu) assert.ok(margin(f, shape, o) > 1e-4, 'fixture lands on the ReLU kink');
-        const want = batchNormBackwardRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, f.r, o);
+        const ro = refOptions(f, o);
+        const want = batchNormBackwardRef(f.x, shape, f.gamma, f.beta, f.rm, f.rv, f.r, ro);
         if (dtype === 'f32') { // the reference's own rules, by finite differences (once per shape and mode)
-          const L = (x: Float64Array, g = f.gamma, b = f.beta) => dot(f.r, batchNormRef(x, shape, g, b, f.rm, f.rv, o).y);
+          const L = (x: Float64Array, g = f.gamma, b = f.beta, res = f.res) => dot(f.r, batchNormRef(x, shape, g, b, f.rm, f.rv, { ...ro, ...(o.res ? { residual: res } : {}) }).y);
           gradcheck((x) => L(x), Float64Array.from(f.x), want.dx, `${name(o)} ref dx`);
           gradcheck((g) => L(f.x, g), Float64Array.from(f.gamma), want.dgamma, `${name(o)} ref dgamma`);
           gradcheck((b) => L(f.x, f.gamma, b), Float64Array.from(f.beta), want.dbeta, `${name(o)} ref dbeta`);
+          if (o.res) gradcheck((r) => L(f.x, f.gamma, f.beta, r), Float64Array.from(f.res), want.dresidual!, `${name(o)} ref dresidual`);
         }
         const t = gpuInputs(f, shape, dtype, true);
-        backward(sum(mul(batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o), upload(f.r, shape, dtype))));
+        const res = upload(f.res, shape, dtype, { requiresGrad: true });
+        backward(sum(mul(runBatchNorm(t, o, res), upload(f.r, shape, dtype))));
         expectClose(await t.x.grad!.read(), want.dx, BWD[dtype], `${name(o)} dx`);
         expectClose(await t.gamma.grad!.read(), want.dgamma, TOL.f32, `${name(o)} dgamma`);
         expectClose(await t.beta.grad!.read(), want.dbeta, TOL.f32, `${name(o)} dbeta`);
-        for (const v of Object.values(t)) v.dispose();
+        // dresidual is dy masked (or dy itself): exact up to dy's own rounding to x's dtype
+        if (o.res) expectClose(await res.grad!.read(), want.dresidual!, TOL_ROUND[dtype], `${name(o)} dresidual`);
+        else assert.is(res.grad, null, 'no residual, no gradient for it');
+        for (const v of [...Object.values(t), res]) v.dispose();
       }
     }));
   }
@@ -121,6 +140,30 @@ for (const p of PATHS) test(`batchNorm backward over several chunks per channel 
   expectClose(await t.beta.grad!.read(), want.dbeta, TOL.f32, 'dbeta');
   for (const v of Object.values(t)) v.dispose();
 }));
+
+// The fused tail relu(bn(x) + res) is the unfused addRelu(res, batchNorm(x)) bit for bit in f32, forward
+// and backward (the same f32 sum, the same mask, the same masked dy in the same summation order). In
+// f16 the unfused path rounds bn(x) to a half before the add, so only the bounds above hold there.
+for (const p of PATHS) for (const training of [true, false]) {
+  test(`batchNorm + residual + relu (${training ? 'train' : 'eval'}, f32) equals batchNorm then addRelu bit for bit, forward and backward${pathName(p)}`, () => onPath(p, async () => {
+    for (const shape of [[3, 8, 4, 4], [2, 7, 5, 7], [3, 5, 1, 3], [2, 3, 128, 128]]) {
+      const f = fixture(shape, 'f32', shape.reduce((a, b) => a * b, 5));
+      const results: Float32Array[][] = [];
+      for (const fused of [true, false]) {
+        const t = gpuInputs(f, shape, 'f32', true);
+        const res = upload(f.res, shape, 'f32', { requiresGrad: true });
+        const o = { training, relu: !!fused };
+        const y = fused ? batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o, res) : addRelu(res, batchNorm(t.x, t.gamma, t.beta, t.rm, t.rv, o));
+        const yv = await y.read();
+        backward(sum(mul(y, upload(f.r, shape))));
+        results.push([yv, ...await Promise.all([t.x, t.gamma, t.beta, res].map((v) => v.grad!.read())), await t.rm.read(), await t.rv.read()]);
+        for (const v of [...Object.values(t), res]) v.dispose();
+      }
+      ['y', 'dx', 'dgamma', 'dbeta', 'dresidual', 'runningMean', 'runningVar'].forEach((what, i) =>
+        assert.equal(Array.from(results[0]![i]!), Array.from(results[1]![i]!), `[${shape}] ${what}: fused differs from unfused`));
+    }
+  }));
+}
 
 // Naive E[x²] - E[x]² in f32 loses everything here (1e6 - 1e6); the pivoted Welford keeps the f32 bound.
 for (const p of PATHS) for (const dtype of DTYPES_UNDER_TEST) {
@@ -247,12 +290,15 @@ const WINDOW_CASES = [
 const shapeIn = (shape: number[], dtype: DType) => [shape[0]!, shape[1]! * (dtype === 'f16' ? 2 : 1), shape[2]!, shape[3]!];
 const imageBytes = (shape: number[]) => shape[1]! * shape[2]! * shape[3]! * 4; // f32's C·H·W·4 = f16's 2C·H·W·2
 
-for (const dtype of DTYPES_UNDER_TEST) for (const c of WINDOW_CASES) for (const relu of [false, true]) for (const red of ['cpu', 'gpu'] as const) {
+const TAILS = [{ relu: false, res: false }, { relu: true, res: false }, { relu: true, res: true }];
+for (const dtype of DTYPES_UNDER_TEST) for (const c of WINDOW_CASES) for (const { relu, res } of TAILS) for (const red of ['cpu', 'gpu'] as const) {
   const shape = shapeIn(c.shape, dtype), limit = c.perWindow * imageBytes(c.shape);
-  test(`batchNorm training in ${c.windows} binding windows ${dtype} [${shape}] (${c.what})${relu ? ' + relu' : ''}, ${red} reduction, equals the whole-tensor run`, () => withReduction(red, async () => {
+  test(`batchNorm training in ${c.windows} binding windows ${dtype} [${shape}] (${c.what})${res ? ' + residual' : ''}${relu ? ' + relu' : ''}, ${red} reduction, equals the whole-tensor run`, () => withReduction(red, async () => {
     const f = fixture(shape, dtype, shape.reduce((a, b) => a * b, 31));
     const t = gpuInputs(f, shape, dtype);
     const dy = upload(f.r, shape, dtype), C = shape[1]!;
+    const residual = res ? upload(f.res, shape, dtype) : undefined;
+    const withRes = residual ? { residual } : {};
     await withBindingLimit(limit, () => assert.is(batchWindows('batchNorm', shape[0]!, [t.x]).length, c.windows, 'windows'));
     const Y = WINDOWED[dtype], F = WINDOWED.f32;
     await expectWindowedSame('forward: y, stats, runningMean, runningVar', {
@@ -260,19 +306,19 @@ for (const dtype of DTYPES_UNDER_TEST) for (const c of WINDOW_CASES) for (const 
       run: () => {
         const rm = upload(f.rm, [C]), rv = upload(f.rv, [C]); // fresh running statistics: updated in place
         const stats = batchNormStats(t.x, rm, rv, 0.1, 1e-5);
-        return [batchNormNormalize(t.x, stats, t.gamma, t.beta, relu), stats, rm, rv];
+        return [batchNormNormalize(t.x, stats, t.gamma, t.beta, relu, withRes), stats, rm, rv];
       },
     });
     // backward from one set of statistics (computed whole), so only its own reduction is windowed
     const stats = batchNormStats(t.x, t.rm, t.rv, 0.1, 1e-5);
-    await expectWindowedSame('backward: dx, dgamma, dbeta', {
-      limit, tol: [Y, F, F],
+    await expectWindowedSame(`backward: dx, dgamma, dbeta${res ? ', dresidual' : ''}`, {
+      limit, tol: [Y, F, F, 0],   // dresidual is dy masked: no sums, the same bits
       run: () => {
-        const g = batchNormBackward(dy, t.x, stats, t.gamma, t.beta, { training: true, relu });
-        return [g.dx!, g.dgamma, g.dbeta];
+        const g = batchNormBackward(dy, t.x, stats, t.gamma, t.beta, { training: true, relu, ...withRes });
+        return [g.dx!, g.dgamma, g.dbeta, ...(g.dr ? [g.dr] : [])];
       },
     });
-    for (const v of [...Object.values(t), dy, stats]) v.dispose();
+    for (const v of [...Object.values(t), dy, stats, ...(residual ? [residual] : [])]) v.dispose();
   }));
 }
 
@@ -308,7 +354,10 @@ test('batchNorm: wrong shapes and options name the op and the shapes', () => {
   const h3 = Tensor.zeros([3], 'f16');
   assert.throws(() => batchNorm(x, h3, c3, c3, c3, { training: true }), /batchNorm: gamma must be f32, got f16/);
   assert.throws(() => batchNorm(x, c3, c3, c3, c3, { training: true, momentum: 2 }), /batchNorm: momentum must be in \[0, 1\], got 2/);
-  for (const t of [x, c3, c4, x3, x1, h3]) t.dispose();
+  const r5 = Tensor.zeros([2, 3, 4, 5]), rh = Tensor.zeros([2, 3, 4, 4], 'f16');
+  assert.throws(() => batchNorm(x, c3, c3, c3, c3, { training: true, relu: true }, r5), /batchNorm: residual must be \[2, 3, 4, 4\], got \[2, 3, 4, 5\], x is \[2, 3, 4, 4\]/);
+  assert.throws(() => batchNorm(x, c3, c3, c3, c3, { training: true, relu: true }, rh), /batchNorm: residual must be f32, got f16/);
+  for (const t of [x, c3, c4, x3, x1, h3, r5, rh]) t.dispose();
 });
 
 test.run();

@@ -64,22 +64,27 @@ for (const [fn, dtype, shape] of ELEMENTWISE) {
 // (the larger ones: more vectors than 256 x 4)
 const BN: [DType, number[], boolean][] = [['f32', [3, 5, 4, 4], true], ['f16', [2, 7, 5, 7], false], ['f32', [5, 3, 1, 3], true], ['f16', [3, 6, 6, 6], true],
   ['f32', [3, 24, 12, 12], true], ['f32', [2, 13, 15, 15], false], ['f16', [5, 999, 1, 3], true]];
-for (const [dtype, [N, C, H, W], relu] of BN) {
-  test(`batch norm ${dtype} [${N}, ${C}, ${H}, ${W}]${relu ? ' + ReLU' : ''}: normalize and dx, every launch shape gives the default's bits`, async () => {
+// with ReLU, also the residual tail relu(bn(x) + r), whose dx pass writes dr as well
+for (const [dtype, [N, C, H, W], relu] of BN) for (const res of relu ? [false, true] : [false]) {
+  test(`batch norm ${dtype} [${N}, ${C}, ${H}, ${W}]${res ? ' + residual' : ''}${relu ? ' + ReLU' : ''}: normalize and dx, every launch shape gives the default's bits`, async () => {
     const rng = new Rng(N * C + H * W);
     const shape = [N, C, H, W], n = N * C * H * W;
     const x = upload(quantize(rng.normals(n), dtype), shape, dtype), dy = upload(quantize(rng.normals(n), dtype), shape, dtype);
+    const r = upload(quantize(rng.normals(n), dtype), shape, dtype), residual = res ? { residual: r } : {};
     const gamma = upload(rng.normals(C), [C]), beta = upload(rng.normals(C, 0.3), [C]);
     const rm = upload(new Float64Array(C), [C]), rv = upload(new Float64Array(C).fill(1), [C]);
     const stats = batchNormStats(x, rm, rv, 0.1, 1e-5);
-    const kind = `${dtype}${relu ? ' relu' : ''} N${N} C${C} ${H}x${W}`;
-    await everyShapeSame(`batch_norm.elementwise normalize ${kind}`, (s) => batchNormNormalize(x, stats, gamma, beta, relu, s));
-    await everyShapeSame(`batch_norm.elementwise dx ${kind}`, (s) => {
-      const g = batchNormBackward(dy, x, stats, gamma, beta, { training: true, relu, launch: s });
-      g.dgamma.dispose(); g.dbeta.dispose();
-      return g.dx!;
-    });
-    for (const t of [x, dy, gamma, beta, rm, rv, stats]) t.dispose();
+    const kind = `${dtype}${relu ? ' relu' : ''}${res ? ' res' : ''} N${N} C${C} ${H}x${W}`;
+    await everyShapeSame(`batch_norm.elementwise normalize ${kind}`, (s) => batchNormNormalize(x, stats, gamma, beta, relu, { launch: s, ...residual }));
+    for (const out of res ? ['dx', 'dr'] as const : ['dx'] as const) {
+      await everyShapeSame(`batch_norm.elementwise dx ${kind}`, (s) => {
+        const g = batchNormBackward(dy, x, stats, gamma, beta, { training: true, relu, launch: s, ...residual });
+        g.dgamma.dispose(); g.dbeta.dispose();
+        if (out === 'dr') g.dx!.dispose(); else g.dr?.dispose();
+        return g[out]!;
+      });
+    }
+    for (const t of [x, dy, r, gamma, beta, rm, rv, stats]) t.dispose();
   });
 }
 

@@ -13,13 +13,16 @@
 // partial sums kept in f16 (measured 6.2e-4 and 8.2e-4).
 // Eval mode (running statistics: batch norm is a fixed affine map, nothing amplifies), against the
 // fixture's float64 eval logits and our own f32 gradients (within 1e-6 of float64 there): the twin's
-// gradients are ~100x closer (all together 1.9e-3-4.1e-3, per tensor median <= 1.9e-2, p90 <= 3.1e-2,
-// worst <= 7.4e-2; logits <= 7.5e-4), and ours land among them (GL and Vulkan alike: 2.7e-3-3.5e-3,
-// 1.5e-2, 2.3e-2, 3.7e-2; 6.8e-4). Bounds are 1.6-2x the largest of these; valid f16 implementations
-// differ by up to 1.8x from each other, so a defect must about double the f16 error to fail: a 1x1-conv
-// GEMM whose sum is rounded to f16 as it goes fails them (logits 1.24e-3, all together 7.8e-3 and 1.05e-2,
-// g=8 median 5.0e-2, worst 0.28). Smaller defects (e.g. BN statistics summed in f16) pass: they cost
-// less than f16 storage itself, and only the twin comparison in f16_twin.py shows them.
+// gradients are ~100x closer. Which ReLU decisions flip sets most of the error, so it moves with the
+// rounding points: since a stride-1 unit's last BN adds the residual in its own pass (its output no
+// longer stored in f16) the twin gives g=3 all together 8.2e-3 (median 2.7e-2, p90 4.6e-2, worst 6.8e-2),
+// g=8 2.4e-3 (1.4e-2, 2.3e-2, 5.2e-2), logits <= 5.9e-4; ours: g=3 7.6e-3 (2.4e-2, 4.2e-2, 6.6e-2 at
+// the twin's worst tensor), g=8 3.4e-3 (1.9e-2, 3.1e-2, 7.1e-2). Bounds are 1.6-2.6x the twin's per
+// fixture (g=8 keeps the bounds it had before, which its new numbers also fit); valid f16
+// implementations differ by up to 1.8x from each other, so a defect must about double the f16 error to
+// fail: a 1x1-conv GEMM whose sum is rounded to f16 as it goes fails them (logits 1.24e-3, all together
+// 7.8e-3 and 1.05e-2, g=8 median 5.0e-2, worst 0.28). Smaller defects (e.g. BN statistics summed in f16)
+// pass: they cost less than f16 storage itself, and only the twin comparison in f16_twin.py shows them.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { backward, type DType } from '../../engine/index.ts';
@@ -31,7 +34,10 @@ import { readCheckpointTensors, type Fixture } from './fixture.ts';
 
 const SCALE = 1024;
 const TRAIN = { logits: 3e-2, loss: 3e-3, all: 0.5, p90: 0.6, worst: 1.5 };
-const EVAL = { logits: 1.2e-3, all: 7e-3, median: 3.5e-2, p90: 5.5e-2, worst: 0.15 };
+const EVAL: Record<string, { logits: number; all: number; median: number; p90: number; worst: number }> = {
+  '0.5x_g3': { logits: 1.2e-3, all: 1.4e-2, median: 4.5e-2, p90: 7.5e-2, worst: 0.15 },
+  '0.5x_g8': { logits: 1.2e-3, all: 7e-3, median: 3.5e-2, p90: 5.5e-2, worst: 0.15 },
+};
 // grad(branch_main_2.1.bias), 0 in exact arithmetic in train mode (parity.test.ts): f16 noise, twin <= 3.5e-4, ours <= 4.0e-4
 const ZERO_GRAD_ATOL = 6e-4;
 
@@ -69,11 +75,12 @@ for (const tag of ['0.5x_g3', '0.5x_g8']) {
     m.loadStateDict(f.params);
     const ref = await pass(m, f, 'f32', false);
     const h = await pass(m, f, 'f16', false);
-    expectClose(h.logits, f.get('eval.logits').data, EVAL.logits, 'eval logits');
+    const bound = EVAL[tag]!;
+    expectClose(h.logits, f.get('eval.logits').data, bound.logits, 'eval logits');
     const names = [...ref.grads.keys()];
     const e = gradErrors(h.grads, (n) => ref.grads.get(n)!, names);
-    assert.ok(!e.nan && e.all <= EVAL.all && e.median <= EVAL.median && e.p90 <= EVAL.p90 && e.worst <= EVAL.worst,
-      `eval-mode f16 gradients vs f32: ${fmt(e)}; bounds ${JSON.stringify(EVAL)}`);
+    assert.ok(!e.nan && e.all <= bound.all && e.median <= bound.median && e.p90 <= bound.p90 && e.worst <= bound.worst,
+      `eval-mode f16 gradients vs f32: ${fmt(e)}; bounds ${JSON.stringify(bound)}`);
     m.dispose();
   });
 

@@ -1,7 +1,8 @@
-// float64 reference for batch norm (PyTorch BatchNorm2d semantics, optional fused ReLU), x [N, C, H, W].
+// float64 reference for batch norm (PyTorch BatchNorm2d semantics, optional residual add then fused
+// ReLU: relu(bn(x) + residual)), x [N, C, H, W].
 // Forward: two-pass mean / biased variance per channel; running stats updated with the unbiased
 // variance. Backward: the closed forms, which the tests check against finite differences.
-export interface BatchNormRefOptions { training: boolean; momentum?: number; eps?: number; relu?: boolean }
+export interface BatchNormRefOptions { training: boolean; momentum?: number; eps?: number; relu?: boolean; residual?: ArrayLike<number> }
 type Shape4 = readonly [number, number, number, number] | readonly number[];
 
 export interface BatchNormRefOut {
@@ -46,20 +47,20 @@ export function batchNormRef(x: ArrayLike<number>, shape: Shape4, gamma: ArrayLi
   for (let c = 0; c < C; c++) {
     const invstd = 1 / Math.sqrt(vr[c] + eps);
     each(shape, c, (i) => {
-      const v = gamma[c] * (x[i] - mean[c]) * invstd + beta[c];
+      const v = gamma[c] * (x[i] - mean[c]) * invstd + beta[c] + (o.residual ? o.residual[i]! : 0);
       y[i] = o.relu ? Math.max(v, 0) : v;
     });
   }
   return { y, mean, var: vr, runningMean: rm, runningVar: rv };
 }
 
-/** dx, dgamma, dbeta of L with dL/dy = dy, at the same inputs and options as batchNormRef. */
+/** dx, dgamma, dbeta (and dresidual) of L with dL/dy = dy, at the same inputs and options as batchNormRef. */
 export function batchNormBackwardRef(x: ArrayLike<number>, shape: Shape4, gamma: ArrayLike<number>, beta: ArrayLike<number>,
   runningMean: ArrayLike<number>, runningVar: ArrayLike<number>, dy: ArrayLike<number>, o: BatchNormRefOptions) {
   const [N, C, H, W] = shape;
   const count = N * H * W, eps = o.eps ?? 1e-5;
   const f = batchNormRef(x, shape, gamma, beta, runningMean, runningVar, o);
-  const dx = new Float64Array(x.length), dgamma = new Float64Array(C), dbeta = new Float64Array(C);
+  const dx = new Float64Array(x.length), dgamma = new Float64Array(C), dbeta = new Float64Array(C), dresidual = new Float64Array(x.length);
   for (let c = 0; c < C; c++) {
     const invstd = 1 / Math.sqrt(f.var[c] + eps);
     const g = (i: number) => (o.relu && !(f.y[i] > 0) ? 0 : dy[i]);
@@ -70,8 +71,9 @@ export function batchNormBackwardRef(x: ArrayLike<number>, shape: Shape4, gamma:
     dbeta[c] = s1;
     const a = gamma[c] * invstd;
     each(shape, c, (i) => {
+      dresidual[i] = g(i);
       dx[i] = o.training ? (a / count) * (count * g(i) - s1 - xhat(i) * s2) : a * g(i);
     });
   }
-  return { dx, dgamma, dbeta };
+  return { dx, dgamma, dbeta, ...(o.residual ? { dresidual } : {}) };
 }
