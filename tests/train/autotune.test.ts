@@ -8,8 +8,11 @@ import '../util/gpu.ts';
 import { choose, clearTuned, recordProblems, tunedEntries, type TuningProblem } from '../../kernels/tuning.ts';
 import { tuneProblems } from '../../train/autotune.ts';
 
-/** A problem whose candidate k = {K: k} runs for ms[k] milliseconds (a busy wait), the default K = 0. */
-function fakeProblem(name: string, ms: number[]): { problem: TuningProblem; runs: number[] } {
+/**
+ * A problem whose candidate k = {K: k} runs for ms[k] milliseconds (a busy wait), the default K = 0;
+ * `lucky`: candidate k's n-th run (from 0) takes lucky(k, n) ms instead, when that is a number.
+ */
+function fakeProblem(name: string, ms: number[], lucky?: (k: number, n: number) => number | undefined): { problem: TuningProblem; runs: number[] } {
   const runs = ms.map(() => 0);
   recordProblems(true);
   choose({
@@ -18,7 +21,11 @@ function fakeProblem(name: string, ms: number[]): { problem: TuningProblem; runs
     valid: (c) => Number.isSafeInteger(c.K) && c.K! >= 0 && c.K! < ms.length,
     source: () => 'source-1',
     open: () => ({
-      run: (c: { K: number }) => { runs[c.K]!++; const end = performance.now() + ms[c.K]!; while (performance.now() < end); },
+      run: (c: { K: number }) => {
+        const end = performance.now() + (lucky?.(c.K, runs[c.K]!) ?? ms[c.K]!);
+        runs[c.K]!++;
+        while (performance.now() < end);
+      },
       dispose: () => {},
     }),
   });
@@ -38,6 +45,22 @@ test('without a budget every candidate is timed; the fastest is kept only when o
   assert.ok(fast.problem.tuned() && fast.problem.partial() === undefined);
   assert.equal(slower.problem.current(), { K: 0 }, 'nothing faster than the default: the default stays');
   assert.ok(fast.runs.every((n) => n > 0) && slower.runs.every((n) => n > 0), 'every candidate ran');
+  clearTuned();
+});
+
+test('a candidate that won its sweep by luck is timed again against the default and not kept (the winner\'s curse)', async () => {
+  clearTuned();
+  // candidate 1 takes 5 ms over its sweep's runs (the untimed one and up to 5 timed) and 40 ms after,
+  // against the default's 30: only the rounds after the sweep see what it really costs
+  const lucky = fakeProblem('lucky', [30, 40, 45], (k, n) => (k === 1 && n < 6 ? 5 : undefined));
+  const real = fakeProblem('real', [30, 10, 45]);
+  const r = await tuneProblems([lucky.problem, real.problem]);
+  assert.equal(lucky.problem.current(), { K: 0 }, 'the lucky winner is not kept');
+  assert.ok(lucky.runs[1]! > 6, `the winner was timed again (${lucky.runs[1]} runs)`);
+  assert.equal(real.problem.current(), { K: 1 }, 'a real winner survives the rounds');
+  const [l, t] = r.done;
+  assert.ok(l!.ms === l!.defMs && l!.ms > 25, `recorded: the default's time from the rounds (${l!.ms} ms)`);
+  assert.ok(t!.ms > 8 && t!.ms < 20 && t!.defMs > 25, `recorded: the rounds' medians (${t!.ms} vs ${t!.defMs} ms)`);
   clearTuned();
 });
 
