@@ -14,18 +14,22 @@
 // finalize dispatch (one invocation per channel) merges the chunks into stats f32 [C, 4] =
 // (K, m, invstd, n) and updates the running statistics (eval mode: stats from the running ones);
 // normalize writes y = fma(x - K, scale, shift), scale = gamma·invstd, shift = beta - m·scale.
-// Backward (dy' = dy·[y > 0] when relu is fused, the mask recomputed from x (and r) exactly as forward
-// rounded y; with a residual, dr = dy' is written by the dx pass): a reduction + finalize give
-// dgamma = Σ dy'·xhat, dbeta = Σ dy' and per-channel k, then
+// Backward (dy' = dy·[y > 0] when relu is fused, the mask recomputed from x exactly as forward
+// rounded y): a reduction + finalize give dgamma = Σ dy'·xhat, dbeta = Σ dy' and per-channel k, then
 //   training: dx = gamma·invstd/n · (n·dy' - Σdy' - xhat·Σ(dy'·xhat))     eval: dx = gamma·invstd·dy'
-// is written as dx = k1·dy' + k2·(x - K - m) + k3. The reductions' shape is the adapter's (a CPU's or a
-// GPU's, reduction_shape.ts); the elementwise passes take tuned launch shapes.
+// is written as dx = k1·dy' + k2·(x - K - m) + k3. The residual tail's backward is the unfused one:
+// dy' = dy·[y > 0] from the output kept (elementwise.ts's reluBackward, which streams at copy speed;
+// recomputing the mask inside the BN passes made them read r and write dr, and measured slower on
+// lavapipe than the pass it saved), then the plain backward, and dr = dy'. The reductions' shape is
+// the adapter's (a CPU's or a GPU's, reduction_shape.ts); the elementwise passes take tuned launch
+// shapes.
 // Binding windows (kernels/windows.ts): when x is over the storage binding limit every pass runs over
 // windows of whole images. Each reduction window writes its chunks' partials into one shared partial
 // buffer at its own chunk offset, all about image 0's pivot, and the one finalize merges them all.
 import { Tensor, defineOp, grid1d, type DType, type Expect } from '../engine/index.ts';
 import { defineKernel, input, output, subgroupsEnabled } from './kernel.ts';
 import { builtins } from './wgsl.ts';
+import { reluBackward } from './elementwise.ts';
 import { SUBGROUP_BUILTINS, workgroupReduce } from './workgroup_reduce.ts';
 import { batchWindows, rowsOf, type Window } from './windows.ts';
 import { reductionShape, type ReductionShape } from './reduction_shape.ts';
@@ -62,8 +66,7 @@ fn affine(c: u32) -> vec3f {
 // the pivot comes from its own binding of image 0, so every window subtracts the same K.
 type Width = 1 | 4;
 type Spec = { dtype: DType; E: Width };
-// res: the ReLU mask is of bn(x) + r (relu and a residual), so the gradient reduction reads r too
-type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean; res: boolean; sg: boolean; width: number };
+type Red = Spec & { kind: 'stats' | 'grad'; relu: boolean; sg: boolean; width: number };
 
 // WGSL type of a unit's values.
 const V = (s: Spec) => (s.E === 4 ? 'vec4f' : 'f32');
@@ -103,11 +106,11 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
 
 const reduceKernel = defineKernel({
   name: 'batch_norm.reduce',
-  variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}/w${s.width}${s.relu ? '/relu' : ''}${s.res ? '/res' : ''}${s.sg ? '/sg' : ''}`,
+  variant: (s: Red) => `${s.kind}/${s.dtype}/e${s.E}/w${s.width}${s.relu ? '/relu' : ''}${s.sg ? '/sg' : ''}`,
   uniforms: { C: 'u32', HWu: 'u32', units: 'u32', L: 'u32', P: 'u32', stepS: 'u32', di: 'u32', dwrap: 'u32', p0: 'u32' },
   buffers: (s) => s.kind === 'stats'
     ? [input('x', s.dtype, s.E), input('pivot', s.dtype, s.E), output('partial', 'f32', 4)]
-    : [input('x', s.dtype, s.E), input('dy', s.dtype, s.E), ...(s.res ? [input('r', s.dtype, s.E)] : []), input('stats', 'f32', 4), ...(s.relu ? affineInputs : []), output('partial', 'f32', 4)],
+    : [input('x', s.dtype, s.E), input('dy', s.dtype, s.E), input('stats', 'f32', 4), ...(s.relu ? affineInputs : []), output('partial', 'f32', 4)],
   subgroups: (s) => s.sg,
   body: (s) => {
     const stats = s.kind === 'stats';
@@ -125,7 +128,7 @@ const reduceKernel = defineKernel({
     // gradient sums: (Σ dy', Σ dy'·(x - K - m)), per lane of a unit, folded at the end
     const grad = `let xc = ld_x(i) - ab.x;
     var g = ld_dy(i);
-    ${s.relu ? `g = select(${V(s)}(0.0), g, ${positive(`fma(xc, ${V(s)}(ab.y), ${V(s)}(ab.z))${s.res ? ' + ld_r(i)' : ''}`, `${V(s)}(0.0)`)});` : ''}
+    ${s.relu ? `g = select(${V(s)}(0.0), g, ${positive(`fma(xc, ${V(s)}(ab.y), ${V(s)}(ab.z))`, `${V(s)}(0.0)`)});` : ''}
     s1 += g;
     s2 += g * (xc - m);`;
     const store = `partial[wid.x * u.P + u.p0 + wid.y] = vec4f(a, ${stats ? 'K' : '0.0'});`;
@@ -217,8 +220,7 @@ ${main(`var acc = vec3f(0.0);
 // roundings staying inside the 0.5/d margin to the next integer; bigger tensors (spec.big) add one
 // correction per quotient.
 type Layout = 'aligned' | 'straddle' | 'tiny';
-// res: normalize adds r before the ReLU; dx (with relu only: without it dr is dy itself) reads r for
-// the mask and also writes dr = dy'
+// res (normalize only): add r before the ReLU
 type Ew = { dtype: DType; layout: Layout; kind: 'normalize' | 'dx'; relu: boolean; res: boolean; big: boolean; launch: LaunchShape };
 const BIG = 2 ** 22;
 const layoutOf = (HW: number): Layout => (HW % 4 === 0 ? 'aligned' : HW >= 4 ? 'straddle' : 'tiny');
@@ -250,7 +252,6 @@ const ewKernel = defineKernel({
       ...(dx ? [input('coef', 'f32', 4)] : []),
       ...(!dx || s.relu ? affineInputs : []),
       output(dx ? 'dx' : 'y', s.dtype, L),
-      ...(dx && s.res ? [output('dr', s.dtype, L)] : []),
     ];
   },
   body: (s) => {
@@ -272,14 +273,13 @@ const ewKernel = defineKernel({
       tiny: `vec4f(${f}0.${m}, ${f}1.${m}, ${f}2.${m}, ${f}3.${m})`,
     })[s.layout];
     const rq = s.res ? ', rq: vec4f' : '', plusR = s.res ? ' + rq' : '';
-    // dx with a residual returns (dx, dy') as the two columns
     const quad = dx
-      ? `fn quad(q: u32, xq: vec4f, dq: vec4f${rq}) -> ${s.res ? 'mat2x4f' : 'vec4f'} {
+      ? `fn quad(q: u32, xq: vec4f, dq: vec4f) -> vec4f {
   ${gather}
   let xc = xq - ${lane('pa', 'x')};
   var g = dq;
-  ${s.relu ? `g = select(vec4f(0.0), g, ${positive(`fma(xc, ${lane('pa', 'z')}, ${lane('pa', 'w')})${plusR}`, 'vec4f(0.0)')});` : ''}
-  ${s.res ? 'let d =' : 'return'} fma(${lane('pk', 'x')}, g, fma(${lane('pk', 'y')}, xc - ${lane('pa', 'y')}, ${lane('pk', 'z')}));${s.res ? '\n  return mat2x4f(d, g);' : ''}
+  ${s.relu ? `g = select(vec4f(0.0), g, ${positive(`fma(xc, ${lane('pa', 'z')}, ${lane('pa', 'w')})`, 'vec4f(0.0)')});` : ''}
+  return fma(${lane('pk', 'x')}, g, fma(${lane('pk', 'y')}, xc - ${lane('pa', 'y')}, ${lane('pk', 'z')}));
 }`
       : `fn quad(q: u32, xq: vec4f${rq}) -> vec4f {
   ${gather}
@@ -294,17 +294,9 @@ fn pk(c: u32) -> vec4f { return coef[c]; }`
     const f32 = s.dtype === 'f32';
     const args = (k: string) => `x${k}${dx ? `, d${k}` : ''}${s.res ? `, r${k}` : ''}`;
     const loads = `let xv = ld_x(v);${dx ? ' let dv = ld_dy(v);' : ''}${s.res ? ' let rv = ld_r(v);' : ''}`;
-    const body = dx && s.res
-      ? (f32
-        ? `${loads}\n  let o = quad(v, ${args('v')});\n  st_dx(v, o[0]);\n  st_dr(v, o[1]);`
-        : `${loads}
-  let o0 = quad(2u * v, ${args('v[0]')});
-  let o1 = quad(2u * v + 1u, ${args('v[1]')});
-  st_dx(v, mat2x4f(o0[0], o1[0]));
-  st_dr(v, mat2x4f(o0[1], o1[1]));`)
-      : (f32
-        ? `st_${out}(v, quad(v, ld_x(v)${dx ? ', ld_dy(v)' : ''}${s.res ? ', ld_r(v)' : ''}));`
-        : `${loads}\n  st_${out}(v, mat2x4f(quad(2u * v, ${args('v[0]')}), quad(2u * v + 1u, ${args('v[1]')})));`);
+    const body = f32
+      ? `st_${out}(v, quad(v, ld_x(v)${dx ? ', ld_dy(v)' : ''}${s.res ? ', ld_r(v)' : ''}));`
+      : `${loads}\n  st_${out}(v, mat2x4f(quad(2u * v, ${args('v[0]')}), quad(2u * v + 1u, ${args('v[1]')})));`;
     return /* wgsl */ `
 ${!dx || s.relu ? AFFINE : ''}
 ${chan(s.big)}
@@ -319,17 +311,16 @@ type Tail = { relu: boolean; res: boolean };
 
 /**
  * One elementwise pass over windows of whole images: `batched` ([N, C, H, W] like x, x among them)
- * and the outputs (y, or dx and with a residual dr) are bound per window, `perChannel` whole. A window
- * starts on an image, so chan()'s channel of a window-relative index is the image's channel.
+ * and the output are bound per window, `perChannel` whole. A window starts on an image, so chan()'s
+ * channel of a window-relative index is the image's channel.
  */
-function elementwise(kind: 'normalize' | 'dx', x: Tensor, batched: Record<string, Tensor>, perChannel: Record<string, Tensor>, tail: Tail, launch?: LaunchShape): Tensor[] {
+function elementwise(kind: 'normalize' | 'dx', x: Tensor, batched: Record<string, Tensor>, perChannel: Record<string, Tensor>, tail: Tail, launch?: LaunchShape): Tensor {
   const [N, C, H, W] = x.shape;
   const layout = layoutOf(H * W);
   const HWu = layout === 'aligned' ? (H * W) / 4 : H * W;  // chan() divides quad indices when aligned, else elements
   const imageBytes = (x.size / N) * (x.dtype === 'f32' ? 4 : 2);
-  const names = kind === 'normalize' ? ['y'] : tail.res ? ['dx', 'dr'] : ['dx'];
-  const outs = names.map(() => Tensor.empty(x.shape, x.dtype));
-  const bound = { ...batched, ...Object.fromEntries(names.map((k, i) => [k, outs[i]!])) };
+  const y = Tensor.empty(x.shape, x.dtype);
+  const bound = { ...batched, [kind === 'dx' ? 'dx' : 'y']: y };
   // big from the whole tensor: one pipeline for every window (the correction is exact for any size)
   const quads = Math.ceil(x.size / 4);
   const base = { dtype: x.dtype, layout, kind, ...tail, big: (layout === 'aligned' ? quads : 4 * quads) >= BIG };
@@ -341,7 +332,7 @@ function elementwise(kind: 'normalize' | 'dx', x: Tensor, batched: Record<string
       uniforms: { C, HWu, vecs, invHW: 1 / HWu, invC: 1 / C }, buffers: { ...windowed, ...perChannel }, grid: launchGrid(vecs, spec.launch),
     });
   }
-  return outs;
+  return y;
 }
 
 /** The pass's launch shape at x's size: tuned per problem (every shape gives the same bits). */
@@ -357,7 +348,7 @@ function elementwiseLaunch(base: Omit<Ew, 'launch'>, x: Tensor, batched: Record<
       // the scratch copies, under the same names (batched first, then per channel)
       const named = (names: string[], from: number) => Object.fromEntries(names.map((k, i) => [k, t[from + i]!]));
       const b = named(Object.keys(batched), 0), pc = named(Object.keys(perChannel), Object.keys(batched).length);
-      for (const o of elementwise(base.kind, b.x!, b, pc, base, s)) o.dispose();
+      elementwise(base.kind, b.x!, b, pc, base, s).dispose();
     },
   });
 }
@@ -411,7 +402,7 @@ export function batchNormStats(x: Tensor, runningMean: Tensor, runningVar: Tenso
   const { P, runs } = reductions(d, batchWindows(OP, d.N, [x]), shape);
   const partial = Tensor.empty([d.C, P, 4], 'f32');
   const pivot = rowsOf(x, d.N, { first: 0, count: 1 }); // image 0, whichever window is reduced
-  const spec: Red = { ...d.spec, kind: 'stats', relu: false, res: false, sg: subgroupsEnabled(), width: shape.width };
+  const spec: Red = { ...d.spec, kind: 'stats', relu: false, sg: subgroupsEnabled(), width: shape.width };
   for (const r of runs) reduceKernel.run(spec, { uniforms: r.uniforms, buffers: { x: rowsOf(x, d.N, r.w), pivot, partial }, grid: r.grid });
   const stats = Tensor.empty([d.C, 4], 'f32');
   finalizeKernel.run({ kind: 'train' }, {
@@ -439,32 +430,27 @@ export function batchNormEvalStats(runningMean: Tensor, runningVar: Tensor, eps:
 export function batchNormNormalize(x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor, relu: boolean,
   opts: { launch?: LaunchShape; residual?: Tensor } = {}): Tensor {
   const r = opts.residual;
-  return elementwise('normalize', x, r ? { x, r } : { x }, { stats, gamma, beta }, { relu, res: !!r }, opts.launch)[0]!;
+  return elementwise('normalize', x, r ? { x, r } : { x }, { stats, gamma, beta }, { relu, res: !!r }, opts.launch);
 }
 
-/** dr: the residual's gradient dy' when `residual` and `relu` are given (without a ReLU it is dy itself). */
-export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tensor; dr: Tensor | null }
+export interface BatchNormGrads { dx: Tensor | null; dgamma: Tensor; dbeta: Tensor }
 
 /**
  * Backward of batch norm given forward's x and stats: dgamma, dbeta (f32 [C]) and, if `needDx`,
- * dx (x's dtype). `training` selects the batch-statistics rule; `relu` masks dy by the recomputed
- * y > 0, of bn(x) + `residual` when forward added one (then dr comes back too).
+ * dx (x's dtype). `training` selects the batch-statistics rule; `relu` masks dy by the recomputed y > 0.
  */
 export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: Tensor, beta: Tensor,
-  opts: { training: boolean; relu: boolean; needDx?: boolean; residual?: Tensor; launch?: LaunchShape }): BatchNormGrads {
+  opts: { training: boolean; relu: boolean; needDx?: boolean; launch?: LaunchShape }): BatchNormGrads {
   const d = dimsOf(x);
   const relu = opts.relu;
-  const masked: Record<string, Tensor> = relu && opts.residual ? { r: opts.residual } : {};   // only the mask needs r
-  const res = 'r' in masked;
   const affine: Record<string, Tensor> = relu ? { gamma, beta } : {};
   const shape = reductionShape();
-  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x, dy, ...Object.values(masked)]), shape);
+  const { P, runs } = reductions(d, batchWindows(OP, d.N, [x, dy]), shape);
   const partial = Tensor.empty([d.C, P, 4], 'f32');
-  const spec: Red = { ...d.spec, kind: 'grad', relu, res, sg: subgroupsEnabled(), width: shape.width };
+  const spec: Red = { ...d.spec, kind: 'grad', relu, sg: subgroupsEnabled(), width: shape.width };
   for (const r of runs) {
-    const rows = (t: Record<string, Tensor>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, rowsOf(v, d.N, r.w)]));
     reduceKernel.run(spec, {
-      uniforms: r.uniforms, buffers: { ...rows({ x, dy, ...masked }), stats, ...affine, partial }, grid: r.grid,
+      uniforms: r.uniforms, buffers: { x: rowsOf(x, d.N, r.w), dy: rowsOf(dy, d.N, r.w), stats, ...affine, partial }, grid: r.grid,
     });
   }
   const dgamma = Tensor.empty([d.C], 'f32');
@@ -475,12 +461,9 @@ export function batchNormBackward(dy: Tensor, x: Tensor, stats: Tensor, gamma: T
     buffers: { partial, stats, gamma, dgamma, dbeta, coef }, grid: grid1d(d.C, 64),
   });
   partial.dispose();
-  // with a residual the dx pass also writes dr (so it runs even when dx is not wanted)
-  const needDx = opts.needDx ?? true;
-  const outs = needDx || res ? elementwise('dx', x, { x, dy, ...masked }, { stats, coef, ...affine }, { relu, res }, opts.launch) : [];
+  const dx = opts.needDx ?? true ? elementwise('dx', x, { x, dy }, { stats, coef, ...affine }, { relu, res: false }, opts.launch) : null;
   coef.dispose();
-  if (!needDx) outs[0]?.dispose();
-  return { dx: needDx ? outs[0]! : null, dgamma, dbeta, dr: res ? outs[1]! : null };
+  return { dx, dgamma, dbeta };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,16 +507,17 @@ export const batchNorm = defineOp('batchNorm', {
       ? batchNormStats(x, runningMean, runningVar, o.momentum ?? 0.1, eps)
       : batchNormEvalStats(runningMean, runningVar, eps, N * H * W);
     const y = batchNormNormalize(x, stats, gamma, beta, relu, residual ? { residual } : {});
-    // the ReLU mask of a residual tail is recomputed from x and r (r is kept, not y)
-    return { y, saved: { x, stats, gamma, beta, training: o.training, relu, residual: residual && relu ? residual : undefined, hasResidual: !!residual } };
+    // a residual tail's backward masks dy by the output itself (kept: it is the next layer's input anyway)
+    const tail = residual && relu ? y : undefined;
+    return { y, saved: { x, stats, gamma, beta, training: o.training, relu, tail, hasResidual: !!residual } };
   },
   backward: (dy, s, needs) => {
-    const g = batchNormBackward(dy, s.x, s.stats, s.gamma, s.beta, { training: s.training, relu: s.relu, needDx: needs[0], ...(s.residual ? { residual: s.residual } : {}) });
+    const masked = s.tail ? reluBackward(s.tail, dy) : dy;   // dy' of the residual tail (else dy itself)
+    const g = batchNormBackward(masked, s.x, s.stats, s.gamma, s.beta, { training: s.training, relu: s.relu && !s.tail, needDx: needs[0] });
     if (!needs[1]) g.dgamma.dispose();
     if (!needs[2]) g.dbeta.dispose();
-    // without a ReLU the residual's gradient is dy itself
-    const dr = s.hasResidual && !g.dr ? dy.share() : g.dr;
-    if (dr && !needs[5]) dr.dispose();
-    return [g.dx, needs[1] ? g.dgamma : null, needs[2] ? g.dbeta : null, null, null, ...(s.hasResidual ? [needs[5] ? dr : null] : [])];
+    const dr = s.hasResidual && needs[5] ? masked.share() : null;
+    if (s.tail) masked.dispose();
+    return [g.dx, needs[1] ? g.dgamma : null, needs[2] ? g.dbeta : null, null, null, ...(s.hasResidual ? [dr] : [])];
   },
 });

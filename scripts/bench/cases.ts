@@ -284,12 +284,15 @@ export function allCases(N: number, dtype: DType): Case[] {
         return { y: r.y, runningMean: r.runningMean, runningVar: r.runningVar };
       });
     });
-    row('backward', 'memory', 8 * numel(x), 8 * act(x), (d) => {
+    // backward: dy' = dy·[y > 0] from the output (elementwise), then the plain BN backward; dr = dy'
+    row('backward', 'memory', 9 * numel(x), 8 * act(x), (d) => {
       const xt = rand(d), dy = rand(d), residual = rand(d), [gamma, beta, rm, rv] = params();
       const stats = batchNormStats(xt, rm, rv, o.momentum, o.eps);
-      return bench([xt, dy, residual, gamma, beta, rm, rv, stats], () => {
-        const r = batchNormBackward(dy, xt, stats, gamma, beta, { training: true, relu: true, residual });
-        return { dx: r.dx!, dgamma: r.dgamma, dbeta: r.dbeta, dresidual: r.dr! };
+      const y = batchNormNormalize(xt, stats, gamma, beta, true, { residual });
+      return bench([xt, dy, residual, gamma, beta, rm, rv, stats, y], () => {
+        const dr = reluBackward(y, dy);
+        const r = batchNormBackward(dr, xt, stats, gamma, beta, { training: true, relu: false });
+        return { dx: r.dx!, dgamma: r.dgamma, dbeta: r.dbeta, dresidual: dr };
       }, () => batchNormBackwardRef(vals(xt), d, vals(gamma), vals(beta), vals(rm), vals(rv), vals(dy), { ...o, residual: vals(residual) }));
     });
   }
